@@ -1,0 +1,287 @@
+//! Verification of wrapped keys and checkpoints (contract §4), including the
+//! replay rules of §4.5. Each function checks one object against what the
+//! client asked for and against a [`VerifiedDirectory`].
+
+use std::collections::{BTreeSet, HashMap};
+
+use serde::Serialize;
+
+use super::canon::canonical_of;
+use super::crypto::{digest, PrivateKey};
+use super::directory::{Role, Signer, VerifiedDirectory};
+use super::error::VerifyError;
+use super::secret::Dek;
+use super::signed::Signed;
+use super::wire::{
+    kind, Field, FieldResponse, ItemCheckpoint, ItemDetail, ItemSummary, VaultSummary, WrappedKey,
+    WRAP_ALGORITHM,
+};
+
+fn check_kind(found: &str, expected: &'static str) -> Result<(), VerifyError> {
+    if found == expected {
+        Ok(())
+    } else {
+        Err(VerifyError::WrongKind {
+            expected,
+            found: found.to_string(),
+        })
+    }
+}
+
+fn check_vault(found: &str, asked: &str) -> Result<(), VerifyError> {
+    if found == asked {
+        Ok(())
+    } else {
+        Err(VerifyError::WrongVault {
+            found: found.to_string(),
+        })
+    }
+}
+
+/// Checks a wrapped key for vault `vault_id` (whose encryption key id is
+/// `encryption_key_id`, when the vault entry names one) addressed to
+/// `my_fingerprint` (§4.1), then unwraps it with `key`.
+pub fn verify_and_unwrap<'d>(
+    wk: &Signed<WrappedKey>,
+    vault_id: &str,
+    encryption_key_id: Option<&str>,
+    key: &PrivateKey,
+    dir: &'d VerifiedDirectory,
+) -> Result<(Dek, &'d Signer), VerifyError> {
+    let signer = verify_wrapped_key(wk, vault_id, encryption_key_id, key.fingerprint(), dir)?;
+    let dek = key
+        .unwrap_dek(&wk.body().wrapped_dek)
+        .map_err(VerifyError::Unwrap)?;
+    Ok((dek, signer))
+}
+
+/// The checks of §4.1 without the unwrap.
+pub fn verify_wrapped_key<'d>(
+    wk: &Signed<WrappedKey>,
+    vault_id: &str,
+    encryption_key_id: Option<&str>,
+    my_fingerprint: &str,
+    dir: &'d VerifiedDirectory,
+) -> Result<&'d Signer, VerifyError> {
+    let body = wk.body();
+    check_kind(&body.kind, kind::WRAPPED_KEY)?;
+    check_vault(&body.vault_id, vault_id)?;
+    if let Some(ekid) = encryption_key_id {
+        if body.encryption_key_id != ekid {
+            return Err(VerifyError::WrongEncryptionKey);
+        }
+    }
+    if body.algorithm != WRAP_ALGORITHM {
+        return Err(VerifyError::WrongAlgorithm(body.algorithm.clone()));
+    }
+    if body.recipient_fingerprint != my_fingerprint {
+        return Err(VerifyError::WrongRecipient {
+            found: body.recipient_fingerprint.clone(),
+        });
+    }
+    dir.check(wk, Role::WrappedKeyFor(my_fingerprint))
+}
+
+#[derive(Serialize)]
+struct SummaryEntry<'a> {
+    id: &'a str,
+    name: &'a str,
+    #[serde(rename = "type")]
+    item_type: &'a str,
+    version: u64,
+    websites: &'a [String],
+}
+
+/// `itemsDigest` of an item list (§4.2): JCS of the `{id,name,type,version,websites}`
+/// entries sorted by id (byte order).
+pub fn items_digest<'a>(items: impl IntoIterator<Item = &'a ItemSummary>) -> String {
+    let mut entries: Vec<SummaryEntry<'_>> = items
+        .into_iter()
+        .map(|i| SummaryEntry {
+            id: &i.id,
+            name: &i.name,
+            item_type: &i.item_type,
+            version: i.version,
+            websites: &i.websites,
+        })
+        .collect();
+    entries.sort_by(|a, b| a.id.as_bytes().cmp(b.id.as_bytes()));
+    digest(&canonical_of(&entries))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ItemDigestInput<'a> {
+    id: &'a str,
+    name: &'a str,
+    #[serde(rename = "type")]
+    item_type: &'a str,
+    vault_id: &'a str,
+    websites: &'a [String],
+}
+
+/// `itemDigest` of an item (§4.3).
+pub fn item_digest(item: &ItemDetail) -> String {
+    digest(&canonical_of(&ItemDigestInput {
+        id: &item.id,
+        name: &item.name,
+        item_type: &item.item_type,
+        vault_id: &item.vault_id,
+        websites: &item.websites,
+    }))
+}
+
+/// `fieldDigests[fid]` of a field (§4.3): JCS of `{id,isSecret,name,type,value}`.
+pub fn field_digest(field: &Field) -> String {
+    digest(&canonical_of(field))
+}
+
+/// A vault summary that verified: its version and its items by id.
+#[derive(Debug, Clone)]
+pub struct VerifiedSummary {
+    /// The vault.
+    pub vault_id: String,
+    /// Summary version.
+    pub version: u64,
+    /// Items by id.
+    pub items: HashMap<String, ItemSummary>,
+}
+
+/// Checks an item list against its summary checkpoint (§4.2).
+pub fn verify_summary(
+    items: &[ItemSummary],
+    cp: &Signed<VaultSummary>,
+    vault_id: &str,
+    dir: &VerifiedDirectory,
+) -> Result<VerifiedSummary, VerifyError> {
+    let body = cp.body();
+    check_kind(&body.kind, kind::VAULT_SUMMARY)?;
+    check_vault(&body.vault_id, vault_id)?;
+    dir.check(cp, Role::Checkpoint)?;
+    if items_digest(items) != body.items_digest {
+        return Err(VerifyError::ItemsDigest);
+    }
+    let mut by_id = HashMap::with_capacity(items.len());
+    for item in items {
+        if by_id.insert(item.id.clone(), item.clone()).is_some() {
+            return Err(VerifyError::Malformed("duplicate item id in list"));
+        }
+    }
+    Ok(VerifiedSummary {
+        vault_id: vault_id.to_string(),
+        version: body.version,
+        items: by_id,
+    })
+}
+
+fn check_item_checkpoint<'d>(
+    cp: &Signed<ItemCheckpoint>,
+    vault_id: &str,
+    item_id: &str,
+    summary: &VerifiedSummary,
+    dir: &'d VerifiedDirectory,
+) -> Result<&'d Signer, VerifyError> {
+    let body = cp.body();
+    check_kind(&body.kind, kind::ITEM_DETAIL)?;
+    check_vault(&body.vault_id, vault_id)?;
+    if body.item_id != item_id {
+        return Err(VerifyError::WrongItem {
+            found: body.item_id.clone(),
+        });
+    }
+    let signer = dir.check(cp, Role::Checkpoint)?;
+    let listed = summary
+        .items
+        .get(item_id)
+        .ok_or_else(|| VerifyError::NotInSummary(item_id.to_string()))?;
+    if listed.version != body.version {
+        return Err(VerifyError::StaleDetail {
+            detail: body.version,
+            summary: listed.version,
+        });
+    }
+    Ok(signer)
+}
+
+/// Checks an item detail asked as `vault_id`/`item_id` (§4.3): checkpoint
+/// kind, ids, signature, version against the summary, item digest, the set of
+/// fields and each field digest. Returns the signer that vouched for it.
+pub fn verify_item<'d>(
+    item: &ItemDetail,
+    vault_id: &str,
+    item_id: &str,
+    summary: &VerifiedSummary,
+    dir: &'d VerifiedDirectory,
+) -> Result<&'d Signer, VerifyError> {
+    let signer = check_item_checkpoint(&item.checkpoint, vault_id, item_id, summary, dir)?;
+    let cp = item.checkpoint.body();
+    if item.id != item_id {
+        return Err(VerifyError::WrongItem {
+            found: item.id.clone(),
+        });
+    }
+    check_vault(&item.vault_id, vault_id)?;
+    if item_digest(item) != cp.item_digest {
+        return Err(VerifyError::ItemDigest);
+    }
+    let returned: BTreeSet<&str> = item.fields.iter().map(|f| f.id.as_str()).collect();
+    let signed: BTreeSet<&str> = cp.field_digests.keys().map(String::as_str).collect();
+    if returned != signed || returned.len() != item.fields.len() {
+        return Err(VerifyError::FieldSet);
+    }
+    for field in &item.fields {
+        if cp.field_digests.get(&field.id) != Some(&field_digest(field)) {
+            return Err(VerifyError::FieldDigest(field.id.clone()));
+        }
+    }
+    Ok(signer)
+}
+
+/// Checks one field fetched as `vault_id`/`field_id` (§4.4), whose parent item
+/// must be `item_id` when the caller knows it.
+pub fn verify_field<'d>(
+    resp: &FieldResponse,
+    vault_id: &str,
+    field_id: &str,
+    item_id: Option<&str>,
+    summary: &VerifiedSummary,
+    dir: &'d VerifiedDirectory,
+) -> Result<&'d Signer, VerifyError> {
+    if resp.field.id != field_id {
+        return Err(VerifyError::FieldDigest(resp.field.id.clone()));
+    }
+    let parent = item_id.unwrap_or(&resp.field.item_id);
+    if resp.field.item_id != parent {
+        return Err(VerifyError::WrongItem {
+            found: resp.field.item_id.clone(),
+        });
+    }
+    let signer = check_item_checkpoint(&resp.checkpoint, vault_id, parent, summary, dir)?;
+    let expected = resp.checkpoint.body().field_digests.get(field_id);
+    if expected != Some(&field_digest(&resp.field.to_field())) {
+        return Err(VerifyError::FieldDigest(field_id.to_string()));
+    }
+    Ok(signer)
+}
+
+/// The highest summary version seen per vault in this process (§4.5): a
+/// version that goes backwards is a rollback and is refused.
+#[derive(Debug, Clone, Default)]
+pub struct VersionFloor {
+    seen: HashMap<String, u64>,
+}
+
+impl VersionFloor {
+    /// Records `summary`, refusing it if older than one already seen.
+    pub fn observe(&mut self, summary: &VerifiedSummary) -> Result<(), VerifyError> {
+        let entry = self.seen.entry(summary.vault_id.clone()).or_insert(0);
+        if summary.version < *entry {
+            return Err(VerifyError::Rollback {
+                seen: *entry,
+                found: summary.version,
+            });
+        }
+        *entry = summary.version;
+        Ok(())
+    }
+}

@@ -1,0 +1,9 @@
+//! r4-exec: run a command with secrets from R4, fetched as ciphertext,
+//! verified against signed checkpoints and decrypted on this host.
+//!
+//! Layers, each with one job; data flows one way through them:
+//! [`contract`] (wire types and every rule, pure) → `client` (HTTP) →
+//! `resolve` (config + references → verified secrets) → `inject` → `exec`.
+#![warn(missing_docs)]
+
+pub mod contract;
