@@ -13,7 +13,11 @@ use serde_json::Value;
 
 fn vectors() -> Value {
     let path = std::env::var("R4_TEST_VECTORS").unwrap_or_else(|_| {
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/r4-test-vectors.json").to_string()
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../shared/r4-test-vectors.json"
+        )
+        .to_string()
     });
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {path}: {e}"));
     serde_json::from_str(&text).expect("vectors are JSON")
@@ -24,7 +28,8 @@ fn s<'a>(v: &'a Value, path: &[&str]) -> &'a str {
     for p in path {
         cur = &cur[*p];
     }
-    cur.as_str().unwrap_or_else(|| panic!("{path:?} is not a string"))
+    cur.as_str()
+        .unwrap_or_else(|| panic!("{path:?} is not a string"))
 }
 
 fn dek(hex_text: &str) -> Dek {
@@ -57,10 +62,17 @@ fn key_fingerprints_and_both_private_encodings() {
     assert_eq!(pkcs1.fingerprint(), expected);
     for who in ["agent", "agentNext", "signer", "log"] {
         let public = PublicKey::from_pem(s(&v, &["keys", who, "publicKey"])).unwrap();
-        assert_eq!(public.fingerprint(), s(&v, &["keys", who, "fingerprint"]), "{who}");
+        assert_eq!(
+            public.fingerprint(),
+            s(&v, &["keys", who, "fingerprint"]),
+            "{who}"
+        );
     }
     let next = PrivateKey::from_pem(s(&v, &["keys", "agentNext", "privateKeyPkcs8"]).as_bytes());
-    assert_eq!(next.unwrap().fingerprint(), s(&v, &["keys", "agentNext", "fingerprint"]));
+    assert_eq!(
+        next.unwrap().fingerprint(),
+        s(&v, &["keys", "agentNext", "fingerprint"])
+    );
 }
 
 #[test]
@@ -101,7 +113,10 @@ fn tampered_wrapped_key_fails_signature() {
         serde_json::from_value(v["wrappedKeyTampered"]["object"].clone()).unwrap();
     let dir = verify_directory(&directory(&v), &wk.body().vault_id, &log_policy(&v)).unwrap();
     let err = dir
-        .check(&wk, Role::WrappedKeyFor(s(&v, &["keys", "agent", "fingerprint"])))
+        .check(
+            &wk,
+            Role::WrappedKeyFor(s(&v, &["keys", "agent", "fingerprint"])),
+        )
         .unwrap_err();
     assert_eq!(err, VerifyError::BadSignature);
 }
@@ -149,7 +164,11 @@ fn invalid_envelopes_each_rejected_with_their_own_error() {
         seen.push(err);
     }
     seen.dedup();
-    assert_eq!(seen.len(), e["invalid"].as_array().unwrap().len(), "distinct errors");
+    assert_eq!(
+        seen.len(),
+        e["invalid"].as_array().unwrap().len(),
+        "distinct errors"
+    );
 }
 
 #[test]
@@ -207,35 +226,54 @@ fn vault_summary_and_item_detail_verify() {
                 field_id: Some(&f.id),
                 dek_version: 1,
             };
-            envelope::open(&f.value, &dek, expect).unwrap().expose().to_vec()
+            envelope::open(&f.value, &dek, expect)
+                .unwrap()
+                .expose()
+                .to_vec()
         })
         .collect();
-    assert_eq!(values, vec![b"admin".to_vec(), "s3cret-π".as_bytes().to_vec()]);
+    assert_eq!(
+        values,
+        vec![b"admin".to_vec(), "s3cret-π".as_bytes().to_vec()]
+    );
 }
 
 #[test]
 fn signer_directory_leaves_tree_head_and_inclusion() {
     let v = vectors();
     let dir_json = directory(&v);
-    let leaves_canonical = v["signerDirectory"]["allLeavesCanonical"].as_array().unwrap();
+    let leaves_canonical = v["signerDirectory"]["allLeavesCanonical"]
+        .as_array()
+        .unwrap();
     let leaf_hashes = v["signerDirectory"]["allLeafHashes"].as_array().unwrap();
     for (i, entry) in dir_json.signers.iter().enumerate() {
         let leaf = leaf_of(entry);
         let jcs = r4_exec::contract::canon::canonical_of(&leaf);
-        assert_eq!(String::from_utf8(jcs).unwrap(), leaves_canonical[i].as_str().unwrap());
-        assert_eq!(hex::encode(leaf_hash(&leaf)), leaf_hashes[i].as_str().unwrap());
+        assert_eq!(
+            String::from_utf8(jcs).unwrap(),
+            leaves_canonical[i].as_str().unwrap()
+        );
+        assert_eq!(
+            hex::encode(leaf_hash(&leaf)),
+            leaf_hashes[i].as_str().unwrap()
+        );
     }
     let all: Vec<merkle::Hash> = leaf_hashes
         .iter()
         .map(|h| merkle::parse_hash(h.as_str().unwrap()).unwrap())
         .collect();
-    assert_eq!(hex::encode(merkle::root(&all)), dir_json.tree_head.body().root_hash);
+    assert_eq!(
+        hex::encode(merkle::root(&all)),
+        dir_json.tree_head.body().root_hash
+    );
 
     let verified = verify_directory(&dir_json, &dir_json.vault_id, &log_policy(&v)).unwrap();
     for signer in verified.signers() {
         assert_eq!(signer.included, Some(true), "{}", signer.key_id);
     }
-    let revoked = verified.signer(s(&v, &["keys", "agentNext", "fingerprint"])).unwrap();
+    let revoked = verified
+        .signer(s(&v, &["keys", "agentNext", "fingerprint"]))
+        .unwrap();
     assert!(!revoked.active);
 }
 
@@ -260,7 +298,13 @@ fn merkle_roots_and_proofs() {
                 .map(|h| merkle::parse_hash(h.as_str().unwrap()).unwrap())
                 .collect();
             assert_eq!(merkle::inclusion_proof(&leaves[..size], i).unwrap(), path);
-            assert!(merkle::verify_inclusion(&leaves[i], i as u64, size as u64, &path, &root));
+            assert!(merkle::verify_inclusion(
+                &leaves[i],
+                i as u64,
+                size as u64,
+                &path,
+                &root
+            ));
         }
     }
 }
@@ -279,7 +323,9 @@ fn rotation_proof_verifies_with_the_previous_key() {
 fn legacy_rsa_oaep_sha1_decrypts() {
     let v = vectors();
     let key = PrivateKey::from_pem(s(&v, &["keys", "legacy", "privateKey"]).as_bytes()).unwrap();
-    let pt = key.legacy_decrypt(s(&v, &["legacy", "ciphertext"])).unwrap();
+    let pt = key
+        .legacy_decrypt(s(&v, &["legacy", "ciphertext"]))
+        .unwrap();
     assert_eq!(&pt[..], s(&v, &["legacy", "value"]).as_bytes());
     // The same ciphertext is not an OAEP-SHA256 ciphertext.
     assert!(key.unwrap_dek(s(&v, &["legacy", "ciphertext"])).is_err());

@@ -66,8 +66,8 @@ impl PublicKey {
     /// non-RSA key, a modulus under 2048 bits or an exponent other than 65537
     /// are refused.
     pub fn from_pem(pem: &str) -> Result<PublicKey, KeyError> {
-        let (label, der) = pem_rfc7468::decode_vec(pem.trim().as_bytes())
-            .map_err(|_| KeyError::BadPem)?;
+        let (label, der) =
+            pem_rfc7468::decode_vec(pem.trim().as_bytes()).map_err(|_| KeyError::BadPem)?;
         match label {
             PEM_PUBLIC | PEM_RSA_PUBLIC => PublicKey::from_spki_der(&der),
             PEM_PKCS8 | PEM_PKCS1 => Err(KeyError::ExpectedPublicKey),

@@ -92,7 +92,10 @@ pub fn verify_directory(
     };
     let mut signers: HashMap<String, Signer> = HashMap::new();
     for entry in &dir.signers {
-        let signer = parse_entry(entry, root.as_ref().map(|r| (r, dir.tree_head.body().tree_size)))?;
+        let signer = parse_entry(
+            entry,
+            root.as_ref().map(|r| (r, dir.tree_head.body().tree_size)),
+        )?;
         // A key listed twice is active only if every listing says so.
         match signers.get_mut(&signer.key_id) {
             Some(existing) => {
@@ -115,7 +118,10 @@ pub fn verify_directory(
     })
 }
 
-fn parse_entry(entry: &SignerEntry, log: Option<(&merkle::Hash, u64)>) -> Result<Signer, VerifyError> {
+fn parse_entry(
+    entry: &SignerEntry,
+    log: Option<(&merkle::Hash, u64)>,
+) -> Result<Signer, VerifyError> {
     let key = PublicKey::from_pem(&entry.public_key)
         .map_err(|_| VerifyError::BadSignerKey(entry.key_id.clone()))?;
     if key.fingerprint() != entry.key_id {
@@ -153,8 +159,11 @@ pub fn leaf_hash(leaf: &LogLeaf) -> merkle::Hash {
 }
 
 fn entry_included(entry: &SignerEntry, root: &merkle::Hash, size: u64) -> bool {
-    let path: Option<Vec<merkle::Hash>> =
-        entry.inclusion_proof.iter().map(|h| merkle::parse_hash(h)).collect();
+    let path: Option<Vec<merkle::Hash>> = entry
+        .inclusion_proof
+        .iter()
+        .map(|h| merkle::parse_hash(h))
+        .collect();
     match path {
         Some(path) => merkle::verify_inclusion(
             &leaf_hash(&leaf_of(entry)),

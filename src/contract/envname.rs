@@ -7,7 +7,11 @@
 pub fn derive(item: &str, field: &str) -> String {
     let mut out = String::with_capacity(item.len() + field.len() + 1);
     let mut pending_sep = false;
-    for ch in item.chars().chain(std::iter::once('_')).chain(field.chars()) {
+    for ch in item
+        .chars()
+        .chain(std::iter::once('_'))
+        .chain(field.chars())
+    {
         if ch.is_ascii_alphanumeric() {
             if pending_sep && !out.is_empty() {
                 out.push('_');

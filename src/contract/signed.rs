@@ -37,7 +37,10 @@ impl<T> Signed<T> {
 
     /// `signature` as transmitted (empty if absent or not a string).
     pub fn signature(&self) -> &str {
-        self.raw.get("signature").and_then(Value::as_str).unwrap_or("")
+        self.raw
+            .get("signature")
+            .and_then(Value::as_str)
+            .unwrap_or("")
     }
 
     /// The bytes the signature covers: JCS of the object without `signature`.

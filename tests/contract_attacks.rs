@@ -1,0 +1,856 @@
+//! One test per verification rule of the contract (§3–§5), each showing the
+//! attack the rule stops: a validly signed world is built with the contract's
+//! own signing functions, then one thing is changed the way a malicious server
+//! would change it.
+
+use std::sync::OnceLock;
+
+use r4_exec::contract::checkpoint::{
+    field_digest, item_digest, items_digest, verify_and_unwrap, verify_field, verify_item,
+    verify_summary, VerifiedSummary, VersionFloor,
+};
+use r4_exec::contract::crypto::{PrivateKey, PublicKey};
+use r4_exec::contract::directory::{
+    leaf_hash, leaf_of, verify_directory, Role, TrustPolicy, VerifiedDirectory,
+};
+use r4_exec::contract::envelope::{self, Expect};
+use r4_exec::contract::wire::*;
+use r4_exec::contract::{merkle, Dek, EnvelopeError, KeyError, Signed, VerifyError};
+use serde_json::{json, Value};
+
+const VAULT: &str = "aaaaaaaaaaaaaaaaaaaaaa01";
+const OTHER_VAULT: &str = "aaaaaaaaaaaaaaaaaaaaaa02";
+const EKID: &str = "eeeeeeeeeeeeeeeeeeeeee01";
+const ITEM: &str = "bbbbbbbbbbbbbbbbbbbbbb01";
+const ITEM2: &str = "bbbbbbbbbbbbbbbbbbbbbb02";
+const F1: &str = "cccccccccccccccccccccc01";
+const F2: &str = "cccccccccccccccccccccc02";
+const NOW: &str = "2026-11-23T00:00:00.000Z";
+
+struct Keys {
+    operator: PrivateKey,
+    agent: PrivateKey,
+    other_agent: PrivateKey,
+    revoked: PrivateKey,
+    stranger: PrivateKey,
+    log: PrivateKey,
+}
+
+fn keys() -> &'static Keys {
+    static KEYS: OnceLock<Keys> = OnceLock::new();
+    KEYS.get_or_init(|| Keys {
+        operator: PrivateKey::generate(2048).unwrap(),
+        agent: PrivateKey::generate(2048).unwrap(),
+        other_agent: PrivateKey::generate(2048).unwrap(),
+        revoked: PrivateKey::generate(2048).unwrap(),
+        stranger: PrivateKey::generate(2048).unwrap(),
+        log: PrivateKey::generate(2048).unwrap(),
+    })
+}
+
+fn entry(key: &PrivateKey, owner_type: &str, owner: &str, status: &str) -> SignerEntry {
+    SignerEntry {
+        key_id: key.fingerprint().into(),
+        public_key: key.public().to_pem(),
+        owner_type: owner_type.into(),
+        owner_id: owner.into(),
+        status: status.into(),
+        log_index: 0,
+        inclusion_proof: vec![],
+    }
+}
+
+/// A directory with operator, agent, another agent and a revoked key, each
+/// with a real inclusion proof under a tree head signed by the log key.
+fn directory_json() -> SignerDirectory {
+    let k = keys();
+    let mut signers = vec![
+        entry(&k.operator, "USER", "user1", "active"),
+        entry(&k.agent, "AGENT", "agent1", "active"),
+        entry(&k.other_agent, "AGENT", "agent2", "active"),
+        entry(&k.revoked, "AGENT", "agent3", "revoked"),
+    ];
+    let leaves: Vec<merkle::Hash> = signers.iter().map(|s| leaf_hash(&leaf_of(s))).collect();
+    for (i, s) in signers.iter_mut().enumerate() {
+        s.log_index = i as u64;
+        s.inclusion_proof = merkle::inclusion_proof(&leaves, i)
+            .unwrap()
+            .iter()
+            .map(hex::encode)
+            .collect();
+    }
+    let head = TreeHead {
+        kind: kind::TREE_HEAD.into(),
+        log_id: k.log.fingerprint().into(),
+        tree_size: leaves.len() as u64,
+        root_hash: hex::encode(merkle::root(&leaves)),
+        issued_at: NOW.into(),
+        signer_key_id: String::new(),
+        signature: String::new(),
+    };
+    SignerDirectory {
+        vault_id: VAULT.into(),
+        signers,
+        tree_head: Signed::sign(&head, &k.log),
+    }
+}
+
+fn unpinned() -> TrustPolicy {
+    TrustPolicy::default()
+}
+
+fn log_pinned() -> TrustPolicy {
+    TrustPolicy {
+        pinned_signers: vec![],
+        log_key: Some(keys().log.public().clone()),
+    }
+}
+
+fn dir() -> VerifiedDirectory {
+    verify_directory(&directory_json(), VAULT, &unpinned()).unwrap()
+}
+
+fn dek() -> Dek {
+    Dek::from_bytes([7; 32])
+}
+
+fn wrapped(signer: &PrivateKey, recipient: &PublicKey, dek: &Dek) -> Signed<WrappedKey> {
+    Signed::sign(
+        &WrappedKey {
+            kind: kind::WRAPPED_KEY.into(),
+            vault_id: VAULT.into(),
+            encryption_key_id: EKID.into(),
+            recipient_fingerprint: recipient.fingerprint().into(),
+            dek_version: 1,
+            algorithm: WRAP_ALGORITHM.into(),
+            wrapped_dek: recipient.wrap_dek(dek),
+            issued_at: NOW.into(),
+            signer_key_id: String::new(),
+            signature: String::new(),
+        },
+        signer,
+    )
+}
+
+fn unwrap_err(wk: &Signed<WrappedKey>, dir: &VerifiedDirectory) -> VerifyError {
+    verify_and_unwrap(wk, VAULT, Some(EKID), &keys().agent, dir).unwrap_err()
+}
+
+fn resign<T: serde::Serialize + serde::de::DeserializeOwned>(
+    obj: &Signed<T>,
+    key: &PrivateKey,
+    f: impl FnOnce(&mut serde_json::Map<String, Value>),
+) -> Signed<T> {
+    let changed: Signed<T> = obj.tampered(f);
+    Signed::sign(changed.body(), key)
+}
+
+fn field(id: &str, name: &str, value: &str) -> Field {
+    Field {
+        id: id.into(),
+        name: name.into(),
+        field_type: "PASSWORD".into(),
+        value: envelope::seal(value.as_bytes(), &dek(), VAULT, id, 1),
+        is_secret: true,
+    }
+}
+
+fn summary_items() -> Vec<ItemSummary> {
+    vec![
+        ItemSummary {
+            id: ITEM.into(),
+            name: "Production DB".into(),
+            item_type: "LOGIN".into(),
+            websites: vec![],
+            version: 3,
+            created_at: None,
+            field_count: None,
+        },
+        ItemSummary {
+            id: ITEM2.into(),
+            name: "Stripe".into(),
+            item_type: "API_KEY".into(),
+            websites: vec![],
+            version: 1,
+            created_at: None,
+            field_count: None,
+        },
+    ]
+}
+
+fn summary_cp(items: &[ItemSummary], version: u64) -> Signed<VaultSummary> {
+    Signed::sign(
+        &VaultSummary {
+            kind: kind::VAULT_SUMMARY.into(),
+            vault_id: VAULT.into(),
+            version,
+            items_digest: items_digest(items),
+            issued_at: NOW.into(),
+            signer_key_id: String::new(),
+            signature: String::new(),
+        },
+        &keys().operator,
+    )
+}
+
+fn summary() -> VerifiedSummary {
+    let items = summary_items();
+    verify_summary(&items, &summary_cp(&items, 7), VAULT, &dir()).unwrap()
+}
+
+fn item_detail(item_id: &str, version: u64) -> ItemDetail {
+    let mut detail = ItemDetail {
+        id: item_id.into(),
+        name: "Production DB".into(),
+        item_type: "LOGIN".into(),
+        websites: vec![],
+        vault_id: VAULT.into(),
+        encryption_key_id: Some(EKID.into()),
+        fields: vec![
+            field(F1, "Username", "admin"),
+            field(F2, "Password", "s3cret"),
+        ],
+        checkpoint: placeholder_checkpoint(),
+    };
+    detail.checkpoint = sign_detail(&detail, version);
+    detail
+}
+
+fn sign_detail(detail: &ItemDetail, version: u64) -> Signed<ItemCheckpoint> {
+    Signed::sign(
+        &ItemCheckpoint {
+            kind: kind::ITEM_DETAIL.into(),
+            vault_id: detail.vault_id.clone(),
+            item_id: detail.id.clone(),
+            version,
+            item_digest: item_digest(detail),
+            field_digests: detail
+                .fields
+                .iter()
+                .map(|f| (f.id.clone(), field_digest(f)))
+                .collect(),
+            issued_at: NOW.into(),
+            signer_key_id: String::new(),
+            signature: String::new(),
+        },
+        &keys().operator,
+    )
+}
+
+/// A syntactically valid checkpoint, replaced before use.
+fn placeholder_checkpoint() -> Signed<ItemCheckpoint> {
+    serde_json::from_value(
+        json!({"kind": "", "vaultId": "", "itemId": "", "version": 0,
+        "itemDigest": "", "fieldDigests": {}, "issuedAt": "", "signerKeyId": ""}),
+    )
+    .unwrap()
+}
+
+// ---- §4.1 wrapped key ----
+
+#[test]
+fn honest_wrapped_key_unwraps() {
+    let k = keys();
+    let wk = wrapped(&k.operator, k.agent.public(), &dek());
+    let dir = dir();
+    let (got, signer) = verify_and_unwrap(&wk, VAULT, Some(EKID), &k.agent, &dir).unwrap();
+    assert_eq!(got.expose(), dek().expose());
+    assert_eq!(signer.key_id, k.operator.fingerprint());
+}
+
+#[test]
+fn wrapped_key_replayed_from_another_vault_is_refused() {
+    let k = keys();
+    let wk = wrapped(&k.operator, k.agent.public(), &dek());
+    let err = verify_and_unwrap(&wk, OTHER_VAULT, Some(EKID), &k.agent, &dir()).unwrap_err();
+    assert!(matches!(err, VerifyError::WrongVault { .. }));
+}
+
+#[test]
+fn wrapped_key_with_wrong_kind_is_refused() {
+    let k = keys();
+    let wk = resign(
+        &wrapped(&k.operator, k.agent.public(), &dek()),
+        &k.operator,
+        |m| {
+            m.insert("kind".into(), json!(kind::VAULT_SUMMARY));
+        },
+    );
+    assert!(matches!(
+        unwrap_err(&wk, &dir()),
+        VerifyError::WrongKind { .. }
+    ));
+}
+
+#[test]
+fn wrapped_key_for_another_encryption_key_is_refused() {
+    let k = keys();
+    let wk = resign(
+        &wrapped(&k.operator, k.agent.public(), &dek()),
+        &k.operator,
+        |m| {
+            m.insert("encryptionKeyId".into(), json!("eeeeeeeeeeeeeeeeeeeeee99"));
+        },
+    );
+    assert_eq!(unwrap_err(&wk, &dir()), VerifyError::WrongEncryptionKey);
+}
+
+#[test]
+fn wrapped_key_with_unknown_algorithm_is_refused() {
+    let k = keys();
+    let wk = resign(
+        &wrapped(&k.operator, k.agent.public(), &dek()),
+        &k.operator,
+        |m| {
+            m.insert("algorithm".into(), json!("RSA1_5"));
+        },
+    );
+    assert!(matches!(
+        unwrap_err(&wk, &dir()),
+        VerifyError::WrongAlgorithm(_)
+    ));
+}
+
+#[test]
+fn wrapped_key_for_another_recipient_is_refused() {
+    let k = keys();
+    let wk = wrapped(&k.operator, k.other_agent.public(), &dek());
+    assert!(matches!(
+        unwrap_err(&wk, &dir()),
+        VerifyError::WrongRecipient { .. }
+    ));
+}
+
+#[test]
+fn wrapped_key_with_a_changed_member_fails_signature() {
+    let k = keys();
+    let wk = wrapped(&k.operator, k.agent.public(), &dek()).tampered(|m| {
+        m.insert("dekVersion".into(), json!(2));
+    });
+    assert_eq!(unwrap_err(&wk, &dir()), VerifyError::BadSignature);
+}
+
+#[test]
+fn an_unknown_member_added_after_signing_fails_signature() {
+    let k = keys();
+    let wk = wrapped(&k.operator, k.agent.public(), &dek()).tampered(|m| {
+        m.insert("note".into(), json!("added by the server"));
+    });
+    assert_eq!(unwrap_err(&wk, &dir()), VerifyError::BadSignature);
+}
+
+#[test]
+fn wrapped_key_signed_by_a_key_outside_the_directory_is_refused() {
+    let k = keys();
+    let wk = wrapped(&k.stranger, k.agent.public(), &dek());
+    assert!(matches!(
+        unwrap_err(&wk, &dir()),
+        VerifyError::UnknownSigner(_)
+    ));
+}
+
+#[test]
+fn wrapped_key_signed_by_a_revoked_key_is_refused() {
+    let k = keys();
+    let wk = wrapped(&k.revoked, k.agent.public(), &dek());
+    assert!(matches!(
+        unwrap_err(&wk, &dir()),
+        VerifyError::RevokedSigner(_)
+    ));
+}
+
+#[test]
+fn wrapped_key_signed_by_another_agent_is_refused() {
+    // Another agent (or a server holding its key) cannot hand us a DEK of its choosing.
+    let k = keys();
+    let wk = wrapped(&k.other_agent, k.agent.public(), &Dek::from_bytes([9; 32]));
+    assert!(matches!(
+        unwrap_err(&wk, &dir()),
+        VerifyError::SignerNotAllowed(_)
+    ));
+}
+
+#[test]
+fn wrapped_key_signed_by_the_recipient_agent_itself_is_accepted() {
+    let k = keys();
+    let wk = wrapped(&k.agent, k.agent.public(), &dek());
+    assert!(verify_and_unwrap(&wk, VAULT, Some(EKID), &k.agent, &dir()).is_ok());
+}
+
+#[test]
+fn wrapped_secret_of_the_wrong_length_is_refused() {
+    let k = keys();
+    let mut wk = wrapped(&k.operator, k.agent.public(), &dek());
+    let short = {
+        // 16 bytes wrapped to the agent: valid RSA-OAEP-256, wrong DEK size.
+        use base64::Engine;
+        let ct = {
+            let pk =
+                aws_lc_rs::rsa::PublicEncryptingKey::from_der(k.agent.public().spki_der()).unwrap();
+            let oaep = aws_lc_rs::rsa::OaepPublicEncryptingKey::new(pk).unwrap();
+            let mut out = vec![0u8; oaep.ciphertext_size()];
+            oaep.encrypt(
+                &aws_lc_rs::rsa::OAEP_SHA256_MGF1SHA256,
+                &[1; 16],
+                &mut out,
+                None,
+            )
+            .unwrap()
+            .to_vec()
+        };
+        base64::engine::general_purpose::STANDARD.encode(ct)
+    };
+    wk = resign(&wk, &k.operator, |m| {
+        m.insert("wrappedDek".into(), json!(short));
+    });
+    assert_eq!(
+        unwrap_err(&wk, &dir()),
+        VerifyError::Unwrap(KeyError::DekLength)
+    );
+}
+
+#[test]
+fn a_wrong_dek_is_caught_by_the_envelope() {
+    let k = keys();
+    let wk = wrapped(&k.operator, k.agent.public(), &Dek::from_bytes([8; 32]));
+    let (wrong, _) = verify_and_unwrap(&wk, VAULT, Some(EKID), &k.agent, &dir()).unwrap();
+    let f = field(F1, "Username", "admin");
+    let expect = Expect {
+        vault_id: VAULT,
+        field_id: Some(F1),
+        dek_version: 1,
+    };
+    assert_eq!(
+        envelope::open(&f.value, &wrong, expect).unwrap_err(),
+        EnvelopeError::Decrypt
+    );
+}
+
+// ---- §4.2 summary ----
+
+#[test]
+fn honest_summary_verifies() {
+    assert_eq!(summary().version, 7);
+}
+
+#[test]
+fn summary_with_a_hidden_item_is_refused() {
+    let mut items = summary_items();
+    let cp = summary_cp(&items, 7);
+    items.pop();
+    assert_eq!(
+        verify_summary(&items, &cp, VAULT, &dir()).unwrap_err(),
+        VerifyError::ItemsDigest
+    );
+}
+
+#[test]
+fn summary_with_a_renamed_item_is_refused() {
+    let mut items = summary_items();
+    let cp = summary_cp(&items, 7);
+    items[0].name = "Staging DB".into();
+    assert_eq!(
+        verify_summary(&items, &cp, VAULT, &dir()).unwrap_err(),
+        VerifyError::ItemsDigest
+    );
+}
+
+#[test]
+fn summary_of_another_vault_is_refused() {
+    let items = summary_items();
+    let cp = summary_cp(&items, 7);
+    let err = verify_summary(&items, &cp, OTHER_VAULT, &dir()).unwrap_err();
+    assert!(matches!(err, VerifyError::WrongVault { .. }));
+}
+
+#[test]
+fn summary_with_wrong_kind_is_refused() {
+    let items = summary_items();
+    let cp = resign(&summary_cp(&items, 7), &keys().operator, |m| {
+        m.insert("kind".into(), json!(kind::ITEM_DETAIL));
+    });
+    let err = verify_summary(&items, &cp, VAULT, &dir()).unwrap_err();
+    assert!(matches!(err, VerifyError::WrongKind { .. }));
+}
+
+#[test]
+fn summary_with_a_bad_signature_is_refused() {
+    let items = summary_items();
+    let cp = summary_cp(&items, 7).tampered(|m| {
+        m.insert("version".into(), json!(8));
+    });
+    assert_eq!(
+        verify_summary(&items, &cp, VAULT, &dir()).unwrap_err(),
+        VerifyError::BadSignature
+    );
+}
+
+#[test]
+fn summary_version_going_backwards_is_a_rollback() {
+    let items = summary_items();
+    let mut floor = VersionFloor::default();
+    let newer = verify_summary(&items, &summary_cp(&items, 8), VAULT, &dir()).unwrap();
+    let older = verify_summary(&items, &summary_cp(&items, 7), VAULT, &dir()).unwrap();
+    floor.observe(&newer).unwrap();
+    floor.observe(&newer).unwrap();
+    assert_eq!(
+        floor.observe(&older).unwrap_err(),
+        VerifyError::Rollback { seen: 8, found: 7 }
+    );
+}
+
+// ---- §4.3 item detail ----
+
+#[test]
+fn honest_item_detail_verifies() {
+    let detail = item_detail(ITEM, 3);
+    assert!(verify_item(&detail, VAULT, ITEM, &summary(), &dir()).is_ok());
+}
+
+#[test]
+fn stale_item_detail_is_refused() {
+    let detail = item_detail(ITEM, 2);
+    let err = verify_item(&detail, VAULT, ITEM, &summary(), &dir()).unwrap_err();
+    assert_eq!(
+        err,
+        VerifyError::StaleDetail {
+            detail: 2,
+            summary: 3
+        }
+    );
+}
+
+#[test]
+fn another_items_checkpoint_is_refused() {
+    let mut detail = item_detail(ITEM, 3);
+    detail.checkpoint = item_detail(ITEM2, 1).checkpoint;
+    let err = verify_item(&detail, VAULT, ITEM, &summary(), &dir()).unwrap_err();
+    assert!(matches!(err, VerifyError::WrongItem { .. }));
+}
+
+#[test]
+fn item_detail_for_another_item_is_refused() {
+    let detail = item_detail(ITEM2, 1);
+    let err = verify_item(&detail, VAULT, ITEM, &summary(), &dir()).unwrap_err();
+    assert!(matches!(err, VerifyError::WrongItem { .. }));
+}
+
+#[test]
+fn item_detail_checkpoint_with_wrong_kind_is_refused() {
+    let mut detail = item_detail(ITEM, 3);
+    detail.checkpoint = resign(&detail.checkpoint, &keys().operator, |m| {
+        m.insert("kind".into(), json!(kind::VAULT_SUMMARY));
+    });
+    let err = verify_item(&detail, VAULT, ITEM, &summary(), &dir()).unwrap_err();
+    assert!(matches!(err, VerifyError::WrongKind { .. }));
+}
+
+#[test]
+fn item_absent_from_the_summary_is_refused() {
+    let items = vec![summary_items().remove(1)];
+    let s = verify_summary(&items, &summary_cp(&items, 7), VAULT, &dir()).unwrap();
+    let err = verify_item(&item_detail(ITEM, 3), VAULT, ITEM, &s, &dir()).unwrap_err();
+    assert!(matches!(err, VerifyError::NotInSummary(_)));
+}
+
+#[test]
+fn renamed_item_is_refused() {
+    let mut detail = item_detail(ITEM, 3);
+    detail.name = "Something else".into();
+    let err = verify_item(&detail, VAULT, ITEM, &summary(), &dir()).unwrap_err();
+    assert_eq!(err, VerifyError::ItemDigest);
+}
+
+#[test]
+fn a_dropped_field_is_refused() {
+    let mut detail = item_detail(ITEM, 3);
+    detail.fields.pop();
+    let err = verify_item(&detail, VAULT, ITEM, &summary(), &dir()).unwrap_err();
+    assert_eq!(err, VerifyError::FieldSet);
+}
+
+#[test]
+fn swapped_field_values_are_refused_by_the_digest() {
+    let mut detail = item_detail(ITEM, 3);
+    let v0 = detail.fields[0].value.clone();
+    detail.fields[0].value = detail.fields[1].value.clone();
+    detail.fields[1].value = v0;
+    let err = verify_item(&detail, VAULT, ITEM, &summary(), &dir()).unwrap_err();
+    assert!(matches!(err, VerifyError::FieldDigest(_)));
+}
+
+#[test]
+fn item_checkpoint_with_a_bad_signature_is_refused() {
+    let mut detail = item_detail(ITEM, 3);
+    detail.checkpoint = detail.checkpoint.tampered(|m| {
+        m.insert("issuedAt".into(), json!("2030-01-01T00:00:00.000Z"));
+    });
+    let err = verify_item(&detail, VAULT, ITEM, &summary(), &dir()).unwrap_err();
+    assert_eq!(err, VerifyError::BadSignature);
+}
+
+// ---- §4.4 one field ----
+
+fn field_response(value_from: &Field) -> FieldResponse {
+    let detail = item_detail(ITEM, 3);
+    let f = &detail.fields[0];
+    FieldResponse {
+        field: FieldWithItem {
+            id: f.id.clone(),
+            item_id: ITEM.into(),
+            name: f.name.clone(),
+            field_type: f.field_type.clone(),
+            value: value_from.value.clone(),
+            is_secret: f.is_secret,
+        },
+        checkpoint: detail.checkpoint,
+    }
+}
+
+#[test]
+fn honest_single_field_verifies() {
+    let detail = item_detail(ITEM, 3);
+    let resp = FieldResponse {
+        field: FieldWithItem {
+            id: F1.into(),
+            item_id: ITEM.into(),
+            name: detail.fields[0].name.clone(),
+            field_type: detail.fields[0].field_type.clone(),
+            value: detail.fields[0].value.clone(),
+            is_secret: true,
+        },
+        checkpoint: detail.checkpoint,
+    };
+    assert!(verify_field(&resp, VAULT, F1, Some(ITEM), &summary(), &dir()).is_ok());
+}
+
+#[test]
+fn single_field_with_another_value_is_refused() {
+    let resp = field_response(&field(F1, "Username", "root"));
+    let err = verify_field(&resp, VAULT, F1, Some(ITEM), &summary(), &dir()).unwrap_err();
+    assert!(matches!(err, VerifyError::FieldDigest(_)));
+}
+
+#[test]
+fn single_field_under_another_item_is_refused() {
+    let resp = field_response(&item_detail(ITEM, 3).fields[0]);
+    let err = verify_field(&resp, VAULT, F1, Some(ITEM2), &summary(), &dir()).unwrap_err();
+    assert!(matches!(err, VerifyError::WrongItem { .. }));
+}
+
+// ---- §5 directory and trust ----
+
+#[test]
+fn directory_entry_whose_key_id_is_not_its_fingerprint_invalidates_the_directory() {
+    let mut d = directory_json();
+    d.signers[2].key_id = keys().operator.fingerprint().into();
+    let err = verify_directory(&d, VAULT, &unpinned()).unwrap_err();
+    assert!(matches!(err, VerifyError::KeyIdMismatch(_)));
+}
+
+#[test]
+fn directory_of_another_vault_is_refused() {
+    let err = verify_directory(&directory_json(), OTHER_VAULT, &unpinned()).unwrap_err();
+    assert!(matches!(err, VerifyError::WrongVault { .. }));
+}
+
+#[test]
+fn directory_entry_with_garbage_key_is_refused() {
+    let mut d = directory_json();
+    d.signers[1].public_key = "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n".into();
+    let err = verify_directory(&d, VAULT, &unpinned()).unwrap_err();
+    assert!(matches!(err, VerifyError::BadSignerKey(_)));
+}
+
+#[test]
+fn tree_head_with_a_bad_signature_is_refused_when_the_log_is_pinned() {
+    let mut d = directory_json();
+    d.tree_head = d.tree_head.tampered(|m| {
+        m.insert("treeSize".into(), json!(99));
+    });
+    assert_eq!(
+        verify_directory(&d, VAULT, &log_pinned()).unwrap_err(),
+        VerifyError::TreeHeadSignature
+    );
+    // Without a pinned log key the head cannot be authenticated and is skipped.
+    assert!(verify_directory(&d, VAULT, &unpinned()).is_ok());
+}
+
+#[test]
+fn tree_head_of_another_log_is_refused() {
+    let mut d = directory_json();
+    d.tree_head = resign(&d.tree_head, &keys().stranger, |m| {
+        m.insert("logId".into(), json!(keys().stranger.fingerprint()));
+    });
+    let err = verify_directory(&d, VAULT, &log_pinned()).unwrap_err();
+    assert!(matches!(err, VerifyError::WrongLog(_)));
+}
+
+#[test]
+fn tree_head_signed_by_another_key_is_refused() {
+    let mut d = directory_json();
+    d.tree_head = resign(&d.tree_head, &keys().stranger, |_| {});
+    assert_eq!(
+        verify_directory(&d, VAULT, &log_pinned()).unwrap_err(),
+        VerifyError::TreeHeadSignature
+    );
+}
+
+#[test]
+fn signer_without_a_valid_inclusion_proof_is_not_relied_on() {
+    let mut d = directory_json();
+    d.signers[0].inclusion_proof[0] = hex::encode([0u8; 32]);
+    let dir = verify_directory(&d, VAULT, &log_pinned()).unwrap();
+    let items = summary_items();
+    let err = verify_summary(&items, &summary_cp(&items, 7), VAULT, &dir).unwrap_err();
+    assert!(matches!(err, VerifyError::NotIncluded(_)));
+}
+
+#[test]
+fn signer_at_the_wrong_log_index_is_not_included() {
+    let mut d = directory_json();
+    d.signers[0].log_index = 1;
+    let dir = verify_directory(&d, VAULT, &log_pinned()).unwrap();
+    assert_eq!(
+        dir.signer(keys().operator.fingerprint()).unwrap().included,
+        Some(false)
+    );
+}
+
+#[test]
+fn pinned_signers_exclude_everyone_else() {
+    let k = keys();
+    let only_agent = TrustPolicy {
+        pinned_signers: vec![k.agent.fingerprint().into()],
+        log_key: None,
+    };
+    let dir = verify_directory(&directory_json(), VAULT, &only_agent).unwrap();
+    let items = summary_items();
+    let err = verify_summary(&items, &summary_cp(&items, 7), VAULT, &dir).unwrap_err();
+    assert!(matches!(err, VerifyError::SignerNotPinned(_)));
+
+    let operator = TrustPolicy {
+        pinned_signers: vec![k.operator.fingerprint().into()],
+        log_key: None,
+    };
+    let dir = verify_directory(&directory_json(), VAULT, &operator).unwrap();
+    assert!(verify_summary(&items, &summary_cp(&items, 7), VAULT, &dir).is_ok());
+}
+
+#[test]
+fn with_a_pinned_log_an_included_signer_need_not_be_pinned() {
+    let k = keys();
+    let policy = TrustPolicy {
+        pinned_signers: vec![k.agent.fingerprint().into()],
+        log_key: Some(k.log.public().clone()),
+    };
+    let dir = verify_directory(&directory_json(), VAULT, &policy).unwrap();
+    let items = summary_items();
+    assert!(verify_summary(&items, &summary_cp(&items, 7), VAULT, &dir).is_ok());
+}
+
+#[test]
+fn a_key_listed_active_and_revoked_is_revoked() {
+    let k = keys();
+    let mut d = directory_json();
+    d.signers
+        .push(entry(&k.operator, "USER", "user1", "revoked"));
+    let dir = verify_directory(&d, VAULT, &unpinned()).unwrap();
+    let wk = wrapped(&k.operator, k.agent.public(), &dek());
+    assert!(matches!(
+        dir.check(&wk, Role::Checkpoint).unwrap_err(),
+        VerifyError::RevokedSigner(_)
+    ));
+}
+
+// ---- §2 keys ----
+
+#[test]
+fn public_key_rules() {
+    let k = keys();
+    let pem = k.agent.public().to_pem();
+    assert!(PublicKey::from_pem(&pem).is_ok());
+    let as_rsa_label = pem.replace("PUBLIC KEY", "RSA PUBLIC KEY");
+    assert_eq!(
+        PublicKey::from_pem(&as_rsa_label).unwrap().fingerprint(),
+        k.agent.fingerprint()
+    );
+    // A true PKCS#1 RSAPublicKey body is refused.
+    let pkcs1 = aws_lc_rs::rsa::PublicKey::from_der(k.agent.public().spki_der()).unwrap();
+    let pkcs1_pem = pem_rfc7468::encode_string(
+        "RSA PUBLIC KEY",
+        pem_rfc7468::LineEnding::LF,
+        pkcs1.as_ref(),
+    )
+    .unwrap();
+    assert_eq!(
+        PublicKey::from_pem(&pkcs1_pem).unwrap_err(),
+        KeyError::NotRsaSpki
+    );
+    assert_eq!(
+        PublicKey::from_pem("garbage").unwrap_err(),
+        KeyError::BadPem
+    );
+    assert_eq!(
+        PublicKey::from_pem(&k.agent.to_pkcs8_pem()).unwrap_err(),
+        KeyError::ExpectedPublicKey
+    );
+}
+
+#[test]
+fn private_key_rules() {
+    let k = keys();
+    let pem = k.agent.to_pkcs8_pem();
+    assert_eq!(
+        PrivateKey::from_pem(pem.as_bytes()).unwrap().fingerprint(),
+        k.agent.fingerprint()
+    );
+    assert_eq!(
+        PrivateKey::from_pem(k.agent.public().to_pem().as_bytes()).unwrap_err(),
+        KeyError::ExpectedPrivateKey
+    );
+    let encrypted =
+        "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIB\n-----END ENCRYPTED PRIVATE KEY-----\n";
+    assert_eq!(
+        PrivateKey::from_pem(encrypted.as_bytes()).unwrap_err(),
+        KeyError::Encrypted
+    );
+    assert_eq!(
+        PrivateKey::from_pem(b"not a key").unwrap_err(),
+        KeyError::BadPem
+    );
+    assert!(!format!("{:?}", k.agent).contains("BEGIN"));
+}
+
+#[test]
+fn envelope_with_another_algorithm_is_refused_before_decryption() {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    let header = json!({"alg": "A128GCM", "dv": 1, "fid": F1, "vid": VAULT}).to_string();
+    let env = format!(
+        "r4v3.{}.{}.{}",
+        URL_SAFE_NO_PAD.encode(header),
+        URL_SAFE_NO_PAD.encode([0u8; 12]),
+        URL_SAFE_NO_PAD.encode([0u8; 32])
+    );
+    let expect = Expect {
+        vault_id: VAULT,
+        field_id: Some(F1),
+        dek_version: 1,
+    };
+    assert_eq!(
+        envelope::open(&env, &dek(), expect).unwrap_err(),
+        EnvelopeError::Algorithm
+    );
+    let header = json!({"alg": "A256GCM", "dv": 1, "fid": F1, "vid": VAULT}).to_string();
+    let env = format!(
+        "r4v3.{}.{}.{}",
+        URL_SAFE_NO_PAD.encode(header),
+        URL_SAFE_NO_PAD.encode([0u8; 8]),
+        URL_SAFE_NO_PAD.encode([0u8; 32])
+    );
+    assert_eq!(
+        envelope::open(&env, &dek(), expect).unwrap_err(),
+        EnvelopeError::Length
+    );
+}
