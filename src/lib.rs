@@ -6,4 +6,5 @@
 //! `resolve` (config + references → verified secrets) → `inject` → `exec`.
 #![warn(missing_docs)]
 
+pub mod client;
 pub mod contract;
