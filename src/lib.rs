@@ -7,4 +7,7 @@
 #![warn(missing_docs)]
 
 pub mod client;
+pub mod config;
+pub mod reference;
+pub mod resolve;
 pub mod contract;

@@ -1,0 +1,364 @@
+//! Configuration + references → a verified set of secrets.
+//!
+//! Plan: one round trip. `GET /vault/sync` returns every vault the key can
+//! read with its wrapped key, signer directory, summary checkpoint and item
+//! details; the project detail (when `[project]` names one by id) is fetched
+//! concurrently. A project given by name costs one more round (list, then
+//! detail); legacy vaults one more (the server-held key). Everything is then
+//! verified locally through the contract layer, one RSA unwrap per vault that
+//! is actually referenced, and only the referenced fields are decrypted.
+//!
+//! All or nothing: every problem is collected (one per env var) and, if there
+//! is any, no secret is returned.
+
+mod project;
+pub mod select;
+mod vault;
+
+use std::collections::HashMap;
+
+use crate::client::{Client, ClientError};
+use crate::config::{Config, Delivery};
+use crate::contract::crypto::PrivateKey;
+use crate::contract::directory::TrustPolicy;
+use crate::contract::wire::SyncResponse;
+use crate::contract::{EnvelopeError, KeyError, Secret, VerifyError};
+use select::select;
+use vault::{verify_vault, VerifiedVault};
+
+/// Options that change what is accepted.
+#[derive(Debug, Clone, Default)]
+pub struct ResolveOptions {
+    /// Accept legacy vaults (server-held key; not zero-trust).
+    pub allow_legacy: bool,
+    /// Accept unencrypted vaults.
+    pub allow_unencrypted: bool,
+    /// Pins.
+    pub trust: TrustPolicy,
+}
+
+/// One secret, verified and decrypted.
+#[derive(Debug)]
+pub struct ResolvedSecret {
+    /// Env var name.
+    pub name: String,
+    /// Env var or memfd.
+    pub delivery: Delivery,
+    /// The reference (as configured, or derived for `[project]`).
+    pub reference: String,
+    /// Vault id.
+    pub vault_id: String,
+    /// Item id.
+    pub item_id: String,
+    /// Field id.
+    pub field_id: String,
+    /// Fingerprint of the signer whose checkpoint covered the value.
+    pub signer: String,
+    /// The value.
+    pub value: Secret,
+}
+
+/// The outcome of a resolution.
+#[derive(Debug, Default)]
+pub struct Resolved {
+    /// Secrets, in configuration order then project order.
+    pub secrets: Vec<ResolvedSecret>,
+    /// Notes for `-v` (names only).
+    pub notes: Vec<String>,
+    /// Warnings shown once per run.
+    pub warnings: Vec<String>,
+}
+
+/// What went wrong for one entry. Data-free about values.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Failure {
+    /// No such vault/item/field.
+    NotFound {
+        /// vault, item or field.
+        what: &'static str,
+        /// The segment.
+        segment: String,
+        /// What exists, by name and id.
+        candidates: Vec<String>,
+    },
+    /// Several candidates match.
+    Ambiguous {
+        /// vault, item or field.
+        what: &'static str,
+        /// The segment.
+        segment: String,
+        /// The matches, by name and id.
+        candidates: Vec<String>,
+    },
+    /// A signed object failed a check.
+    Verify(VerifyError),
+    /// An envelope failed a check.
+    Envelope(EnvelopeError),
+    /// A legacy value could not be decrypted.
+    Legacy(KeyError),
+    /// A legacy vault without `allow_legacy`.
+    LegacyNotAllowed,
+    /// An unencrypted vault without `allow_unencrypted`.
+    UnencryptedNotAllowed,
+    /// Two fields of the project derive this name.
+    Collision(Vec<String>),
+    /// The server or network failed.
+    Client(ClientError),
+}
+
+impl From<VerifyError> for Failure {
+    fn from(e: VerifyError) -> Self {
+        Failure::Verify(e)
+    }
+}
+
+impl From<EnvelopeError> for Failure {
+    fn from(e: EnvelopeError) -> Self {
+        Failure::Envelope(e)
+    }
+}
+
+impl From<ClientError> for Failure {
+    fn from(e: ClientError) -> Self {
+        Failure::Client(e)
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::NotFound {
+                what,
+                segment,
+                candidates,
+            } => {
+                write!(f, "no {what} \"{segment}\"")?;
+                if candidates.is_empty() {
+                    write!(f, " (none visible to this key)")
+                } else {
+                    write!(f, " (candidates: {})", candidates.join(", "))
+                }
+            }
+            Failure::Ambiguous {
+                what,
+                segment,
+                candidates,
+            } => write!(
+                f,
+                "{what} \"{segment}\" is ambiguous: {}; use an id",
+                candidates.join(", ")
+            ),
+            Failure::Verify(e) => write!(f, "verification failed: {e}"),
+            Failure::Envelope(e) => write!(f, "verification failed: {e}"),
+            Failure::Legacy(e) => write!(f, "legacy value: {e}"),
+            Failure::LegacyNotAllowed => write!(
+                f,
+                "legacy vault (server-held key, not zero-trust); set allow_legacy = true in [r4] to accept it"
+            ),
+            Failure::UnencryptedNotAllowed => write!(
+                f,
+                "unencrypted vault (values readable by the server); set allow_unencrypted = true in [r4] to accept it"
+            ),
+            Failure::Collision(refs) => write!(
+                f,
+                "several fields derive this name ({}); map it explicitly in [env]",
+                refs.join(", ")
+            ),
+            Failure::Client(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+/// One problem: the env var and reference it concerns, and what failed.
+#[derive(Debug, Clone)]
+pub struct Problem {
+    /// Env var, when the problem concerns one.
+    pub name: Option<String>,
+    /// Reference, when known.
+    pub reference: Option<String>,
+    /// What failed.
+    pub failure: Failure,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (&self.name, &self.reference) {
+            (Some(n), Some(r)) => write!(f, "{n} ({r}): {}", self.failure),
+            (Some(n), None) => write!(f, "{n}: {}", self.failure),
+            (None, Some(r)) => write!(f, "{r}: {}", self.failure),
+            (None, None) => write!(f, "{}", self.failure),
+        }
+    }
+}
+
+fn general(failure: impl Into<Failure>) -> Vec<Problem> {
+    vec![Problem {
+        name: None,
+        reference: None,
+        failure: failure.into(),
+    }]
+}
+
+/// State shared while resolving: the sync answer, vaults verified so far, the
+/// legacy key if one was fetched.
+struct Resolver<'s> {
+    sync: &'s SyncResponse,
+    key: &'s PrivateKey,
+    opts: &'s ResolveOptions,
+    vaults: HashMap<String, Result<VerifiedVault<'s>, Failure>>,
+    legacy_key: Option<PrivateKey>,
+}
+
+impl<'s> Resolver<'s> {
+    fn vault(&mut self, vault_id: &str) -> Result<&VerifiedVault<'s>, Failure> {
+        if !self.vaults.contains_key(vault_id) {
+            let raw = self
+                .sync
+                .vaults
+                .iter()
+                .find(|v| v.vault.id == vault_id)
+                .expect("vault ids come from the same sync answer");
+            let verified = verify_vault(raw, self.key, &self.opts.trust).and_then(|v| {
+                match v.opener {
+                    vault::Opener::Legacy if !self.opts.allow_legacy => Err(Failure::LegacyNotAllowed),
+                    vault::Opener::Unencrypted if !self.opts.allow_unencrypted => {
+                        Err(Failure::UnencryptedNotAllowed)
+                    }
+                    _ => Ok(v),
+                }
+            });
+            self.vaults.insert(vault_id.to_string(), verified);
+        }
+        self.vaults[vault_id].as_ref().map_err(Clone::clone)
+    }
+
+    fn needs_legacy_key(&self) -> bool {
+        self.vaults
+            .values()
+            .any(|v| matches!(v, Ok(v) if matches!(v.opener, vault::Opener::Legacy)))
+    }
+}
+
+/// A field designated by the configuration, before its value is opened.
+struct Target {
+    name: String,
+    delivery: Delivery,
+    reference: String,
+    vault_id: String,
+    item_id: String,
+    field_id: String,
+    signer: String,
+}
+
+/// Resolves everything `config` asks for.
+pub async fn resolve(
+    client: &Client,
+    key: &PrivateKey,
+    config: &Config,
+    opts: &ResolveOptions,
+) -> Result<Resolved, Vec<Problem>> {
+    let (sync, project) = tokio::join!(client.sync(None), project::fetch(client, config));
+    let sync = sync.map_err(general)?;
+    let project = project.map_err(general)?;
+    let mut out = Resolved::default();
+    out.notes.push(format!(
+        "plan: sync in one round ({} vaults visible){}",
+        sync.vaults.len(),
+        if project.is_some() { " + project detail" } else { "" }
+    ));
+    if opts.trust.is_unpinned() {
+        out.warnings.push(
+            "no signer or log key is pinned: signatures are checked against the directory the server serves; see `r4-exec trust`".into(),
+        );
+    }
+    let mut r = Resolver {
+        sync: &sync,
+        key,
+        opts,
+        vaults: HashMap::new(),
+        legacy_key: None,
+    };
+    let mut problems = Vec::new();
+    let mut targets = Vec::new();
+    for entry in &config.entries {
+        match explicit_target(&mut r, entry) {
+            Ok(t) => targets.push(t),
+            Err(failure) => problems.push(Problem {
+                name: Some(entry.name.clone()),
+                reference: Some(entry.raw.clone()),
+                failure,
+            }),
+        }
+    }
+    if let (Some(p), Some(detail)) = (&config.project, &project) {
+        project::targets(&mut r, config, p, detail, &mut targets, &mut problems, &mut out.notes);
+    }
+    if r.needs_legacy_key() && problems.is_empty() {
+        let pair = client.encryption_key().await.map_err(general)?;
+        let pem = pair.private_key.expose();
+        r.legacy_key = Some(PrivateKey::from_pem(pem).map_err(|e| general(Failure::Legacy(e)))?);
+        out.warnings.push(
+            "a legacy vault is in use: its values are decrypted with a key the server holds (not zero-trust)".into(),
+        );
+    }
+    for t in targets {
+        match open_target(&mut r, &t) {
+            Ok(value) => out.secrets.push(ResolvedSecret {
+                name: t.name,
+                delivery: t.delivery,
+                reference: t.reference,
+                vault_id: t.vault_id,
+                item_id: t.item_id,
+                field_id: t.field_id,
+                signer: t.signer,
+                value,
+            }),
+            Err(failure) => problems.push(Problem {
+                name: Some(t.name),
+                reference: Some(t.reference),
+                failure,
+            }),
+        }
+    }
+    if problems.is_empty() {
+        Ok(out)
+    } else {
+        Err(problems)
+    }
+}
+
+fn explicit_target(r: &mut Resolver<'_>, entry: &crate::config::Entry) -> Result<Target, Failure> {
+    let reference = &entry.reference;
+    let vault_entry = select("vault", &reference.vault, r.sync.vaults.iter().map(|v| &v.vault))?;
+    let vault_id = vault_entry.id.clone();
+    let v = r.vault(&vault_id)?;
+    let item = select("item", &reference.item, v.item_summaries())?;
+    let (detail, signer) = v.item(&item.id)?;
+    let field = select("field", &reference.field, detail.fields.iter())?;
+    Ok(Target {
+        name: entry.name.clone(),
+        delivery: entry.delivery,
+        reference: entry.raw.clone(),
+        vault_id,
+        item_id: detail.id.clone(),
+        field_id: field.id.clone(),
+        signer,
+    })
+}
+
+fn open_target(r: &mut Resolver<'_>, t: &Target) -> Result<Secret, Failure> {
+    let legacy = r.legacy_key.take();
+    let result = (|| {
+        let v = r.vault(&t.vault_id)?;
+        let (detail, _) = v.item(&t.item_id)?;
+        let field = detail
+            .fields
+            .iter()
+            .find(|f| f.id == t.field_id)
+            .expect("field id from the same verified detail");
+        v.open(field, legacy.as_ref())
+    })();
+    r.legacy_key = legacy;
+    result
+}
