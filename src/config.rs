@@ -190,7 +190,9 @@ pub enum ConfigError {
         message: String,
     },
     /// Invalid env var name.
-    #[error("{path}: [{table}] {name}: not a valid environment variable name ([A-Za-z_][A-Za-z0-9_]*)")]
+    #[error(
+        "{path}: [{table}] {name}: not a valid environment variable name ([A-Za-z_][A-Za-z0-9_]*)"
+    )]
     BadName {
         /// File.
         path: PathBuf,
@@ -238,17 +240,18 @@ pub enum ConfigError {
 }
 
 impl Config {
-    /// Reads and validates `path`.
-    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    /// Reads and validates `path`; `require_entries` refuses a file with
+    /// nothing to fetch (subcommands that only need credentials pass false).
+    pub fn load(path: &Path, require_entries: bool) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),
             source,
         })?;
-        Config::parse(&text, path)
+        Config::parse(&text, path, require_entries)
     }
 
     /// Validates `text` as if read from `path`.
-    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+    pub fn parse(text: &str, path: &Path, require_entries: bool) -> Result<Config, ConfigError> {
         let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: path.to_path_buf(),
             message: e.to_string().trim_end().replace('\n', "\n  "),
@@ -271,13 +274,14 @@ impl Config {
                     RawEntry::Ref(s) => s,
                     RawEntry::Table(t) => &t.reference,
                 };
-                let reference = Reference::parse(text).map_err(|source| ConfigError::Reference {
-                    path: p(),
-                    table,
-                    name: name.clone(),
-                    reference: text.clone(),
-                    source,
-                })?;
+                let reference =
+                    Reference::parse(text).map_err(|source| ConfigError::Reference {
+                        path: p(),
+                        table,
+                        name: name.clone(),
+                        reference: text.clone(),
+                        source,
+                    })?;
                 entries.push(Entry {
                     name: name.clone(),
                     delivery,
@@ -292,8 +296,12 @@ impl Config {
                 name: name.clone(),
             });
         }
-        let project = raw.project.as_ref().map(|rp| project(rp, path)).transpose()?;
-        if entries.is_empty() && project.is_none() {
+        let project = raw
+            .project
+            .as_ref()
+            .map(|rp| project(rp, path))
+            .transpose()?;
+        if require_entries && entries.is_empty() && project.is_none() {
             return Err(ConfigError::Empty { path: p() });
         }
         Ok(Config {
@@ -338,7 +346,7 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> Result<Config, ConfigError> {
-        Config::parse(text, Path::new("r4.toml"))
+        Config::parse(text, Path::new("r4.toml"), true)
     }
 
     #[test]
@@ -353,29 +361,56 @@ mod tests {
             "#,
         )
         .unwrap();
-        let names: Vec<_> = c.entries.iter().map(|e| (e.name.as_str(), e.delivery)).collect();
+        let names: Vec<_> = c
+            .entries
+            .iter()
+            .map(|e| (e.name.as_str(), e.delivery))
+            .collect();
         assert_eq!(
             names,
-            vec![("A", Delivery::Env), ("B", Delivery::Env), ("C", Delivery::File)]
+            vec![
+                ("A", Delivery::Env),
+                ("B", Delivery::Env),
+                ("C", Delivery::File)
+            ]
         );
     }
 
     #[test]
     fn errors_name_the_problem() {
-        let e = parse("[env]\nA = \"r4://V/I/F\"\n[nope]\n").unwrap_err().to_string();
-        assert!(e.contains("unknown field `nope`") && e.contains("line 3"), "{e}");
-        let e = parse("[env]\n1A = \"r4://V/I/F\"\n").unwrap_err().to_string();
-        assert!(e.contains("1A: not a valid environment variable name"), "{e}");
+        let e = parse("[env]\nA = \"r4://V/I/F\"\n[nope]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("unknown field `nope`") && e.contains("line 3"),
+            "{e}"
+        );
+        let e = parse("[env]\n1A = \"r4://V/I/F\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("1A: not a valid environment variable name"),
+            "{e}"
+        );
         let e = parse("[env]\nA = \"r4://V/I/F\"\n[files]\nA = \"r4://V/I/F\"\n")
             .unwrap_err()
             .to_string();
         assert!(e.contains("A is mapped twice"), "{e}");
-        let e = parse("[env]\nA = \"vault://V/I/F\"\n").unwrap_err().to_string();
-        assert!(e.contains("[env] A = \"vault://V/I/F\": a reference starts with r4://"), "{e}");
-        let e = parse("[env]\nA = { ref = \"r4://V/I/F\", extra = 1 }\n").unwrap_err().to_string();
+        let e = parse("[env]\nA = \"vault://V/I/F\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("[env] A = \"vault://V/I/F\": a reference starts with r4://"),
+            "{e}"
+        );
+        let e = parse("[env]\nA = { ref = \"r4://V/I/F\", extra = 1 }\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("r4.toml"), "{e}");
         assert!(matches!(parse(""), Err(ConfigError::Empty { .. })));
-        let e = parse("[project]\nid = \"x\"\nname = \"y\"\n").unwrap_err().to_string();
+        let e = parse("[project]\nid = \"x\"\nname = \"y\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("exactly one of id or name"), "{e}");
     }
 

@@ -219,15 +219,16 @@ impl<'s> Resolver<'s> {
                 .iter()
                 .find(|v| v.vault.id == vault_id)
                 .expect("vault ids come from the same sync answer");
-            let verified = verify_vault(raw, self.key, &self.opts.trust).and_then(|v| {
-                match v.opener {
-                    vault::Opener::Legacy if !self.opts.allow_legacy => Err(Failure::LegacyNotAllowed),
+            let verified =
+                verify_vault(raw, self.key, &self.opts.trust).and_then(|v| match v.opener {
+                    vault::Opener::Legacy if !self.opts.allow_legacy => {
+                        Err(Failure::LegacyNotAllowed)
+                    }
                     vault::Opener::Unencrypted if !self.opts.allow_unencrypted => {
                         Err(Failure::UnencryptedNotAllowed)
                     }
                     _ => Ok(v),
-                }
-            });
+                });
             self.vaults.insert(vault_id.to_string(), verified);
         }
         self.vaults[vault_id].as_ref().map_err(Clone::clone)
@@ -265,7 +266,11 @@ pub async fn resolve(
     out.notes.push(format!(
         "plan: sync in one round ({} vaults visible){}",
         sync.vaults.len(),
-        if project.is_some() { " + project detail" } else { "" }
+        if project.is_some() {
+            " + project detail"
+        } else {
+            ""
+        }
     ));
     if opts.trust.is_unpinned() {
         out.warnings.push(
@@ -292,7 +297,15 @@ pub async fn resolve(
         }
     }
     if let (Some(p), Some(detail)) = (&config.project, &project) {
-        project::targets(&mut r, config, p, detail, &mut targets, &mut problems, &mut out.notes);
+        project::targets(
+            &mut r,
+            config,
+            p,
+            detail,
+            &mut targets,
+            &mut problems,
+            &mut out.notes,
+        );
     }
     if r.needs_legacy_key() && problems.is_empty() {
         let pair = client.encryption_key().await.map_err(general)?;
@@ -330,7 +343,11 @@ pub async fn resolve(
 
 fn explicit_target(r: &mut Resolver<'_>, entry: &crate::config::Entry) -> Result<Target, Failure> {
     let reference = &entry.reference;
-    let vault_entry = select("vault", &reference.vault, r.sync.vaults.iter().map(|v| &v.vault))?;
+    let vault_entry = select(
+        "vault",
+        &reference.vault,
+        r.sync.vaults.iter().map(|v| &v.vault),
+    )?;
     let vault_id = vault_entry.id.clone();
     let v = r.vault(&vault_id)?;
     let item = select("item", &reference.item, v.item_summaries())?;

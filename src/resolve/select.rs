@@ -87,7 +87,12 @@ mod tests {
 
     #[test]
     fn id_then_exact_then_unique_case_insensitive() {
-        let cs = [C("1", "Prod"), C("2", "prod"), C("3", "Edge"), C("4", "Prod")];
+        let cs = [
+            C("1", "Prod"),
+            C("2", "prod"),
+            C("3", "Edge"),
+            C("4", "Prod"),
+        ];
         assert_eq!(select("vault", "3", &cs).unwrap().0, "3");
         assert_eq!(select("vault", "prod", &cs).unwrap().0, "2");
         assert_eq!(select("vault", "EDGE", &cs).unwrap().0, "3");

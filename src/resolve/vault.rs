@@ -4,7 +4,9 @@
 
 use std::collections::HashMap;
 
-use crate::contract::checkpoint::{verify_and_unwrap, verify_item, verify_summary, VerifiedSummary};
+use crate::contract::checkpoint::{
+    verify_and_unwrap, verify_item, verify_summary, VerifiedSummary,
+};
 use crate::contract::crypto::PrivateKey;
 use crate::contract::directory::{verify_directory, TrustPolicy, VerifiedDirectory};
 use crate::contract::envelope::{self, Expect};
@@ -31,8 +33,6 @@ pub enum Opener {
 
 /// A vault whose directory, key and summary verified.
 pub struct VerifiedVault<'s> {
-    /// The sync entry.
-    pub raw: &'s SyncVault,
     /// Its directory.
     pub dir: VerifiedDirectory,
     /// Its summary (item list verified against `itemsDigest`).
@@ -110,7 +110,6 @@ pub fn verify_vault<'s>(
     let summary = verify_summary(&summary_entries(v), &v.checkpoint, id, &dir)?;
     let items = v.items.iter().map(|i| (i.id.as_str(), i)).collect();
     Ok(VerifiedVault {
-        raw: v,
         dir,
         summary,
         opener,
@@ -127,11 +126,16 @@ impl<'s> VerifiedVault<'s> {
     /// The detail of `item_id`, verified against the summary; returns it and
     /// the fingerprint of the signer that vouched for it.
     pub fn item(&self, item_id: &str) -> Result<(&'s ItemDetail, String), Failure> {
-        let detail = self
-            .items
-            .get(item_id)
-            .ok_or_else(|| Failure::Verify(crate::contract::VerifyError::NotInSummary(item_id.into())))?;
-        let signer = verify_item(detail, &self.summary.vault_id, item_id, &self.summary, &self.dir)?;
+        let detail = self.items.get(item_id).ok_or_else(|| {
+            Failure::Verify(crate::contract::VerifyError::NotInSummary(item_id.into()))
+        })?;
+        let signer = verify_item(
+            detail,
+            &self.summary.vault_id,
+            item_id,
+            &self.summary,
+            &self.dir,
+        )?;
         Ok((detail, signer.key_id.clone()))
     }
 

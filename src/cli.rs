@@ -1,0 +1,112 @@
+//! The command line, as data (clap derive). `run` turns it into actions.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+const EXAMPLES: &str = "\
+Examples:
+  r4-exec -- node server.js               run with the secrets of ./r4.toml
+  r4-exec -c /etc/app/r4.toml -- /usr/bin/app
+  r4-exec keygen --out agent.pem          create the agent's RSA key (0600)
+  r4-exec register                        register its public key with R4
+  r4-exec whoami                          show the key's identity and policy
+  r4-exec check                           resolve and verify, print no value
+
+Docker: ENTRYPOINT [\"/r4-exec\",\"--\"]   Procfile: web: r4-exec -- node server.js
+Exit codes: 64 usage/config, 65 verification, 66 not found, 69 network,
+77 auth/permission, 126 not executable, 127 not found; else COMMAND's own.";
+
+/// Run a command with secrets from R4, verified and decrypted on this host.
+#[derive(Debug, Parser)]
+#[command(
+    name = "r4-exec",
+    version,
+    after_help = EXAMPLES,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
+pub struct Cli {
+    /// Shared options.
+    #[command(flatten)]
+    pub global: Global,
+
+    /// Options of the default (exec) mode.
+    #[command(flatten)]
+    pub exec: ExecArgs,
+
+    /// A subcommand instead of running COMMAND.
+    #[command(subcommand)]
+    pub subcommand: Option<Command>,
+
+    /// The command to run, after `--`.
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<OsString>,
+}
+
+/// Options every mode shares.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Path of r4.toml [default: $R4_CONFIG, else ./r4.toml]
+    #[arg(short, long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Progress on stderr (names and ids, never values); repeat for more
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Give up after this many seconds in total
+    #[arg(long, global = true, value_name = "SECS", default_value_t = 30)]
+    pub timeout: u64,
+}
+
+/// Options of exec mode.
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// Pass r4-exec's own R4_* variables (API key, key path) to COMMAND
+    #[arg(long)]
+    pub keep_r4_env: bool,
+
+    /// Keep an inherited variable instead of overriding it with a secret
+    #[arg(long)]
+    pub no_override: bool,
+
+    /// Keep core dumps disabled (RLIMIT_CORE 0) for COMMAND too
+    #[arg(long)]
+    pub no_core_for_child: bool,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Generate the agent's RSA private key (PKCS#8 PEM, mode 0600)
+    #[command(after_help = "Example:\n  r4-exec keygen --out /run/secrets/r4-agent.pem")]
+    Keygen {
+        /// Where to write it (never overwritten)
+        #[arg(long, short, value_name = "FILE", default_value = "r4-agent.pem")]
+        out: PathBuf,
+        /// Key size in bits: 2048, 3072 or 4096
+        #[arg(long, default_value_t = 3072)]
+        bits: usize,
+    },
+    /// Register the agent's public key with R4 (idempotent)
+    #[command(
+        after_help = "Example:\n  R4_API_KEY=rk_… R4_PRIVATE_KEY_FILE=agent.pem r4-exec register"
+    )]
+    Register,
+    /// Show the API key's identity, policy and registered runtime key
+    #[command(after_help = "Example:\n  r4-exec whoami --json")]
+    Whoami {
+        /// Machine-readable output
+        #[arg(long)]
+        json: bool,
+    },
+    /// Resolve and verify everything, print names and sources, never values
+    #[command(after_help = "Example:\n  r4-exec check && echo ready")]
+    Check {
+        /// Machine-readable output
+        #[arg(long)]
+        json: bool,
+    },
+}

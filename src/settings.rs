@@ -1,0 +1,193 @@
+//! Where r4-exec finds its configuration and credentials, and in what order:
+//! flags, then its own environment variables, then `r4.toml`, then defaults.
+//! This is the only module that reads the process environment for settings.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use crate::config::{Config, DEFAULT_BASE_URL};
+use crate::contract::crypto::{PrivateKey, PublicKey};
+use crate::contract::directory::TrustPolicy;
+use crate::contract::Secret;
+use crate::error::AppError;
+
+/// r4-exec's own variables. They are removed from the child's environment
+/// unless `--keep-r4-env` (see `inject`).
+pub mod vars {
+    /// The API key itself.
+    pub const API_KEY: &str = "R4_API_KEY";
+    /// Path of the agent private key.
+    pub const PRIVATE_KEY_FILE: &str = "R4_PRIVATE_KEY_FILE";
+    /// Path of `r4.toml`.
+    pub const CONFIG: &str = "R4_CONFIG";
+    /// API base URL.
+    pub const BASE_URL: &str = "R4_BASE_URL";
+    /// systemd's credentials directory (`LoadCredential=`).
+    pub const CREDENTIALS_DIRECTORY: &str = "CREDENTIALS_DIRECTORY";
+    /// File name of the API key inside `$CREDENTIALS_DIRECTORY`.
+    pub const CREDENTIAL_NAME: &str = "r4-api-key";
+}
+
+/// The config file path: `--config`, else `R4_CONFIG`, else `./r4.toml`.
+/// The flag is `true` when the path was given explicitly.
+pub fn config_path(flag: Option<&Path>) -> (PathBuf, bool) {
+    if let Some(p) = flag {
+        return (p.to_path_buf(), true);
+    }
+    match std::env::var_os(vars::CONFIG) {
+        Some(p) if !p.is_empty() => (PathBuf::from(p), true),
+        _ => (PathBuf::from("r4.toml"), false),
+    }
+}
+
+/// Connection settings resolved from every source.
+pub struct Connection {
+    /// API base URL.
+    pub base_url: String,
+    /// API key.
+    pub api_key: Secret,
+    /// Extra CA PEM.
+    pub ca_pem: Option<Vec<u8>>,
+    /// Warnings to print once.
+    pub warnings: Vec<String>,
+}
+
+fn env_nonempty(name: &str) -> Option<OsString> {
+    std::env::var_os(name).filter(|v| !v.is_empty())
+}
+
+fn read(what: &'static str, path: &Path) -> Result<Vec<u8>, AppError> {
+    std::fs::read(path).map_err(|source| AppError::ReadFile {
+        what,
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Base URL: `R4_BASE_URL`, else `[r4] base_url`, else the public service.
+pub fn base_url(config: Option<&Config>) -> String {
+    if let Some(v) = env_nonempty(vars::BASE_URL) {
+        return v.to_string_lossy().into_owned();
+    }
+    config
+        .and_then(|c| c.r4.base_url.clone())
+        .unwrap_or_else(|| DEFAULT_BASE_URL.to_string())
+}
+
+/// The API key: `R4_API_KEY`, else `[r4] api_key_file`, else
+/// `$CREDENTIALS_DIRECTORY/r4-api-key`. Trimmed; empty is an error.
+pub fn api_key(config: Option<&Config>, warnings: &mut Vec<String>) -> Result<Secret, AppError> {
+    if let Some(v) = std::env::var_os(vars::API_KEY) {
+        return nonempty(v.into_encoded_bytes(), "R4_API_KEY is set but empty");
+    }
+    let file = config.and_then(|c| c.r4.api_key_file.clone()).or_else(|| {
+        env_nonempty(vars::CREDENTIALS_DIRECTORY)
+            .map(|d| PathBuf::from(d).join(vars::CREDENTIAL_NAME))
+            .filter(|p| p.exists())
+    });
+    let Some(path) = file else {
+        return Err(AppError::ApiKey(
+            "no API key: set R4_API_KEY, or api_key_file in [r4], or pass it as the systemd credential r4-api-key".into(),
+        ));
+    };
+    warn_if_shared(&path, warnings);
+    let bytes = zeroize::Zeroizing::new(read("API key file", &path)?);
+    nonempty(
+        bytes.to_vec(),
+        &format!("API key file {} is empty", path.display()),
+    )
+}
+
+fn nonempty(bytes: Vec<u8>, message: &str) -> Result<Secret, AppError> {
+    let bytes = zeroize::Zeroizing::new(bytes);
+    let text = String::from_utf8_lossy(&bytes);
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        return Err(AppError::ApiKey(message.to_string()));
+    }
+    Ok(Secret::new(trimmed.as_bytes().to_vec()))
+}
+
+fn warn_if_shared(path: &Path, warnings: &mut Vec<String>) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(meta) = std::fs::metadata(path) {
+        if meta.permissions().mode() & 0o077 != 0 {
+            warnings.push(format!(
+                "{} is readable by other users; chmod 600 it",
+                path.display()
+            ));
+        }
+    }
+}
+
+/// Connection settings for any subcommand that talks to the API.
+pub fn connection(config: Option<&Config>) -> Result<Connection, AppError> {
+    let mut warnings = Vec::new();
+    let api_key = api_key(config, &mut warnings)?;
+    let ca_pem = match config.and_then(|c| c.r4.ca_file.as_deref()) {
+        Some(p) => Some(read("ca_file", p)?),
+        None => None,
+    };
+    Ok(Connection {
+        base_url: base_url(config),
+        api_key,
+        ca_pem,
+        warnings,
+    })
+}
+
+/// The private key path: `R4_PRIVATE_KEY_FILE`, else `[r4] private_key_file`.
+pub fn private_key_path(config: Option<&Config>) -> Result<PathBuf, AppError> {
+    env_nonempty(vars::PRIVATE_KEY_FILE)
+        .map(PathBuf::from)
+        .or_else(|| config.and_then(|c| c.r4.private_key_file.clone()))
+        .ok_or_else(|| {
+            AppError::Usage(
+                "no private key: set R4_PRIVATE_KEY_FILE or private_key_file in [r4] (create one with `r4-exec keygen`)".into(),
+            )
+        })
+}
+
+/// Loads the agent private key.
+pub fn private_key(config: Option<&Config>) -> Result<PrivateKey, AppError> {
+    let path = private_key_path(config)?;
+    let pem = zeroize::Zeroizing::new(read("private key", &path)?);
+    PrivateKey::from_pem(&pem).map_err(|source| AppError::Key {
+        what: "private key",
+        path,
+        source,
+    })
+}
+
+/// The trust policy from `[trust]`.
+pub fn trust(config: &Config) -> Result<TrustPolicy, AppError> {
+    let log_key = match &config.trust.log_public_key_file {
+        Some(path) => {
+            let pem = read("log public key", path)?;
+            let text = String::from_utf8_lossy(&pem);
+            Some(PublicKey::from_pem(&text).map_err(|source| AppError::Key {
+                what: "log public key",
+                path: path.clone(),
+                source,
+            })?)
+        }
+        None => None,
+    };
+    for s in &config.trust.signers {
+        let ok = s.strip_prefix("sha256:").is_some_and(|h| {
+            h.len() == 64
+                && h.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        });
+        if !ok {
+            return Err(AppError::Usage(format!(
+                "{}: [trust] signers: \"{s}\" is not a fingerprint (sha256:<64 lowercase hex>)",
+                config.path.display()
+            )));
+        }
+    }
+    Ok(TrustPolicy {
+        pinned_signers: config.trust.signers.clone(),
+        log_key,
+    })
+}
