@@ -6,8 +6,15 @@
 //! `resolve` (config + references → verified secrets) → `inject` → `exec`.
 #![warn(missing_docs)]
 
+pub mod cli;
 pub mod client;
 pub mod config;
+pub mod contract;
+pub mod error;
+pub mod exec;
+pub mod harden;
+pub mod inject;
 pub mod reference;
 pub mod resolve;
-pub mod contract;
+pub mod run;
+pub mod settings;

@@ -111,11 +111,26 @@ mod tests {
 
     #[test]
     fn rejects_bad_references() {
-        assert_eq!(Reference::parse("vault://a/b/c"), Err(ReferenceError::Scheme));
-        assert_eq!(Reference::parse("r4://a/b"), Err(ReferenceError::Segments(2)));
-        assert_eq!(Reference::parse("r4://a/b/c/d"), Err(ReferenceError::Segments(4)));
+        assert_eq!(
+            Reference::parse("vault://a/b/c"),
+            Err(ReferenceError::Scheme)
+        );
+        assert_eq!(
+            Reference::parse("r4://a/b"),
+            Err(ReferenceError::Segments(2))
+        );
+        assert_eq!(
+            Reference::parse("r4://a/b/c/d"),
+            Err(ReferenceError::Segments(4))
+        );
         assert_eq!(Reference::parse("r4://a//c"), Err(ReferenceError::Empty(2)));
-        assert_eq!(Reference::parse("r4://a/b%20c/d"), Err(ReferenceError::Escape(2)));
-        assert_eq!(Reference::parse("r4://a/b/c%2"), Err(ReferenceError::Escape(3)));
+        assert_eq!(
+            Reference::parse("r4://a/b%20c/d"),
+            Err(ReferenceError::Escape(2))
+        );
+        assert_eq!(
+            Reference::parse("r4://a/b/c%2"),
+            Err(ReferenceError::Escape(3))
+        );
     }
 }

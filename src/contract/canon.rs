@@ -97,10 +97,11 @@ mod tests {
 
     #[test]
     fn sorts_by_utf16_not_utf8() {
-        // U+E000 sorts after U+1F600 in UTF-8 but before it in UTF-16.
-        let v = json!({"\u{1F600}": 1, "\u{E000}": 2});
+        // U+1F600 is the surrogate pair D83D DE00 in UTF-16, so it sorts
+        // before U+E000; in UTF-8 (F0 9F… vs EE 80…) it would sort after.
+        let v = json!({"\u{E000}": 2, "\u{1F600}": 1});
         let s = String::from_utf8(canonical(&v)).unwrap();
-        assert_eq!(s, "{\"\u{E000}\":2,\"\u{1F600}\":1}");
+        assert_eq!(s, "{\"\u{1F600}\":1,\"\u{E000}\":2}");
     }
 
     #[test]

@@ -16,14 +16,11 @@ pub trait Candidate {
 const MAX_LISTED: usize = 12;
 
 /// Picks the one candidate `segment` designates; `what` is "vault", "item" or "field".
-pub fn select<'a, C: Candidate>(
+pub fn select<'a, C: Candidate + 'a>(
     what: &'static str,
     segment: &str,
     candidates: impl IntoIterator<Item = &'a C> + Clone,
-) -> Result<&'a C, Failure>
-where
-    C: 'a,
-{
+) -> Result<&'a C, Failure> {
     if let Some(c) = candidates.clone().into_iter().find(|c| c.id() == segment) {
         return Ok(c);
     }
@@ -75,6 +72,7 @@ fn list<'a, C: Candidate + 'a>(candidates: impl IntoIterator<Item = &'a C>) -> V
 mod tests {
     use super::*;
 
+    #[derive(Debug)]
     struct C(&'static str, &'static str);
     impl Candidate for C {
         fn id(&self) -> &str {
