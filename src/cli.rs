@@ -24,7 +24,6 @@ Exit codes: 64 usage/config, 65 verification, 66 not found, 69 network,
     name = "r4-exec",
     version,
     after_help = EXAMPLES,
-    args_conflicts_with_subcommands = true,
     subcommand_negates_reqs = true
 )]
 pub struct Cli {

@@ -48,6 +48,11 @@ impl Ui {
 /// Runs the command line. Returns only on failure in exec mode.
 pub fn run(cli: Cli) -> Result<u8, AppError> {
     let ui = Ui::new(cli.global.verbose);
+    if cli.subcommand.is_some() && !cli.command.is_empty() {
+        return Err(AppError::Usage(
+            "a subcommand takes no COMMAND after --; run `r4-exec -- COMMAND` separately".into(),
+        ));
+    }
     match &cli.subcommand {
         Some(Command::Keygen { out, bits }) => keygen(out, *bits),
         Some(Command::Register) => block_on(&cli, register(&cli, &ui)),

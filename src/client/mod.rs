@@ -154,6 +154,9 @@ impl Client {
     /// Builds a client; refuses insecure URLs.
     pub fn new(opts: ClientOptions) -> Result<Client, ClientError> {
         let url = check_base_url(&opts.base_url)?;
+        // reqwest builds a rustls config even for http://; make aws-lc-rs the
+        // process default (a second call finds it installed, which is fine).
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let mut key = HeaderValue::from_bytes(opts.api_key.expose()).map_err(|_| {
             ClientError::BadBaseUrl("API key has characters not allowed in a header".into())
         })?;

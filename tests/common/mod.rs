@@ -1,0 +1,221 @@
+//! Shared harness of the end-to-end tests: an in-process r4-devserver on a
+//! loopback port 0 with a small known world, an agent key registered in it,
+//! and a `Command` for the real `r4-exec` binary with a scrubbed environment.
+//! The server stops when the `World` is dropped: nothing outlives the test.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use r4_devserver::{Fault, Options, Seed, ServerGuard};
+use r4_exec::contract::crypto::PrivateKey;
+
+/// The agent's API key in the test seed.
+pub const API_KEY: &str = "rk_test0000000000.test-secret-value-1234";
+/// Values in the test seed, so tests can check exactly what arrived.
+pub const DB_PASSWORD: &str = "correct horse battery staple";
+pub const DB_USER: &str = "admin";
+pub const STRIPE: &str = "sk_live_0123456789abcdef";
+pub const TLS_KEY: &str = "-----BEGIN TEST KEY-----\nnot a real key\n-----END TEST KEY-----\n";
+
+/// One RSA key for all tests (generation is the slow part).
+pub fn agent_key() -> &'static PrivateKey {
+    static KEY: OnceLock<PrivateKey> = OnceLock::new();
+    KEY.get_or_init(|| PrivateKey::generate(2048).expect("keygen"))
+}
+
+/// The test world; the agent's key is pre-registered when `registered`.
+pub fn seed_text(registered: bool) -> String {
+    let public_key = if registered {
+        format!("public_key = \"\"\"{}\"\"\"", agent_key().public().to_pem())
+    } else {
+        String::new()
+    };
+    format!(
+        r#"
+[org]
+name = "Test Org"
+[tenant]
+name = "Test Tenant"
+
+[[agents]]
+name = "agent"
+api_key = "{API_KEY}"
+{public_key}
+
+[[agents]]
+name = "other"
+api_key = "rk_other000000000.other-secret"
+
+[[projects]]
+name = "App"
+
+[[vaults]]
+name = "Production Secrets"
+project = "App"
+shared_with = ["agent"]
+  [[vaults.items]]
+  name = "Production DB"
+    [[vaults.items.fields]]
+    name = "Username"
+    type = "TEXT"
+    value = "{DB_USER}"
+    secret = false
+    [[vaults.items.fields]]
+    name = "Password"
+    type = "PASSWORD"
+    value = "{DB_PASSWORD}"
+  [[vaults.items]]
+  name = "Stripe"
+  type = "API_KEY"
+    [[vaults.items.fields]]
+    name = "secret key"
+    type = "SECRET"
+    value = "{STRIPE}"
+
+[[vaults]]
+name = "Edge"
+shared_with = ["agent"]
+  [[vaults.items]]
+  name = "TLS"
+    [[vaults.items.fields]]
+    name = "private key"
+    type = "SECRET"
+    value = """{TLS_KEY}"""
+
+[[vaults]]
+name = "Not Shared"
+  [[vaults.items]]
+  name = "Hidden"
+    [[vaults.items.fields]]
+    name = "x"
+    value = "y"
+"#
+    )
+}
+
+/// A running devserver and a directory holding the agent key and r4.toml.
+pub struct World {
+    pub server: ServerGuard,
+    pub dir: tempfile::TempDir,
+}
+
+/// The default configuration: two env secrets and one file.
+pub const CONFIG: &str = r#"
+[env]
+DB_PASSWORD = "r4://Production Secrets/Production DB/Password"
+STRIPE_KEY = { ref = "r4://Production Secrets/Stripe/secret key" }
+[files]
+TLS_KEY_FILE = "r4://Edge/TLS/private key"
+"#;
+
+impl World {
+    /// A world with the key registered and no faults.
+    pub fn new() -> World {
+        World::with(true, &[])
+    }
+
+    /// A world with the given faults active from the start.
+    pub fn faulty(faults: &[&str]) -> World {
+        World::with(true, faults)
+    }
+
+    /// Full control.
+    pub fn with(registered: bool, faults: &[&str]) -> World {
+        let seed = Seed::from_toml(&seed_text(registered)).expect("test seed");
+        let mut opts = Options::new(seed);
+        opts.faults = faults
+            .iter()
+            .map(|f| f.parse::<Fault>().expect("fault name"))
+            .collect();
+        let server = ServerGuard::start(opts);
+        let dir = tempfile::tempdir().expect("tempdir");
+        write_private(
+            &dir.path().join("agent.pem"),
+            agent_key().to_pkcs8_pem().as_bytes(),
+        );
+        std::fs::write(dir.path().join("r4.toml"), CONFIG).expect("config");
+        World { server, dir }
+    }
+
+    /// Path of a file in the world's directory.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Replaces r4.toml.
+    pub fn config(&self, text: &str) -> &World {
+        std::fs::write(self.path("r4.toml"), text).expect("config");
+        self
+    }
+
+    /// `r4-exec` with only PATH, the base URL, the API key, the key path and
+    /// the config in its environment.
+    pub fn r4exec(&self) -> assert_cmd::Command {
+        let mut cmd = assert_cmd::Command::cargo_bin("r4-exec").expect("binary");
+        scrub(cmd.env_clear())
+            .env("R4_BASE_URL", self.server.base_url())
+            .env("R4_API_KEY", API_KEY)
+            .env("R4_PRIVATE_KEY_FILE", self.path("agent.pem"))
+            .env("R4_CONFIG", self.path("r4.toml"))
+            .current_dir(self.dir.path());
+        cmd
+    }
+
+    /// The same environment for a `std::process::Command` running r4-exec.
+    pub fn std_command(&self) -> std::process::Command {
+        self.command_for(&bin())
+    }
+
+    /// `sh -c script` with the same environment.
+    pub fn shell(&self, script: &str) -> std::process::Command {
+        let mut cmd = self.command_for(Path::new("sh"));
+        cmd.args(["-c", script]);
+        cmd
+    }
+
+    fn command_for(&self, program: &Path) -> std::process::Command {
+        let mut cmd = std::process::Command::new(program);
+        cmd.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("R4_BASE_URL", self.server.base_url())
+            .env("R4_API_KEY", API_KEY)
+            .env("R4_PRIVATE_KEY_FILE", self.path("agent.pem"))
+            .env("R4_CONFIG", self.path("r4.toml"))
+            .current_dir(self.dir.path());
+        cmd
+    }
+}
+
+/// Path of the built binary.
+pub fn bin() -> PathBuf {
+    assert_cmd::cargo::cargo_bin("r4-exec")
+}
+
+fn scrub(cmd: &mut assert_cmd::Command) -> &mut assert_cmd::Command {
+    cmd.env("PATH", std::env::var_os("PATH").unwrap_or_default())
+}
+
+/// Writes a file with mode 0600.
+pub fn write_private(path: &Path, bytes: &[u8]) {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .expect("create");
+    f.write_all(bytes).expect("write");
+}
+
+/// Stdout of an assert, as text.
+pub fn stdout(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Stderr of an assert, as text.
+pub fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
