@@ -157,7 +157,7 @@ pub enum VerifyError {
     #[error("signer {0} has no valid inclusion proof in the transparency log")]
     NotIncluded(String),
     /// `itemsDigest` does not match the item list.
-    #[error("item list does not match the signed vault summary (itemsDigest)")]
+    #[error("item list does not match the signed vault summary (itemsDigest): an item was added, hidden, altered or served at a stale version")]
     ItemsDigest,
     /// `itemDigest` does not match the item.
     #[error("item metadata does not match its signed checkpoint (itemDigest)")]
