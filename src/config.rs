@@ -61,6 +61,7 @@ pub struct RawR4 {
 /// A reference, bare or as a table.
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
+#[serde(expecting = "expected \"r4://<vault>/<item>/<field>\" or { ref = \"r4://…\" }")]
 pub enum RawEntry {
     /// `NAME = "r4://…"`.
     Ref(String),
