@@ -389,3 +389,50 @@ fn an_unpinned_run_warns_once() {
         1
     );
 }
+
+#[test]
+fn legacy_vaults_need_opt_in_and_warn() {
+    let w = World::new();
+    let refs = "[env]\nL = \"r4://Old/Legacy DB/Password\"\nH = \"r4://Old/Legacy DB/Host\"\n";
+    w.config(refs);
+    let out = w.r4exec().args(["--", "true"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(64), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("L (r4://Old/Legacy DB/Password): legacy vault"),
+        "{}",
+        stderr(&out)
+    );
+    w.config(&format!("[r4]\nallow_legacy = true\n{refs}"));
+    let out = w
+        .r4exec()
+        .args(["--", "sh", "-c", "printf '%s|%s' \"$L\" \"$H\""])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), format!("{LEGACY}|db.internal"));
+    assert_eq!(
+        stderr(&out).matches("legacy vault is in use").count(),
+        1,
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn unencrypted_vaults_need_opt_in() {
+    let w = World::new();
+    let refs = "[env]\nREGION = \"r4://Plain/Settings/Region\"\n";
+    w.config(refs);
+    w.r4exec()
+        .args(["--", "true"])
+        .assert()
+        .code(64)
+        .stderr(predicates::str::contains("unencrypted vault"));
+    w.config(&format!("[r4]\nallow_unencrypted = true\n{refs}"));
+    let out = w
+        .r4exec()
+        .args(["--", "sh", "-c", "printf %s \"$REGION\""])
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&out), PLAIN, "{}", stderr(&out));
+}

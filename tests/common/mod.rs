@@ -16,6 +16,8 @@ pub const API_KEY: &str = "rk_test0000000000.test-secret-value-1234";
 pub const DB_PASSWORD: &str = "correct horse battery staple";
 pub const DB_USER: &str = "admin";
 pub const STRIPE: &str = "sk_live_0123456789abcdef";
+pub const LEGACY: &str = "legacy-s3cret-value";
+pub const PLAIN: &str = "eu-west-3";
 pub const TLS_KEY: &str = "-----BEGIN TEST KEY-----\nnot a real key\n-----END TEST KEY-----\n";
 
 /// One RSA key for all tests (generation is the slow part).
@@ -82,6 +84,32 @@ shared_with = ["agent"]
     name = "private key"
     type = "SECRET"
     value = """{TLS_KEY}"""
+
+[[vaults]]
+name = "Old"
+model = "legacy"
+shared_with = ["agent"]
+  [[vaults.items]]
+  name = "Legacy DB"
+    [[vaults.items.fields]]
+    name = "Password"
+    type = "PASSWORD"
+    value = "{LEGACY}"
+    [[vaults.items.fields]]
+    name = "Host"
+    value = "db.internal"
+    secret = false
+
+[[vaults]]
+name = "Plain"
+model = "unencrypted"
+shared_with = ["agent"]
+  [[vaults.items]]
+  name = "Settings"
+    [[vaults.items.fields]]
+    name = "Region"
+    value = "{PLAIN}"
+    secret = false
 
 [[vaults]]
 name = "Not Shared"
