@@ -13,6 +13,7 @@ Examples:
   r4-exec register                        register its public key with R4
   r4-exec whoami                          show the key's identity and policy
   r4-exec check                           resolve and verify, print no value
+  r4-exec trust                           signer directories and a [trust] block
 
 Docker: ENTRYPOINT [\"/r4-exec\",\"--\"]   Procfile: web: r4-exec -- node server.js
 Exit codes: 64 usage/config, 65 verification, 66 not found, 69 network,
@@ -101,6 +102,11 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Show the signer directories of the configured vaults and a [trust] block to pin them
+    #[command(
+        after_help = "Example:\n  r4-exec trust >> pins.txt   # review, then paste the [trust] block into r4.toml"
+    )]
+    Trust,
     /// Resolve and verify everything, print names and sources, never values
     #[command(after_help = "Example:\n  r4-exec check && echo ready")]
     Check {

@@ -18,3 +18,4 @@ pub mod reference;
 pub mod resolve;
 pub mod run;
 pub mod settings;
+pub mod trust;

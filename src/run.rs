@@ -58,6 +58,7 @@ pub fn run(cli: Cli) -> Result<u8, AppError> {
         Some(Command::Register) => block_on(&cli, register(&cli, &ui)),
         Some(Command::Whoami { json }) => block_on(&cli, whoami(&cli, &ui, *json)),
         Some(Command::Check { json }) => block_on(&cli, check(&cli, &ui, *json)),
+        Some(Command::Trust) => block_on(&cli, trust(&cli, &ui)),
         None => exec_mode(&cli, &ui),
     }
 }
@@ -281,6 +282,22 @@ async fn whoami(cli: &Cli, ui: &Ui, json: bool) -> Result<u8, AppError> {
     for w in &me.warnings {
         println!("warning   {w}");
     }
+    Ok(0)
+}
+
+async fn trust(cli: &Cli, ui: &Ui) -> Result<u8, AppError> {
+    let config = load_config(cli, true)?.expect("required config is loaded");
+    let policy = settings::trust(&config)?;
+    let me = settings::private_key(Some(&config)).ok();
+    let client = client(Some(&config), cli, ui)?;
+    let text = crate::trust::report(
+        &client,
+        &config,
+        &policy,
+        me.as_ref().map(|k| k.fingerprint()),
+    )
+    .await?;
+    print!("{text}");
     Ok(0)
 }
 

@@ -1,0 +1,137 @@
+//! `r4-exec trust`: shows, for every vault the configuration touches, the
+//! signer directory the server serves (owner, fingerprint, status, inclusion
+//! status) and prints a `[trust]` block to paste into `r4.toml`. Pinning turns
+//! "whatever directory the server serves" into "these keys only" (contract §5).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write;
+
+use crate::client::Client;
+use crate::config::{Config, ProjectSelector};
+use crate::contract::directory::{verify_directory, OwnerType, TrustPolicy};
+use crate::contract::wire::{SyncResponse, SyncVault};
+use crate::error::AppError;
+use crate::resolve::select::select;
+
+/// Vaults of `sync` that `config` references (explicitly or via its project).
+async fn touched<'s>(
+    client: &Client,
+    config: &Config,
+    sync: &'s SyncResponse,
+) -> Result<Vec<&'s SyncVault>, AppError> {
+    let mut ids = BTreeSet::new();
+    for e in &config.entries {
+        if let Ok(v) = select(
+            "vault",
+            &e.reference.vault,
+            sync.vaults.iter().map(|v| &v.vault),
+        ) {
+            ids.insert(v.id.clone());
+        }
+    }
+    if let Some(p) = &config.project {
+        let id = match &p.selector {
+            ProjectSelector::Id(id) => id.clone(),
+            ProjectSelector::Name(name) => {
+                let list = client.projects().await?;
+                let found = list.projects.iter().find(|p| &p.name == name);
+                found.map(|p| p.id.clone()).unwrap_or_default()
+            }
+        };
+        if !id.is_empty() {
+            ids.extend(client.project(&id).await?.vaults.into_iter().map(|v| v.id));
+        }
+    }
+    Ok(sync
+        .vaults
+        .iter()
+        .filter(|v| ids.contains(&v.vault.id))
+        .collect())
+}
+
+/// Renders the report for the vaults the configuration touches.
+pub async fn report(
+    client: &Client,
+    config: &Config,
+    policy: &TrustPolicy,
+    my_fingerprint: Option<&str>,
+) -> Result<String, AppError> {
+    let sync = client.sync(None).await?;
+    let vaults = touched(client, config, &sync).await?;
+    let mut out = String::new();
+    let mut pins: BTreeMap<String, (String, Vec<String>)> = BTreeMap::new();
+    let mut logs = BTreeSet::new();
+    for v in &vaults {
+        let _ = writeln!(out, "vault \"{}\" ({})", v.vault.name, v.vault.id);
+        let head = v.signers.tree_head.body();
+        logs.insert(head.log_id.clone());
+        let verified = match verify_directory(&v.signers, &v.vault.id, policy) {
+            Ok(d) => d,
+            Err(e) => {
+                let _ = writeln!(out, "  directory REFUSED: {e}");
+                continue;
+            }
+        };
+        let mut signers: Vec<_> = verified.signers().collect();
+        signers.sort_by(|a, b| a.key_id.cmp(&b.key_id));
+        for s in signers {
+            let owner = match s.owner_type {
+                OwnerType::User => "USER ",
+                OwnerType::Agent => "AGENT",
+            };
+            let included = match s.included {
+                Some(true) => "included",
+                Some(false) => "NOT included",
+                None => "inclusion unchecked (no log key pinned)",
+            };
+            let status = if s.active { "active " } else { "revoked" };
+            let me = if Some(s.key_id.as_str()) == my_fingerprint {
+                "  (this agent)"
+            } else {
+                ""
+            };
+            let _ = writeln!(
+                out,
+                "  {owner} {status} {}  owner {}  {included}{me}",
+                s.key_id, s.owner_id
+            );
+            let pin = s.active
+                && (s.owner_type == OwnerType::User || Some(s.key_id.as_str()) == my_fingerprint);
+            if pin {
+                let entry = pins.entry(s.key_id.clone()).or_insert_with(|| {
+                    (format!("{owner} {}", s.owner_id).replace("  ", " "), vec![])
+                });
+                entry.1.push(v.vault.name.clone());
+            }
+        }
+        let _ = writeln!(
+            out,
+            "  tree head: log {} size {}",
+            head.log_id, head.tree_size
+        );
+    }
+    if vaults.is_empty() {
+        let _ = writeln!(out, "no vault of this configuration is visible to this key");
+    }
+    let _ = writeln!(
+        out,
+        "\n# Paste into r4.toml after checking each fingerprint with your R4 operator:"
+    );
+    let _ = writeln!(out, "[trust]\nsigners = [");
+    for (fp, (owner, vaults)) in &pins {
+        let _ = writeln!(
+            out,
+            "  \"{fp}\",  # {} ({})",
+            owner.trim(),
+            vaults.join(", ")
+        );
+    }
+    let _ = writeln!(out, "]");
+    for log in &logs {
+        let _ = writeln!(
+            out,
+            "# log_public_key_file = \"/etc/r4/log.pem\"  # the log key with fingerprint {log}"
+        );
+    }
+    Ok(out)
+}

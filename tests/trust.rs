@@ -1,0 +1,99 @@
+//! Pinning (contract §5, issue "Trust and the runtime key's life"): `r4-exec
+//! trust` produces a [trust] block that makes the run strict; a pin that does
+//! not match the server's signers stops the run; a pinned log key makes
+//! inclusion proofs mandatory.
+
+mod common;
+
+use common::*;
+
+fn trust_block(out: &str) -> String {
+    let start = out.find("[trust]").expect("a [trust] block");
+    out[start..]
+        .lines()
+        .take_while(|l| !l.starts_with("# log_public_key_file"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn trust_prints_directories_and_a_block_that_pins_the_operator() {
+    let w = World::new();
+    let out = w.r4exec().arg("trust").output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let operator =
+        r4_exec::contract::crypto::PublicKey::from_pem(&w.server.admin().operator_public_key())
+            .unwrap()
+            .fingerprint()
+            .to_string();
+    assert!(text.contains("vault \"Production Secrets\""), "{text}");
+    assert!(text.contains("vault \"Edge\""), "{text}");
+    assert!(text.contains(&format!("\"{operator}\",  # USER")), "{text}");
+    assert!(text.contains("(this agent)"), "{text}");
+
+    w.config(&format!("{CONFIG}\n{}\n", trust_block(&text)));
+    let run = w
+        .r4exec()
+        .args(["--", "sh", "-c", "printf %s \"$DB_PASSWORD\""])
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&run), DB_PASSWORD, "{}", stderr(&run));
+    assert!(!stderr(&run).contains("pinned"), "{}", stderr(&run));
+}
+
+#[test]
+fn a_pin_the_server_cannot_satisfy_stops_the_run() {
+    let w = World::new();
+    let stranger = format!("sha256:{}", "ab".repeat(32));
+    w.config(&format!("{CONFIG}\n[trust]\nsigners = [\"{stranger}\"]\n"));
+    let marker = w.path("ran");
+    let out = w
+        .r4exec()
+        .args(["--", "touch"])
+        .arg(&marker)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(65), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("is not pinned in [trust] signers"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!marker.exists());
+}
+
+#[test]
+fn a_malformed_pin_is_a_config_error() {
+    let w = World::new();
+    w.config(&format!("{CONFIG}\n[trust]\nsigners = [\"sha1:abc\"]\n"));
+    w.r4exec()
+        .args(["--", "true"])
+        .assert()
+        .code(64)
+        .stderr(predicates::str::contains("is not a fingerprint"));
+}
+
+#[test]
+fn a_pinned_log_key_checks_inclusion() {
+    let w = World::new();
+    std::fs::write(w.path("log.pem"), w.server.admin().log_public_key()).unwrap();
+    w.config(&format!(
+        "{CONFIG}\n[trust]\nlog_public_key_file = \"{}\"\n",
+        w.path("log.pem").display()
+    ));
+    let out = w.r4exec().arg("trust").output().unwrap();
+    assert!(stdout(&out).contains(" included"), "{}", stdout(&out));
+    let run = w.r4exec().args(["--", "true"]).output().unwrap();
+    assert!(run.status.success(), "{}", stderr(&run));
+    assert!(!stderr(&run).contains("pinned"));
+
+    // The wrong log key: the tree head no longer authenticates.
+    let other = r4_exec::contract::crypto::PrivateKey::generate(2048).unwrap();
+    std::fs::write(w.path("log.pem"), other.public().to_pem()).unwrap();
+    w.r4exec()
+        .args(["--", "true"])
+        .assert()
+        .code(65)
+        .stderr(predicates::str::contains("tree head is from another log"));
+}
