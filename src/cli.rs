@@ -95,6 +95,15 @@ pub enum Command {
         after_help = "Example:\n  R4_API_KEY=rk_… R4_PRIVATE_KEY_FILE=agent.pem r4-exec register"
     )]
     Register,
+    /// Replace the registered runtime key: re-wrap every vault key to the new key
+    #[command(
+        after_help = "Example:\n  r4-exec keygen --out new.pem && r4-exec rotate-key --new-key new.pem\n  # then point R4_PRIVATE_KEY_FILE / private_key_file at new.pem\n\nThe current key file is never modified. If interrupted, run it again."
+    )]
+    RotateKey {
+        /// The new private key (create it with `r4-exec keygen`)
+        #[arg(long, value_name = "FILE")]
+        new_key: std::path::PathBuf,
+    },
     /// Show the API key's identity, policy and registered runtime key
     #[command(after_help = "Example:\n  r4-exec whoami --json")]
     Whoami {

@@ -16,6 +16,7 @@ pub mod harden;
 pub mod inject;
 pub mod reference;
 pub mod resolve;
+pub mod rotate;
 pub mod run;
 pub mod settings;
 pub mod trust;

@@ -59,6 +59,7 @@ pub fn run(cli: Cli) -> Result<u8, AppError> {
         Some(Command::Whoami { json }) => block_on(&cli, whoami(&cli, &ui, *json)),
         Some(Command::Check { json }) => block_on(&cli, check(&cli, &ui, *json)),
         Some(Command::Trust) => block_on(&cli, trust(&cli, &ui)),
+        Some(Command::RotateKey { new_key }) => block_on(&cli, rotate_key(&cli, &ui, new_key)),
         None => exec_mode(&cli, &ui),
     }
 }
@@ -250,7 +251,7 @@ async fn register(cli: &Cli, ui: &Ui) -> Result<u8, AppError> {
     };
     let resp = client.register(&req).await.map_err(|e| match e.code() {
         Some("rotation_proof_required") => AppError::Client(e).with_hint(
-            "a different runtime key is registered for this agent; replacing it needs the previous private key (key rotation)",
+            "a different runtime key is registered for this agent; to replace it, run `r4-exec rotate-key --new-key FILE` with the registered key as R4_PRIVATE_KEY_FILE",
         ),
         Some("key_revoked") => AppError::Client(e)
             .with_hint("this key was revoked; generate a new one with `r4-exec keygen`"),
@@ -282,6 +283,36 @@ async fn whoami(cli: &Cli, ui: &Ui, json: bool) -> Result<u8, AppError> {
     for w in &me.warnings {
         println!("warning   {w}");
     }
+    Ok(0)
+}
+
+async fn rotate_key(cli: &Cli, ui: &Ui, new_key: &std::path::Path) -> Result<u8, AppError> {
+    let config = load_config(cli, false)?;
+    let current = settings::private_key(config.as_ref())?;
+    let pem =
+        zeroize::Zeroizing::new(std::fs::read(new_key).map_err(|source| AppError::ReadFile {
+            what: "new private key",
+            path: new_key.to_path_buf(),
+            source,
+        })?);
+    let new = PrivateKey::from_pem(&pem).map_err(|source| AppError::Key {
+        what: "new private key",
+        path: new_key.to_path_buf(),
+        source,
+    })?;
+    let trust = match &config {
+        Some(c) => settings::trust(c)?,
+        None => Default::default(),
+    };
+    let client = client(config.as_ref(), cli, ui)?;
+    match crate::rotate::rotate(&client, &current, &new, &trust).await? {
+        crate::rotate::Outcome::Rotated(resp) => println!("{} {}", resp.status, resp.fingerprint),
+        crate::rotate::Outcome::AlreadyDone(fp) => println!("unchanged {fp} (already rotated)"),
+    }
+    eprintln!(
+        "r4-exec: now use {} as the private key (R4_PRIVATE_KEY_FILE or private_key_file); the old key is revoked",
+        new_key.display()
+    );
     Ok(0)
 }
 

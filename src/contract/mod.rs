@@ -19,8 +19,10 @@ pub mod envelope;
 pub mod envname;
 pub mod error;
 pub mod merkle;
+pub mod rotation;
 pub mod secret;
 pub mod signed;
+pub mod time;
 pub mod wire;
 
 pub use error::{EnvelopeError, KeyError, VerifyError};

@@ -1,0 +1,51 @@
+//! Rotating the runtime key (contract §7): the statement the previous key
+//! signs, and a vault key re-wrapped to the new key and signed by it.
+
+use super::canon::canonical_of;
+use super::crypto::{PrivateKey, PublicKey};
+use super::secret::Dek;
+use super::signed::Signed;
+use super::wire::{kind, RotationStatement, WrappedKey, WRAP_ALGORITHM};
+
+/// The statement `{kind, previousFingerprint, newFingerprint, issuedAt}`.
+pub fn statement(previous: &str, new: &str, issued_at: &str) -> RotationStatement {
+    RotationStatement {
+        kind: kind::KEY_ROTATION.into(),
+        previous_fingerprint: previous.into(),
+        new_fingerprint: new.into(),
+        issued_at: issued_at.into(),
+    }
+}
+
+/// The proof: the previous key's signature over the statement's JCS.
+pub fn sign_proof(previous: &PrivateKey, stmt: &RotationStatement) -> String {
+    previous.sign_pss(&canonical_of(stmt))
+}
+
+/// Checks a proof with the previous public key (server side).
+pub fn verify_proof(previous: &PublicKey, stmt: &RotationStatement, proof: &str) -> bool {
+    stmt.kind == kind::KEY_ROTATION && previous.verify_pss(&canonical_of(stmt), proof)
+}
+
+/// `old` re-wrapped to `new` and signed by it: same vault, encryption key and
+/// DEK version; new recipient, ciphertext, time and signer.
+pub fn rewrap(
+    old: &WrappedKey,
+    dek: &Dek,
+    new: &PrivateKey,
+    issued_at: &str,
+) -> Signed<WrappedKey> {
+    let body = WrappedKey {
+        kind: kind::WRAPPED_KEY.into(),
+        vault_id: old.vault_id.clone(),
+        encryption_key_id: old.encryption_key_id.clone(),
+        recipient_fingerprint: new.fingerprint().into(),
+        dek_version: old.dek_version,
+        algorithm: WRAP_ALGORITHM.into(),
+        wrapped_dek: new.public().wrap_dek(dek),
+        issued_at: issued_at.into(),
+        signer_key_id: new.fingerprint().into(),
+        signature: String::new(),
+    };
+    Signed::sign(&body, new)
+}
