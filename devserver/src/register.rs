@@ -6,11 +6,9 @@
 use std::collections::BTreeSet;
 
 use axum::http::StatusCode;
-use r4_exec::contract::canon::canonical_of;
 use r4_exec::contract::crypto::PublicKey;
-use r4_exec::contract::wire::{
-    kind, RegisterRequest, RegisterResponse, Rotation, RotationStatement, WRAP_ALGORITHM,
-};
+use r4_exec::contract::rotation;
+use r4_exec::contract::wire::{kind, RegisterRequest, RegisterResponse, Rotation, WRAP_ALGORITHM};
 
 use crate::error::ApiError;
 use crate::seed::VaultModel;
@@ -98,13 +96,12 @@ fn check_rotation(
     new: &PublicKey,
     rotation: &Rotation,
 ) -> Result<(), ApiError> {
-    let statement = RotationStatement {
-        kind: kind::KEY_ROTATION.into(),
-        previous_fingerprint: rotation.previous_fingerprint.clone(),
-        new_fingerprint: new.fingerprint().to_string(),
-        issued_at: rotation.issued_at.clone(),
-    };
-    if !previous.verify_pss(&canonical_of(&statement), &rotation.proof) {
+    let statement = rotation::statement(
+        &rotation.previous_fingerprint,
+        new.fingerprint(),
+        &rotation.issued_at,
+    );
+    if !rotation::verify_proof(previous, &statement, &rotation.proof) {
         return Err(invalid(
             "The rotation proof does not verify with the previously registered key.",
         ));
