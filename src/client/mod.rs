@@ -3,6 +3,7 @@
 //! deadlines and retries of idempotent requests. No verification happens here;
 //! that is the contract layer's job, applied by `resolve`.
 
+mod dns;
 mod error;
 mod tls;
 
@@ -143,7 +144,7 @@ pub fn check_base_url(base_url: &str) -> Result<url::Url, ClientError> {
 
 fn is_loopback(url: &url::Url) -> bool {
     match url.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Domain(d)) => dns::is_localhost(d),
         Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
         Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
         None => false,
@@ -170,7 +171,8 @@ impl Client {
             .timeout(opts.timeout)
             .read_timeout(opts.timeout)
             .pool_idle_timeout(Duration::from_secs(30))
-            .redirect(reqwest::redirect::Policy::none());
+            .redirect(reqwest::redirect::Policy::none())
+            .dns_resolver(Arc::new(dns::R4Resolver::default()));
         if url.scheme() == "https" {
             builder = builder.use_preconfigured_tls(tls::client_config(opts.ca_pem.as_deref())?);
         }
