@@ -92,6 +92,22 @@ pub struct RawProject {
     /// Globs over derived names to drop.
     #[serde(default)]
     pub exclude: Vec<String>,
+    /// `verified` (default) or `env-endpoint`.
+    #[serde(default)]
+    pub source: ProjectSource,
+}
+
+/// Where `[project]` values come from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProjectSource {
+    /// Every field fetched and verified like an explicit reference (default).
+    #[default]
+    Verified,
+    /// One `GET /vault/env/:projectId`: envelopes are still authenticated by
+    /// their vault's DEK, but which value carries which name is the server's
+    /// word (the endpoint has no checkpoint).
+    EnvEndpoint,
 }
 
 /// `[trust]`.
@@ -145,6 +161,8 @@ pub struct Project {
     pub include: Option<globset::GlobSet>,
     /// Drop names matching any of these.
     pub exclude: Option<globset::GlobSet>,
+    /// Where values come from.
+    pub source: ProjectSource,
 }
 
 impl Project {
@@ -339,6 +357,7 @@ fn project(rp: &RawProject, path: &Path) -> Result<Project, ConfigError> {
         selector,
         include: globs(&rp.include, "include")?,
         exclude: globs(&rp.exclude, "exclude")?,
+        source: rp.source,
     })
 }
 

@@ -436,3 +436,61 @@ fn unencrypted_vaults_need_opt_in() {
         .unwrap();
     assert_eq!(stdout(&out), PLAIN, "{}", stderr(&out));
 }
+
+#[test]
+fn project_from_the_env_endpoint_decrypts_locally_and_warns() {
+    let w = World::new();
+    w.config("[project]\nname = \"App\"\nsource = \"env-endpoint\"\n");
+    let out = w
+        .r4exec()
+        .args([
+            "--",
+            "sh",
+            "-c",
+            "printf '%s|%s' \"$PRODUCTION_DB_PASSWORD\" \"$STRIPE_SECRET_KEY\"",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), format!("{DB_PASSWORD}|{STRIPE}"));
+    assert!(
+        stderr(&out).contains("names are mapped to values by the server"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn colliding_project_names_are_errors_unless_mapped_explicitly() {
+    let w = World::new();
+    let vault = r4_devserver::vault_id("Production Secrets");
+    let item =
+        r4_devserver::ItemSeed::new("Production-DB", &[("Password", "PASSWORD", "other", true)]);
+    w.server.admin().add_item(&vault, item).unwrap();
+    for source in ["verified", "env-endpoint"] {
+        w.config(&format!(
+            "[project]\nname = \"App\"\nsource = \"{source}\"\n"
+        ));
+        let out = w.r4exec().args(["--", "true"]).output().unwrap();
+        assert_eq!(out.status.code(), Some(64), "{source}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("PRODUCTION_DB_PASSWORD"),
+            "{}",
+            stderr(&out)
+        );
+        assert!(
+            stderr(&out).contains("map it explicitly"),
+            "{}",
+            stderr(&out)
+        );
+        w.config(&format!(
+            "[env]\nPRODUCTION_DB_PASSWORD = \"r4://Production Secrets/Production DB/Password\"\n[project]\nname = \"App\"\nsource = \"{source}\"\n"
+        ));
+        let out = w
+            .r4exec()
+            .args(["--", "sh", "-c", "printf %s \"$PRODUCTION_DB_PASSWORD\""])
+            .output()
+            .unwrap();
+        assert_eq!(stdout(&out), DB_PASSWORD, "{source}: {}", stderr(&out));
+    }
+}

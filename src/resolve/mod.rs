@@ -266,10 +266,10 @@ pub async fn resolve(
     out.notes.push(format!(
         "plan: sync in one round ({} vaults visible){}",
         sync.vaults.len(),
-        if project.is_some() {
-            " + project detail"
-        } else {
-            ""
+        match &project {
+            Some(project::Fetched::Detail(_)) => " + project detail",
+            Some(project::Fetched::Env(_)) => " + /vault/env",
+            None => "",
         }
     ));
     if opts.trust.is_unpinned() {
@@ -296,8 +296,8 @@ pub async fn resolve(
             }),
         }
     }
-    if let (Some(p), Some(detail)) = (&config.project, &project) {
-        project::targets(
+    match (&config.project, &project) {
+        (Some(p), Some(project::Fetched::Detail(detail))) => project::targets(
             &mut r,
             config,
             p,
@@ -305,7 +305,14 @@ pub async fn resolve(
             &mut targets,
             &mut problems,
             &mut out.notes,
-        );
+        ),
+        (Some(p), Some(project::Fetched::Env(env))) => {
+            out.warnings.push(
+                "[project] source = \"env-endpoint\": names are mapped to values by the server (no checkpoint); values are still decrypted and authenticated locally".into(),
+            );
+            project::env_secrets(&mut r, config, p, env, &mut out.secrets, &mut problems)
+        }
+        _ => {}
     }
     if r.needs_legacy_key() && problems.is_empty() {
         let pair = client.encryption_key().await.map_err(general)?;

@@ -6,12 +6,15 @@
 use std::collections::{BTreeMap, HashSet};
 
 use crate::client::{Client, ClientError};
-use crate::config::{Config, Delivery, Project, ProjectSelector};
+use crate::config::{Config, Delivery, Project, ProjectSelector, ProjectSource};
+use crate::contract::envelope::{self, Expect};
 use crate::contract::envname::derive;
-use crate::contract::wire::ProjectDetail;
+use crate::contract::wire::{EnvResponse, ProjectDetail};
+use crate::contract::Secret;
 
 use super::select::{select, Candidate};
-use super::{Failure, Problem, Resolver, Target};
+use super::vault::Opener;
+use super::{Failure, Problem, ResolvedSecret, Resolver, Target};
 
 impl Candidate for crate::contract::wire::ProjectSummary {
     fn id(&self) -> &str {
@@ -22,8 +25,18 @@ impl Candidate for crate::contract::wire::ProjectSummary {
     }
 }
 
-/// Fetches the project detail, if the configuration has a project.
-pub async fn fetch(client: &Client, config: &Config) -> Result<Option<ProjectDetail>, Failure> {
+/// What `[project]` needs from the server.
+pub enum Fetched {
+    /// The project detail (verified source).
+    Detail(ProjectDetail),
+    /// The `/vault/env` answer (env-endpoint source).
+    Env(EnvResponse),
+}
+
+/// Fetches what the configuration's project needs, if it has one: the
+/// project detail, or its `/vault/env` map. A project named by name costs
+/// one more round (the project list).
+pub async fn fetch(client: &Client, config: &Config) -> Result<Option<Fetched>, Failure> {
     let Some(p) = &config.project else {
         return Ok(None);
     };
@@ -34,11 +47,90 @@ pub async fn fetch(client: &Client, config: &Config) -> Result<Option<ProjectDet
             select("project", name, list.projects.iter())?.id.clone()
         }
     };
-    client
-        .project(&id)
-        .await
+    let fetched = match p.source {
+        ProjectSource::Verified => client.project(&id).await.map(Fetched::Detail),
+        ProjectSource::EnvEndpoint => client.env(&id).await.map(Fetched::Env),
+    };
+    fetched
         .map(Some)
         .map_err(|e: ClientError| Failure::Client(e))
+}
+
+/// `source = "env-endpoint"`: opens every selected value of a `/vault/env`
+/// answer. Envelopes are opened with the DEK of the vault their header names
+/// (that vault's key and directory verified as usual); plaintext values are
+/// accepted only with `allow_unencrypted`. Which name carries which value is
+/// the server's word: this endpoint has no checkpoint.
+pub(super) fn env_secrets(
+    r: &mut Resolver<'_>,
+    config: &Config,
+    project: &Project,
+    env: &EnvResponse,
+    secrets: &mut Vec<ResolvedSecret>,
+    problems: &mut Vec<Problem>,
+) {
+    let explicit: HashSet<&str> = config.entries.iter().map(|e| e.name.as_str()).collect();
+    for name in env.collisions.iter().flatten() {
+        if !explicit.contains(name.as_str()) && project.selects(name) {
+            problems.push(Problem {
+                name: Some(name.clone()),
+                reference: Some(format!("/vault/env/{}", env.project_id)),
+                failure: Failure::Collision(vec!["reported by the server".into()]),
+            });
+        }
+    }
+    for (name, value) in &env.env {
+        if explicit.contains(name.as_str()) || !project.selects(name) {
+            continue;
+        }
+        let reference = format!("/vault/env/{}#{name}", env.project_id);
+        match open_env_value(r, value) {
+            Ok((vault_id, secret)) => secrets.push(ResolvedSecret {
+                name: name.clone(),
+                delivery: Delivery::Env,
+                reference,
+                vault_id,
+                item_id: String::new(),
+                field_id: String::new(),
+                signer: "(server mapping; no checkpoint)".into(),
+                value: secret,
+            }),
+            Err(failure) => problems.push(Problem {
+                name: Some(name.clone()),
+                reference: Some(reference),
+                failure,
+            }),
+        }
+    }
+}
+
+fn open_env_value(r: &mut Resolver<'_>, value: &str) -> Result<(String, Secret), Failure> {
+    if !envelope::is_envelope(value) {
+        if !r.opts.allow_unencrypted {
+            return Err(Failure::UnencryptedNotAllowed);
+        }
+        return Ok((String::new(), Secret::new(value.as_bytes().to_vec())));
+    }
+    let vid = envelope::peek_header(value)?.vid;
+    if !r.sync.vaults.iter().any(|v| v.vault.id == vid) {
+        return Err(Failure::NotFound {
+            what: "vault",
+            segment: vid,
+            candidates: vec![],
+        });
+    }
+    let v = r.vault(&vid)?;
+    match &v.opener {
+        Opener::V3 { dek, dek_version } => {
+            let expect = Expect {
+                vault_id: &vid,
+                field_id: None,
+                dek_version: *dek_version,
+            };
+            Ok((vid.clone(), envelope::open(value, dek, expect)?))
+        }
+        _ => Err(Failure::Envelope(crate::contract::EnvelopeError::Malformed)),
+    }
 }
 
 /// Adds a target for every selected field of the project's visible vaults.
