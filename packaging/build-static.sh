@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target=x86_64-unknown-linux-gnu
-RUSTFLAGS='-C target-feature=+crt-static' \
+RUSTFLAGS='-C target-feature=+crt-static -C relocation-model=static' \
     cargo build --release --locked --target "$target" -p r4-exec --bin r4-exec
 bin="target/$target/release/r4-exec"
 file "$bin"
