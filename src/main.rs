@@ -5,7 +5,15 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let cli = r4_exec::cli::Cli::parse();
+    // Usage errors exit 64 like every other usage error (clap's own is 2);
+    // --help and --version exit 0.
+    let cli = match r4_exec::cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 64 } else { 0 });
+        }
+    };
     match r4_exec::run::run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(err) => {

@@ -64,6 +64,9 @@ pub enum ClientError {
     /// The base URL is not acceptable.
     #[error("base URL {0}")]
     BadBaseUrl(String),
+    /// The API key cannot be sent in a header.
+    #[error("the API key has characters not allowed in an HTTP header (check R4_API_KEY or api_key_file)")]
+    BadApiKey,
     /// TLS set-up failed (bad CA file).
     #[error("TLS set-up: {0}")]
     Tls(String),

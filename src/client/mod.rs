@@ -158,9 +158,8 @@ impl Client {
         // reqwest builds a rustls config even for http://; make aws-lc-rs the
         // process default (a second call finds it installed, which is fine).
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-        let mut key = HeaderValue::from_bytes(opts.api_key.expose()).map_err(|_| {
-            ClientError::BadBaseUrl("API key has characters not allowed in a header".into())
-        })?;
+        let mut key =
+            HeaderValue::from_bytes(opts.api_key.expose()).map_err(|_| ClientError::BadApiKey)?;
         key.set_sensitive(true);
         let mut headers = HeaderMap::new();
         headers.insert(API_KEY_HEADER, key);

@@ -150,6 +150,15 @@ impl PublicKey {
     }
 }
 
+/// Maps aws-lc's refusal of a private key: it rejects small moduli itself,
+/// before our own size check can name the problem.
+fn rejected(e: aws_lc_rs::error::KeyRejected) -> KeyError {
+    match e.description_() {
+        "TooSmall" => KeyError::TooSmall(0),
+        _ => KeyError::NotRsaPrivate,
+    }
+}
+
 /// An RSA private key (the agent's runtime key, or an operator/log key in the
 /// devserver). Never printed, never serialized except by `keygen`.
 pub struct PrivateKey {
@@ -179,17 +188,20 @@ impl PrivateKey {
         match label.as_str() {
             PEM_PKCS8 => PrivateKey::from_pkcs8_der(&der),
             PEM_PKCS1 => {
-                let kp = KeyPair::from_der(&der).map_err(|_| KeyError::NotRsaPrivate)?;
+                let kp = KeyPair::from_der(&der).map_err(rejected)?;
                 PrivateKey::from_key_pair(kp)
             }
             PEM_PUBLIC | PEM_RSA_PUBLIC => Err(KeyError::ExpectedPrivateKey),
+            "EC PRIVATE KEY" | "DSA PRIVATE KEY" | "OPENSSH PRIVATE KEY" => {
+                Err(KeyError::NotRsaPrivate)
+            }
             other => Err(KeyError::UnexpectedLabel(other.to_string())),
         }
     }
 
     /// Parses PKCS#8 DER.
     pub fn from_pkcs8_der(der: &[u8]) -> Result<PrivateKey, KeyError> {
-        let kp = KeyPair::from_pkcs8(der).map_err(|_| KeyError::NotRsaPrivate)?;
+        let kp = KeyPair::from_pkcs8(der).map_err(rejected)?;
         PrivateKey::from_key_pair(kp)
     }
 

@@ -26,10 +26,10 @@ pub enum KeyError {
     #[error("not an RSA SubjectPublicKeyInfo public key")]
     NotRsaSpki,
     /// Not an RSA private key.
-    #[error("not an RSA private key")]
+    #[error("not an RSA private key; r4-exec needs an RSA key of at least 2048 bits (create one with `r4-exec keygen`)")]
     NotRsaPrivate,
-    /// Modulus too small.
-    #[error("RSA key of {0} bits; at least 2048 are required")]
+    /// Modulus too small (0 when the size is unknown).
+    #[error("RSA key {}; at least 2048 are required", if *.0 == 0 { "too small".to_string() } else { format!("of {} bits", .0) })]
     TooSmall(usize),
     /// Public exponent other than 65537.
     #[error("RSA public exponent must be 65537")]
