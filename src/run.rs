@@ -93,7 +93,13 @@ fn load_config(cli: &Cli, required: bool) -> Result<Option<Config>, AppError> {
     if !explicit && !required && !path.exists() {
         return Ok(None);
     }
-    Ok(Some(Config::load(&path, required)?))
+    match Config::load(&path, required) {
+        Ok(config) => Ok(Some(config)),
+        Err(e) if !explicit => {
+            Err(AppError::from(e).with_hint("pass --config FILE or set R4_CONFIG"))
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn client(config: Option<&Config>, cli: &Cli, ui: &Ui) -> Result<Client, AppError> {

@@ -1,9 +1,7 @@
 //! Regression tests for what `cargo fuzz` found (see docs/FUZZING.md).
 //!
 //! Each test names the fuzz target, the minimised input and the property it
-//! broke. Tests marked `` fail today and pass
-//! once the fix named in the reason is applied; run them with
-//! `cargo test --test fuzz_regressions -- --ignored`.
+//! broke, and stays here so the fix cannot regress.
 
 use r4_exec::contract::canon::canonical;
 use r4_exec::contract::wire::WrappedKey;
@@ -39,7 +37,6 @@ fn jcs_of_a_number_is_the_ecmascript_form_of_the_correctly_rounded_double() {
 }
 
 #[test]
-
 fn jcs_is_idempotent_on_numbers() {
     for (input, _) in NUMBERS {
         let once = jcs(input);
@@ -49,7 +46,6 @@ fn jcs_is_idempotent_on_numbers() {
 
 /// The same finding where it matters: the bytes a signature covers.
 #[test]
-
 fn signed_bytes_carry_unknown_numeric_members_exactly() {
     let text = r#"{"kind":"r4.wrapped-key.v1","vaultId":"v","encryptionKeyId":"e",
         "recipientFingerprint":"sha256:00","dekVersion":1,"algorithm":"RSA-OAEP-256",
@@ -61,8 +57,8 @@ fn signed_bytes_carry_unknown_numeric_members_exactly() {
     assert!(!bytes.contains("signature"), "{bytes}");
 }
 
-/// The part that holds today: integers (all the contract's own numbers) are
-/// exact, and JCS of them is a fixed point.
+/// Integers (all the contract's own numbers) are exact, and JCS of them is a
+/// fixed point.
 #[test]
 fn jcs_of_integers_is_exact_and_idempotent() {
     for (input, expected) in [
