@@ -34,8 +34,9 @@ async fn touched<'s>(
             ProjectSelector::Id(id) => id.clone(),
             ProjectSelector::Name(name) => {
                 let list = client.projects().await?;
-                let found = list.projects.iter().find(|p| &p.name == name);
-                found.map(|p| p.id.clone()).unwrap_or_default()
+                select("project", name, list.projects.iter())
+                    .map(|p| p.id.clone())
+                    .unwrap_or_default()
             }
         };
         if !id.is_empty() {
