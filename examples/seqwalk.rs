@@ -26,13 +26,24 @@ async fn main() {
     let trust = TrustPolicy::default();
     let mut opened = 0usize;
     for vault in client.vaults(None).await.expect("vaults").vaults {
-        let dir = verify_directory(&client.public_keys(&vault.id).await.expect("dir"), &vault.id, &trust)
-            .expect("directory");
+        let dir = verify_directory(
+            &client.public_keys(&vault.id).await.expect("dir"),
+            &vault.id,
+            &trust,
+        )
+        .expect("directory");
         let wk = client.wrapped_key(&vault.id).await.expect("wrapped key");
-        let (dek, _) = verify_and_unwrap(&wk, &vault.id, vault.encryption_key_id.as_deref(), &key, &dir)
-            .expect("unwrap");
+        let (dek, _) = verify_and_unwrap(
+            &wk,
+            &vault.id,
+            vault.encryption_key_id.as_deref(),
+            &key,
+            &dir,
+        )
+        .expect("unwrap");
         let list = client.items(&vault.id).await.expect("items");
-        let summary = verify_summary(&list.items, &list.checkpoint, &vault.id, &dir).expect("summary");
+        let summary =
+            verify_summary(&list.items, &list.checkpoint, &vault.id, &dir).expect("summary");
         for item in &list.items {
             let detail = client.item(&vault.id, &item.id).await.expect("item");
             verify_item(&detail, &vault.id, &item.id, &summary, &dir).expect("item checkpoint");
