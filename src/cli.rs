@@ -5,10 +5,14 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::supervise::{parse_secs, parse_signal};
+
 const EXAMPLES: &str = "\
 Examples:
   r4-exec -- node server.js               run with the secrets of ./r4.toml
   r4-exec -c /etc/app/r4.toml -- /usr/bin/app
+  r4-exec --watch --reload-signal HUP -- nginx -g 'daemon off;'
+                                          stay the parent: refresh, forward signals
   r4-exec keygen --out agent.pem          create the agent's RSA key (0600)
   r4-exec register                        register its public key with R4
   r4-exec whoami                          show the key's identity and policy
@@ -61,6 +65,9 @@ pub struct Global {
     pub timeout: u64,
 }
 
+/// Help heading of the flags that select supervisor mode (`crate::supervise`).
+const SUPERVISOR: &str = "Supervisor mode (r4-exec stays the parent)";
+
 /// Options of exec mode.
 #[derive(Debug, Args)]
 pub struct ExecArgs {
@@ -75,6 +82,46 @@ pub struct ExecArgs {
     /// Keep core dumps disabled (RLIMIT_CORE 0) for COMMAND too
     #[arg(long)]
     pub no_core_for_child: bool,
+
+    /// Supervisor mode: stay the parent, poll R4 and restart COMMAND when a secret it uses changes
+    #[arg(long, help_heading = SUPERVISOR)]
+    pub watch: bool,
+
+    /// Seconds between polls with --watch, ±10% jitter; fractions allowed [default: 30]
+    #[arg(long, value_name = "SECS", value_parser = parse_secs, requires = "watch", help_heading = SUPERVISOR)]
+    pub watch_interval: Option<std::time::Duration>,
+
+    /// Signal that asks COMMAND to stop, before a restart or on exit with --reap [default: TERM]
+    #[arg(long, value_name = "SIG", value_parser = parse_signal, help_heading = SUPERVISOR)]
+    pub stop_signal: Option<nix::sys::signal::Signal>,
+
+    /// Seconds COMMAND gets after the stop signal before SIGKILL; fractions allowed [default: 10]
+    #[arg(long, value_name = "SECS", value_parser = parse_secs, help_heading = SUPERVISOR)]
+    pub grace: Option<std::time::Duration>,
+
+    /// With --watch: rewrite changed [files] secrets in place and send SIG instead of restarting
+    #[arg(long, value_name = "SIG", value_parser = parse_signal, requires = "watch", help_heading = SUPERVISOR)]
+    pub reload_signal: Option<nix::sys::signal::Signal>,
+
+    /// Forward signals to COMMAND's whole process group, not COMMAND alone
+    #[arg(long, help_heading = SUPERVISOR)]
+    pub signal_group: bool,
+
+    /// Reap every orphaned process (child subreaper); implied in supervisor mode when r4-exec is PID 1
+    #[arg(long, help_heading = SUPERVISOR)]
+    pub reap: bool,
+
+    /// Replace secret values (and their base64 and percent-encoded forms) in COMMAND's stdout and stderr
+    #[arg(long, help_heading = SUPERVISOR)]
+    pub mask: bool,
+}
+
+impl ExecArgs {
+    /// Whether a flag asks for supervisor mode (r4-exec stays the parent)
+    /// instead of exec mode.
+    pub fn supervised(&self) -> bool {
+        self.watch || self.mask || self.reap || self.signal_group
+    }
 }
 
 /// Subcommands.

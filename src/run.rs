@@ -79,7 +79,7 @@ fn block_on<T, F: std::future::Future<Output = Result<T, AppError>>>(
     })
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, AppError> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, AppError> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -88,7 +88,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, AppError> {
 
 /// Loads `r4.toml`. A missing default `./r4.toml` is fine for subcommands
 /// that only need credentials (`required = false`).
-fn load_config(cli: &Cli, required: bool) -> Result<Option<Config>, AppError> {
+pub(crate) fn load_config(cli: &Cli, required: bool) -> Result<Option<Config>, AppError> {
     let (path, explicit) = settings::config_path(cli.global.config.as_deref());
     if !explicit && !required && !path.exists() {
         return Ok(None);
@@ -102,7 +102,7 @@ fn load_config(cli: &Cli, required: bool) -> Result<Option<Config>, AppError> {
     }
 }
 
-fn client(config: Option<&Config>, cli: &Cli, ui: &Ui) -> Result<Client, AppError> {
+pub(crate) fn client(config: Option<&Config>, cli: &Cli, ui: &Ui) -> Result<Client, AppError> {
     let conn = settings::connection(config)?;
     for w in &conn.warnings {
         ui.warn(w);
@@ -148,6 +148,9 @@ fn exec_mode(cli: &Cli, ui: &Ui) -> Result<u8, AppError> {
     let path = std::env::var_os("PATH");
     let program = exec::resolve_program(program, path.as_deref()).map_err(exec_error)?;
     let hardening = harden::harden().map_err(|e| AppError::Other(e.to_string()))?;
+    if cli.exec.supervised() {
+        return crate::supervise::run(cli, ui, program, hardening);
+    }
     let config = load_config(cli, true)?.expect("required config is loaded");
     let key = settings::private_key(Some(&config))?;
     let resolved = block_on(cli, resolve_all(&config, &key, cli, ui))?;
@@ -176,10 +179,23 @@ fn plan(
     program: std::path::PathBuf,
     resolved: Resolved,
 ) -> Result<exec::ExecPlan, AppError> {
+    plan_with(cli, ui, program, resolved.secrets, inject::sealed_memfd)
+}
+
+/// [`plan`] with `memfd` creating the file of each `[files]` secret (the
+/// supervisor's `--reload-signal` needs writable ones). The plan's
+/// `keep_fds` are in the order of the `[files]` secrets in `secrets`.
+pub(crate) fn plan_with(
+    cli: &Cli,
+    ui: &Ui,
+    program: std::path::PathBuf,
+    secrets: Vec<crate::resolve::ResolvedSecret>,
+    memfd: fn(&str, &Secret) -> Result<std::os::fd::OwnedFd, inject::InjectError>,
+) -> Result<exec::ExecPlan, AppError> {
     let mut env_secrets: Vec<(String, Secret)> = Vec::new();
     let mut files: Vec<(String, String)> = Vec::new();
     let mut keep_fds = Vec::new();
-    for s in resolved.secrets {
+    for s in secrets {
         ui.note(&format!(
             "{} <- {} ({} bytes)",
             s.name,
@@ -189,7 +205,7 @@ fn plan(
         match s.delivery {
             Delivery::Env => env_secrets.push((s.name, s.value)),
             Delivery::File => {
-                let fd = inject::sealed_memfd(&s.name, &s.value).map_err(|e| AppError::Inject {
+                let fd = memfd(&s.name, &s.value).map_err(|e| AppError::Inject {
                     name: s.name.clone(),
                     detail: e.to_string(),
                 })?;

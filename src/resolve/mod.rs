@@ -19,6 +19,7 @@ use std::collections::HashMap;
 
 use crate::client::{Client, ClientError};
 use crate::config::{Config, Delivery};
+use crate::contract::checkpoint::VersionFloor;
 use crate::contract::crypto::PrivateKey;
 use crate::contract::directory::TrustPolicy;
 use crate::contract::wire::SyncResponse;
@@ -259,6 +260,19 @@ pub async fn resolve(
     config: &Config,
     opts: &ResolveOptions,
 ) -> Result<Resolved, Vec<Problem>> {
+    resolve_with_floor(client, key, config, opts, None).await
+}
+
+/// [`resolve`], keeping `floor` across calls (the supervisor's polls): every
+/// vault summary that verified is recorded in it, and one older than a
+/// summary seen before is a rollback (§4.5) that fails the resolution.
+pub async fn resolve_with_floor(
+    client: &Client,
+    key: &PrivateKey,
+    config: &Config,
+    opts: &ResolveOptions,
+    floor: Option<&mut VersionFloor>,
+) -> Result<Resolved, Vec<Problem>> {
     let (sync, project) = tokio::join!(client.sync(None), project::fetch(client, config));
     let sync = sync.map_err(general)?;
     let project = project.map_err(general)?;
@@ -339,6 +353,18 @@ pub async fn resolve(
                 reference: Some(t.reference),
                 failure,
             }),
+        }
+    }
+    if let Some(floor) = floor {
+        for (vault_id, v) in &r.vaults {
+            let Ok(v) = v else { continue };
+            if let Err(e) = floor.observe(&v.summary) {
+                problems.push(Problem {
+                    name: None,
+                    reference: Some(format!("vault {vault_id}")),
+                    failure: Failure::Verify(e),
+                });
+            }
         }
     }
     if problems.is_empty() {

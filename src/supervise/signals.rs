@@ -1,0 +1,161 @@
+//! Receiving signals in supervisor mode: every signal is blocked in every
+//! thread of r4-exec (blocked before the first thread exists, so all
+//! inherit it) and read from a `signalfd(2)` in the event loop. Nothing runs
+//! in a signal handler, and no signal can be lost or kill r4-exec by its
+//! default action; only SIGKILL and SIGSTOP, which cannot be blocked, still
+//! act on r4-exec itself.
+
+use std::str::FromStr;
+
+use nix::errno::Errno;
+use nix::libc;
+use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
+
+/// Blocks every signal in the calling thread; call it while r4-exec has one
+/// thread. Returns the set to read from.
+pub(crate) fn block_all() -> Result<SigSet, Errno> {
+    let all = SigSet::all();
+    pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&all), None)?;
+    Ok(all)
+}
+
+/// One signal as received.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Received {
+    /// Its number.
+    pub signo: i32,
+    /// The sender's pid (0 for the kernel, e.g. a terminal's ^C).
+    pub pid: i32,
+}
+
+/// The blocked signals, readable from the event loop.
+pub(crate) struct Signals {
+    fd: AsyncFd<SignalFd>,
+}
+
+impl Signals {
+    /// A non-blocking signalfd for `set`; must run inside the runtime.
+    pub(crate) fn new(set: &SigSet) -> std::io::Result<Signals> {
+        let fd = SignalFd::with_flags(set, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)?;
+        // SAFETY: the SignalFd owns its descriptor and is moved into the
+        // AsyncFd, so the descriptor stays open, and stays the same one, for
+        // the AsyncFd's whole life.
+        let fd = unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }?;
+        Ok(Signals { fd })
+    }
+
+    /// Waits for at least one signal; returns all that are pending.
+    pub(crate) async fn recv(&self) -> std::io::Result<Vec<Received>> {
+        loop {
+            let mut guard = self.fd.readable().await?;
+            let mut got = Vec::new();
+            loop {
+                match guard.get_inner().read_signal() {
+                    Ok(Some(info)) => got.push(Received {
+                        signo: info.ssi_signo as i32,
+                        pid: info.ssi_pid as i32,
+                    }),
+                    Ok(None) => {
+                        guard.clear_ready();
+                        break;
+                    }
+                    Err(Errno::EINTR) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            if !got.is_empty() {
+                return Ok(got);
+            }
+        }
+    }
+
+    /// Waits for a signal whose default action would have ended r4-exec
+    /// (used before COMMAND exists); ignores the others, and those r4-exec
+    /// sent itself.
+    pub(crate) async fn until_fatal(&self, own_pid: i32) -> std::io::Result<i32> {
+        loop {
+            for s in self.recv().await? {
+                if s.pid != own_pid && terminates_by_default(s.signo) {
+                    return Ok(s.signo);
+                }
+            }
+        }
+    }
+}
+
+/// Whether a signal's default action ends the process (everything but the
+/// ones ignored or stopping by default).
+pub(crate) fn terminates_by_default(signo: i32) -> bool {
+    !matches!(
+        signo,
+        libc::SIGCHLD
+            | libc::SIGWINCH
+            | libc::SIGURG
+            | libc::SIGCONT
+            | libc::SIGTSTP
+            | libc::SIGTTIN
+            | libc::SIGTTOU
+    )
+}
+
+/// The signals that ask for a shutdown when they arrive during a restart:
+/// the old COMMAND is then not replaced.
+pub(crate) fn asks_to_stop(signo: i32) -> bool {
+    matches!(signo, libc::SIGTERM | libc::SIGINT | libc::SIGQUIT)
+}
+
+/// A signal's name (`SIGTERM`), or `signal N` for real-time ones.
+pub(crate) fn name(signo: i32) -> String {
+    Signal::try_from(signo)
+        .map(|s| s.as_str().to_owned())
+        .unwrap_or_else(|_| format!("signal {signo}"))
+}
+
+/// Parses `TERM`, `SIGTERM`, `term` or `15`.
+pub fn parse_signal(s: &str) -> Result<Signal, String> {
+    let t = s.trim();
+    let parsed = match t.parse::<i32>() {
+        Ok(n) => Signal::try_from(n).ok(),
+        Err(_) => {
+            let up = t.to_ascii_uppercase();
+            let full = if up.starts_with("SIG") {
+                up
+            } else {
+                format!("SIG{up}")
+            };
+            Signal::from_str(&full).ok()
+        }
+    };
+    parsed.ok_or_else(|| format!("\"{s}\" is not a signal name (TERM, HUP, USR1, ...) or number"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signal_names_and_numbers_parse() {
+        for s in ["TERM", "SIGTERM", "term", "15", " sigterm "] {
+            assert_eq!(parse_signal(s), Ok(Signal::SIGTERM), "{s}");
+        }
+        assert_eq!(parse_signal("hup"), Ok(Signal::SIGHUP));
+        assert_eq!(parse_signal("USR1"), Ok(Signal::SIGUSR1));
+        for bad in ["", "NOPE", "0", "99", "SIG"] {
+            assert!(parse_signal(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn default_actions() {
+        assert!(terminates_by_default(libc::SIGTERM));
+        assert!(terminates_by_default(libc::SIGUSR1));
+        assert!(terminates_by_default(libc::SIGRTMIN()));
+        assert!(!terminates_by_default(libc::SIGCHLD));
+        assert!(!terminates_by_default(libc::SIGWINCH));
+        assert_eq!(name(libc::SIGHUP), "SIGHUP");
+        assert_eq!(name(40), "signal 40");
+    }
+}

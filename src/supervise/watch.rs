@@ -1,0 +1,287 @@
+//! `--watch`: polling R4 and deciding what a new set of values means for
+//! the running COMMAND.
+//!
+//! A poll is one `GET /vault/sync?cursor=…` (a delta): when the server says
+//! nothing changed since the last verified resolution, nothing more is
+//! fetched. Otherwise — and always when `[project]` is configured, whose
+//! membership the delta does not cover — it is a full resolution exactly as
+//! at start (one sync, every signature and checkpoint verified, all or
+//! nothing), with a [`VersionFloor`] kept for the life of the process: a
+//! vault summary older than one already seen is a rollback, and the refresh
+//! fails. The delta itself is not trusted with values; a server that lies
+//! about it can only withhold an update, which it can do anyway.
+
+use std::time::Duration;
+
+use crate::client::Client;
+use crate::config::{Config, Delivery};
+use crate::contract::checkpoint::VersionFloor;
+use crate::contract::crypto::PrivateKey;
+use crate::error::AppError;
+use crate::resolve::{resolve_with_floor, ResolveOptions, Resolved, ResolvedSecret};
+
+/// What a poll found.
+pub(crate) enum Poll {
+    /// The server reports no change since the last resolution.
+    Unchanged,
+    /// A complete, verified set (possibly equal to the current one).
+    Resolved(Resolved),
+    /// The refresh failed: one line, no value.
+    Failed(String),
+}
+
+/// Everything needed to resolve again, owned for the life of the process.
+/// The agent's private key stays in memory (r4-exec is non-dumpable).
+pub(crate) struct Watcher {
+    client: Client,
+    key: PrivateKey,
+    config: Config,
+    opts: ResolveOptions,
+    floor: VersionFloor,
+    cursor: Option<String>,
+    timeout: Duration,
+}
+
+impl Watcher {
+    /// A watcher; `timeout` bounds each resolution (`--timeout`).
+    pub(crate) fn new(
+        client: Client,
+        key: PrivateKey,
+        config: Config,
+        opts: ResolveOptions,
+        timeout: Duration,
+    ) -> Watcher {
+        Watcher {
+            client,
+            key,
+            config,
+            opts,
+            floor: VersionFloor::default(),
+            cursor: None,
+            timeout,
+        }
+    }
+
+    /// The base URL (for `-v`).
+    pub(crate) fn base_url(&self) -> &str {
+        self.client.base_url()
+    }
+
+    /// A full resolution under `--timeout`, recorded in the version floor.
+    pub(crate) async fn resolve(&mut self) -> Result<Resolved, AppError> {
+        let fut = resolve_with_floor(
+            &self.client,
+            &self.key,
+            &self.config,
+            &self.opts,
+            Some(&mut self.floor),
+        );
+        match tokio::time::timeout(self.timeout, fut).await {
+            Err(_) => Err(AppError::Deadline(self.timeout)),
+            Ok(Err(problems)) => Err(AppError::Resolve(problems)),
+            Ok(Ok(resolved)) => Ok(resolved),
+        }
+    }
+
+    /// One poll under `--timeout`.
+    pub(crate) async fn poll(&mut self) -> Poll {
+        let timeout = self.timeout;
+        match tokio::time::timeout(timeout, self.poll_inner()).await {
+            Ok(poll) => poll,
+            Err(_) => {
+                self.cursor = None;
+                Poll::Failed(AppError::Deadline(timeout).to_string())
+            }
+        }
+    }
+
+    async fn poll_inner(&mut self) -> Poll {
+        let mut next_cursor = None;
+        if self.config.project.is_none() {
+            let sync = match self.client.sync(self.cursor.as_deref()).await {
+                Ok(s) => s,
+                Err(e) => return Poll::Failed(e.to_string()),
+            };
+            let unchanged = self.cursor.is_some()
+                && sync.mode == "delta"
+                && sync.vaults.is_empty()
+                && sync.removed.vault_ids.is_empty()
+                && sync.removed.item_ids.is_empty();
+            if unchanged {
+                self.cursor = Some(sync.cursor);
+                return Poll::Unchanged;
+            }
+            // Taken before the resolution: a change made during it shows in
+            // the next delta.
+            next_cursor = Some(sync.cursor);
+        }
+        let fut = resolve_with_floor(
+            &self.client,
+            &self.key,
+            &self.config,
+            &self.opts,
+            Some(&mut self.floor),
+        );
+        match fut.await {
+            Ok(resolved) => {
+                self.cursor = next_cursor;
+                Poll::Resolved(resolved)
+            }
+            Err(problems) => {
+                self.cursor = None;
+                let lines: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+                Poll::Failed(lines.join("; "))
+            }
+        }
+    }
+}
+
+/// What a new set of values means for the running COMMAND.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Change {
+    /// Every value is the same.
+    None,
+    /// Only `[files]` values changed (these names), and reloading is on.
+    Reload(Vec<String>),
+    /// Anything else: a changed env value (a running process cannot get a
+    /// new environment), a secret added, removed, renamed or moved between
+    /// env and file, or a changed file without `--reload-signal`.
+    Restart(Vec<String>),
+}
+
+/// Compares the running set with a new one, entry by entry in order.
+pub(crate) fn diff(old: &[ResolvedSecret], new: &[ResolvedSecret], reload: bool) -> Change {
+    let same_shape = old.len() == new.len()
+        && old
+            .iter()
+            .zip(new)
+            .all(|(a, b)| a.name == b.name && a.delivery == b.delivery);
+    if !same_shape {
+        let mut names: Vec<String> = old
+            .iter()
+            .chain(new)
+            .filter(|s| {
+                let in_old = old
+                    .iter()
+                    .any(|o| o.name == s.name && o.delivery == s.delivery);
+                let in_new = new
+                    .iter()
+                    .any(|n| n.name == s.name && n.delivery == s.delivery);
+                !(in_old && in_new)
+            })
+            .map(|s| s.name.clone())
+            .collect();
+        names.dedup();
+        if names.is_empty() {
+            names.push("(order of secrets)".into());
+        }
+        return Change::Restart(names);
+    }
+    let changed: Vec<&ResolvedSecret> = old
+        .iter()
+        .zip(new)
+        .filter(|(a, b)| a.value != b.value)
+        .map(|(_, b)| b)
+        .collect();
+    let names = changed.iter().map(|s| s.name.clone()).collect();
+    if changed.is_empty() {
+        Change::None
+    } else if reload && changed.iter().all(|s| s.delivery == Delivery::File) {
+        Change::Reload(names)
+    } else {
+        Change::Restart(names)
+    }
+}
+
+/// `interval` ±10%, uniformly.
+pub(crate) fn jittered(interval: Duration) -> Duration {
+    let mut r = [0u8; 4];
+    let unit = match aws_lc_rs::rand::fill(&mut r) {
+        Ok(()) => f64::from(u32::from_le_bytes(r)) / f64::from(u32::MAX),
+        Err(_) => 0.5,
+    };
+    interval.mul_f64(0.9 + 0.2 * unit)
+}
+
+/// A copy of a resolved secret (the supervisor keeps the running set and
+/// hands a copy to the exec plan).
+pub(crate) fn copy(s: &ResolvedSecret) -> ResolvedSecret {
+    ResolvedSecret {
+        name: s.name.clone(),
+        delivery: s.delivery,
+        reference: s.reference.clone(),
+        vault_id: s.vault_id.clone(),
+        item_id: s.item_id.clone(),
+        field_id: s.field_id.clone(),
+        signer: s.signer.clone(),
+        value: s.value.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::contract::Secret;
+
+    fn s(name: &str, delivery: Delivery, value: &str) -> ResolvedSecret {
+        ResolvedSecret {
+            name: name.into(),
+            delivery,
+            reference: format!("r4://v/i/{name}"),
+            vault_id: "v".into(),
+            item_id: "i".into(),
+            field_id: name.into(),
+            signer: "sha256:x".into(),
+            value: Secret::new(value.as_bytes().to_vec()),
+        }
+    }
+
+    use Delivery::{Env, File};
+
+    #[test]
+    fn same_values_is_no_change() {
+        let a = [s("A", Env, "1"), s("F", File, "x")];
+        let b = [s("A", Env, "1"), s("F", File, "x")];
+        assert_eq!(diff(&a, &b, false), Change::None);
+        assert_eq!(diff(&a, &b, true), Change::None);
+    }
+
+    #[test]
+    fn a_changed_env_value_always_restarts() {
+        let a = [s("A", Env, "1"), s("F", File, "x")];
+        let b = [s("A", Env, "2"), s("F", File, "y")];
+        assert_eq!(
+            diff(&a, &b, true),
+            Change::Restart(vec!["A".into(), "F".into()])
+        );
+    }
+
+    #[test]
+    fn a_changed_file_reloads_only_with_a_reload_signal() {
+        let a = [s("A", Env, "1"), s("F", File, "x")];
+        let b = [s("A", Env, "1"), s("F", File, "y")];
+        assert_eq!(diff(&a, &b, true), Change::Reload(vec!["F".into()]));
+        assert_eq!(diff(&a, &b, false), Change::Restart(vec!["F".into()]));
+    }
+
+    #[test]
+    fn a_different_set_restarts() {
+        let a = [s("A", Env, "1")];
+        let b = [s("A", Env, "1"), s("B", Env, "2")];
+        assert_eq!(diff(&a, &b, true), Change::Restart(vec!["B".into()]));
+        let c = [s("A", File, "1")];
+        assert_eq!(diff(&a, &c, true), Change::Restart(vec!["A".into()]));
+    }
+
+    #[test]
+    fn jitter_stays_within_ten_percent() {
+        let base = Duration::from_secs(30);
+        for _ in 0..200 {
+            let j = jittered(base);
+            assert!(
+                j >= Duration::from_secs(27) && j <= Duration::from_secs(33),
+                "{j:?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,220 @@
+//! `--mask` end to end: the real binary, a real COMMAND printing its
+//! secrets (raw, base64, percent-encoded, split across two writes) on stdout
+//! and stderr, and what comes out of r4-exec.
+
+mod common;
+
+use std::io::BufRead;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use common::*;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use r4_devserver::{field_id, item_id, vault_id};
+
+const MARKER: &str = "[r4:masked]";
+
+/// `program` with the same environment as `World::std_command`.
+fn env_command(w: &World, program: &str) -> Command {
+    let mut cmd = Command::new(program);
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("R4_BASE_URL", w.server.base_url())
+        .env("R4_API_KEY", API_KEY)
+        .env("R4_PRIVATE_KEY_FILE", w.path("agent.pem"))
+        .env("R4_CONFIG", w.path("r4.toml"))
+        .current_dir(w.dir.path());
+    cmd
+}
+
+fn assert_no_secret(text: &str) {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    for secret in [DB_PASSWORD, STRIPE, TLS_KEY] {
+        assert!(!text.contains(secret), "{secret:?} leaked:\n{text}");
+        assert!(
+            !text.contains(&b64.encode(secret)),
+            "base64 of {secret:?} leaked:\n{text}"
+        );
+    }
+    assert!(!text.contains("correct horse"), "{text}");
+}
+
+#[test]
+fn secrets_and_their_encodings_are_masked_on_stdout_and_stderr() {
+    let w = World::new();
+    let script = r#"printf 'db=%s\n' "$DB_PASSWORD"
+printf '%s' "$STRIPE_KEY" | base64
+echo 'url=postgres://admin:correct%20horse%20battery%20staple@db'
+printf 'err=%s\n' "$STRIPE_KEY" >&2
+cat "$TLS_KEY_FILE"
+printf 'split=%s' "${DB_PASSWORD%battery staple}"
+sleep 0.2
+printf '%s|\n' 'battery staple'
+echo done"#;
+    let out = w
+        .std_command()
+        .args(["--mask", "--", "sh", "-c", script])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert_eq!(
+        text,
+        format!(
+            "db={MARKER}\n{MARKER}\nurl=postgres://admin:{MARKER}@db\n{MARKER}\n\n\nsplit={MARKER}|\ndone\n"
+        )
+    );
+    assert!(
+        stderr(&out).contains(&format!("err={MARKER}\n")),
+        "{}",
+        stderr(&out)
+    );
+    assert_no_secret(&text);
+    assert_no_secret(&stderr(&out));
+}
+
+#[test]
+fn masked_output_is_streamed_while_the_command_runs() {
+    let w = World::new();
+    let mut child = w
+        .std_command()
+        .args([
+            "--mask",
+            "--",
+            "sh",
+            "-c",
+            r#"echo first; printf 'pw=%s\n' "$DB_PASSWORD"; while kill -0 "$PPID" 2>/dev/null; do sleep 0.05; done"#,
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = Pid::from_raw(child.id() as i32);
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let _ = tx.send(line.unwrap());
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut got = Vec::new();
+    while got.len() < 2 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => got.push(line),
+            Err(_) => {
+                let _ = child.kill();
+                panic!("output not streamed; got {got:?}");
+            }
+        }
+    }
+    assert_eq!(got, ["first".to_string(), format!("pw={MARKER}")]);
+    assert!(child.try_wait().unwrap().is_none(), "still running");
+    kill(pid, Signal::SIGTERM).unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(128 + 15));
+}
+
+#[test]
+fn values_under_four_bytes_are_not_masked() {
+    let w = World::new();
+    let v = "Production Secrets";
+    w.server
+        .admin()
+        .set_field_value(
+            &vault_id(v),
+            &item_id(v, "Stripe"),
+            &field_id(v, "Stripe", "secret key"),
+            "abc",
+        )
+        .unwrap();
+    let out = w
+        .std_command()
+        .args([
+            "--mask",
+            "--",
+            "sh",
+            "-c",
+            r#"printf '%s %s\n' "$STRIPE_KEY" "$DB_PASSWORD""#,
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), format!("abc {MARKER}\n"));
+}
+
+#[test]
+fn new_values_are_masked_after_a_restart() {
+    let w = World::new();
+    let log = w.path("stdout");
+    let mut child = w
+        .std_command()
+        .args([
+            "--watch",
+            "--watch-interval",
+            "0.2",
+            "--mask",
+            "--",
+            "sh",
+            "-c",
+            r#"trap 'exit 0' TERM; printf 'pw=%s\n' "$DB_PASSWORD"; while kill -0 "$PPID" 2>/dev/null; do sleep 0.05; done"#,
+        ])
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&log).unwrap())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
+    let wait_lines = |n: usize| {
+        let start = Instant::now();
+        while lines(&log).lines().count() < n {
+            assert!(start.elapsed() < Duration::from_secs(20), "{}", lines(&log));
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    wait_lines(1);
+    let v = "Production Secrets";
+    w.server
+        .admin()
+        .set_field_value(
+            &vault_id(v),
+            &item_id(v, "Production DB"),
+            &field_id(v, "Production DB", "Password"),
+            "rotated password value",
+        )
+        .unwrap();
+    wait_lines(2);
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    let text = lines(&log);
+    assert_eq!(text, format!("pw={MARKER}\npw={MARKER}\n"));
+    assert!(!text.contains("rotated"));
+}
+
+#[test]
+fn mask_refuses_a_terminal() {
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("SKIPPED: no `script` (util-linux) to run r4-exec on a terminal");
+        return;
+    }
+    let w = World::new();
+    let line = format!("'{}' --mask -- echo should-not-run", bin().display());
+    let out = env_command(&w, "script")
+        .args(["-qec", &line, "/dev/null"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    assert_eq!(out.status.code(), Some(64), "{text}");
+    assert!(
+        text.contains("--mask needs stdout and stderr to be pipes or files"),
+        "{text}"
+    );
+    assert!(!text.contains("should-not-run"), "{text}");
+}

@@ -1,0 +1,561 @@
+//! Supervisor mode with real processes: signals reach COMMAND and its exit
+//! status comes back, zombies are reaped (as PID 1 and as a subreaper), a
+//! change in R4 restarts COMMAND or, with `--reload-signal`, rewrites its
+//! file and signals it, and a failed refresh leaves it alone.
+//!
+//! Every COMMAND here loops `while kill -0 $PPID` so it never outlives a
+//! failed test, and every wait polls for a condition under a deadline.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use r4_devserver::{field_id, item_id, vault_id, Fault, FaultKind};
+
+const DEADLINE: Duration = Duration::from_secs(20);
+
+/// Polls `cond` every 20 ms until it holds; panics with `what` after
+/// [`DEADLINE`].
+fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+fn lines_starting(path: &Path, prefix: &str) -> Vec<String> {
+    read(path)
+        .lines()
+        .filter(|l| l.starts_with(prefix))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// r4-exec running in the background; killed (with its COMMAND, which
+/// notices its parent is gone) if the test fails before it exits.
+struct Running {
+    child: Child,
+    stderr: PathBuf,
+}
+
+impl Running {
+    fn start(w: &World, args: &[&str], script: &str, file: &Path) -> Running {
+        let stderr = w.path("r4-exec.stderr");
+        let child = w
+            .std_command()
+            .args(args)
+            .args(["--", "sh", "-c", script, "sh"])
+            .arg(file)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&stderr).unwrap())
+            .spawn()
+            .unwrap();
+        Running { child, stderr }
+    }
+
+    fn pid(&self) -> Pid {
+        Pid::from_raw(self.child.id() as i32)
+    }
+
+    fn signal(&self, sig: Signal) {
+        kill(self.pid(), sig).unwrap();
+    }
+
+    fn stderr(&self) -> String {
+        read(&self.stderr)
+    }
+
+    fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    fn wait(&mut self) -> ExitStatus {
+        let mut status = None;
+        wait_for("r4-exec to exit", || {
+            status = self.child.try_wait().unwrap();
+            status.is_some()
+        });
+        status.unwrap()
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Traps HUP, USR1 and INT (writes the name), TERM (writes it, exits 3).
+const TRAPPER: &str = r#"f="$1"
+for s in HUP USR1 INT; do trap "echo $s >> '$f'" "$s"; done
+trap "echo TERM >> '$f'; exit 3" TERM
+echo "ready $$" >> "$f"
+while kill -0 "$PPID" 2>/dev/null; do sleep 0.05; done"#;
+
+#[test]
+fn signals_reach_the_command_and_its_exit_code_comes_back() {
+    let w = World::new();
+    let f = w.path("signals");
+    let mut r = Running::start(&w, &["--watch", "--watch-interval", "60"], TRAPPER, &f);
+    wait_for("COMMAND to be ready", || read(&f).contains("ready"));
+    for (sig, name) in [
+        (Signal::SIGHUP, "HUP"),
+        (Signal::SIGUSR1, "USR1"),
+        (Signal::SIGINT, "INT"),
+    ] {
+        r.signal(sig);
+        wait_for(name, || read(&f).lines().any(|l| l == name));
+        assert!(r.is_running(), "{name} must not end r4-exec");
+    }
+    r.signal(Signal::SIGTERM);
+    let status = r.wait();
+    assert_eq!(status.code(), Some(3), "stderr: {}", r.stderr());
+    let got: Vec<String> = read(&f).lines().skip(1).map(str::to_owned).collect();
+    assert_eq!(got, ["HUP", "USR1", "INT", "TERM"]);
+}
+
+#[test]
+fn the_command_is_a_child_in_its_own_group_with_clean_signals() {
+    // The child is r4-exec's child, leads its own process group, and starts
+    // with no blocked or ignored signal although r4-exec blocks them all.
+    let w = World::new();
+    let out = w
+        .r4exec()
+        .args([
+            "--reap",
+            "--",
+            "sh",
+            "-c",
+            "echo $$ $PPID $(awk '{print $5}' /proc/$$/stat); exec grep -E '^Sig(Blk|Ign)' /proc/self/status",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let mut first = text.lines().next().unwrap().split_whitespace();
+    let (pid, ppid, pgid) = (first.next(), first.next(), first.next());
+    assert_ne!(pid, ppid);
+    assert_eq!(pid, pgid, "COMMAND leads its own group: {text}");
+    assert!(text.contains("SigBlk:\t0000000000000000"), "{text}");
+    assert!(text.contains("SigIgn:\t0000000000000000"), "{text}");
+}
+
+#[test]
+fn the_command_inherits_only_stdio_and_its_memfds() {
+    // r4-exec holds a signalfd, an epoll instance, sockets and the masking
+    // pipes: none of them may reach COMMAND.
+    let w = World::new();
+    let out = w
+        .std_command()
+        .args(["--watch", "--mask", "--reload-signal", "HUP", "--"])
+        .args(["ls", "-l", "/proc/self/fd/"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let listing = stdout(&out);
+    let mut memfds = 0;
+    for line in listing.lines().filter(|l| l.contains(" -> ")) {
+        let (left, target) = line.split_once(" -> ").unwrap();
+        let fd: u32 = left.rsplit(' ').next().unwrap().parse().unwrap();
+        if fd <= 2 {
+            continue;
+        }
+        if target.starts_with("/memfd:TLS_KEY_FILE") {
+            memfds += 1;
+        } else {
+            assert!(
+                target.starts_with("/proc/") && target.ends_with("/fd"),
+                "leaked fd {fd} -> {target}"
+            );
+        }
+    }
+    assert_eq!(memfds, 1, "{listing}");
+}
+
+#[test]
+fn exit_codes_and_death_by_signal_are_propagated() {
+    let w = World::new();
+    for (script, code) in [
+        ("exit 42", 42),
+        ("exit 0", 0),
+        ("kill -KILL $$", 128 + 9),
+        ("kill -TERM $$", 128 + 15),
+        ("kill -USR2 $$", 128 + 12),
+    ] {
+        let out = w
+            .r4exec()
+            .args(["--reap", "--", "sh", "-c", script])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(code), "{script}: {}", stderr(&out));
+    }
+    // Exec errors keep exec mode's codes.
+    let out = w
+        .r4exec()
+        .args(["--reap", "--", "/dev/null"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(126), "{}", stderr(&out));
+}
+
+#[test]
+fn signal_group_reaches_the_whole_process_group() {
+    let w = World::new();
+    let f = w.path("group");
+    let script = r#"f="$1"
+sh -c 'trap "echo grandchild-TERM >> \"$1\"; exit 0" TERM; echo grandchild-ready >> "$1"; while :; do sleep 0.05; done' sh "$f" &
+trap "echo TERM >> '$f'; wait; exit 5" TERM
+echo "ready $$" >> "$f"
+while kill -0 "$PPID" 2>/dev/null; do sleep 0.05; done"#;
+    let mut r = Running::start(&w, &["--signal-group"], script, &f);
+    wait_for("both ready", || {
+        let t = read(&f);
+        t.contains("ready ") && t.contains("grandchild-ready")
+    });
+    r.signal(Signal::SIGTERM);
+    assert_eq!(r.wait().code(), Some(5), "{}", r.stderr());
+    let t = read(&f);
+    assert!(t.contains("grandchild-TERM") && t.contains("\nTERM"), "{t}");
+}
+
+#[test]
+fn a_signal_before_the_command_starts_ends_r4_exec_without_starting_it() {
+    // A server that never answers keeps r4-exec resolving.
+    let w = World::faulty(&["hang"]);
+    let f = w.path("never");
+    let mut r = Running::start(&w, &["--watch"], "echo started > \"$1\"", &f);
+    std::thread::sleep(Duration::from_millis(300));
+    r.signal(Signal::SIGTERM);
+    assert_eq!(r.wait().code(), Some(128 + 15));
+    assert!(r.stderr().contains("not starting it"), "{}", r.stderr());
+    assert!(!f.exists());
+}
+
+fn namespaces_allowed() -> bool {
+    Command::new("unshare")
+        .args(["-p", "-f", "--mount-proc", "true"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+#[test]
+fn zombies_are_reaped_when_r4_exec_is_pid_1() {
+    if !namespaces_allowed() {
+        eprintln!(
+            "SKIPPED: this kernel forbids PID namespaces (unshare -p -f --mount-proc failed)"
+        );
+        return;
+    }
+    let w = World::new();
+    // Each inner sh exits at once; its `sleep` is orphaned, reparented to
+    // PID 1 (r4-exec), and would stay a zombie after exiting unless reaped.
+    let script = r#"for i in 1 2 3 4; do sh -c 'sleep 0.1 &'; done
+sleep 0.6
+z=0
+for s in /proc/[0-9]*/stat; do
+  [ "$(awk '{print $3}' "$s" 2>/dev/null)" = Z ] && z=$((z+1))
+done
+echo "pid1=$(cat /proc/1/comm) me=$$ zombies=$z"
+exit 7"#;
+    let out = Command::new("unshare")
+        .args(["-p", "-f", "--mount-proc"])
+        .arg(bin())
+        .args(["--signal-group", "--", "sh", "-c", script])
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("R4_BASE_URL", w.server.base_url())
+        .env("R4_API_KEY", API_KEY)
+        .env("R4_PRIVATE_KEY_FILE", w.path("agent.pem"))
+        .env("R4_CONFIG", w.path("r4.toml"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(7), "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), "pid1=r4-exec me=2 zombies=0");
+}
+
+#[test]
+fn reap_makes_r4_exec_a_subreaper_and_stops_the_rest_of_the_group() {
+    let w = World::new();
+    let p = w.path("orphan.pid");
+    // An orphan reparented to r4-exec and reaped; then COMMAND exits leaving
+    // a background process that ignores SIGTERM in its group.
+    let script = r#"p="$1"
+sh -c 'sleep 0.3 & echo $! > "$1"' sh "$p"
+o=$(cat "$p")
+echo "orphan-ppid=$(awk '/^PPid:/{print $2}' /proc/$o/status) r4=$PPID"
+sleep 0.6
+if [ -e /proc/$o ]; then echo "orphan=$(awk '/^State:/{print $2}' /proc/$o/status)"; else echo orphan=gone; fi
+sh -c 'trap "" TERM; echo $$ > "$1.left"; while :; do sleep 0.05; done' sh "$p" &
+while [ ! -s "$p.left" ]; do sleep 0.01; done
+exit 0"#;
+    let start = Instant::now();
+    let out = w
+        .r4exec()
+        .args(["--reap", "--grace", "0.5", "--", "sh", "-c", script, "sh"])
+        .arg(&p)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let mut lines = text.lines();
+    let first = lines.next().unwrap();
+    let (ppid, r4) = first.split_once(' ').unwrap();
+    assert_eq!(
+        ppid.trim_start_matches("orphan-ppid="),
+        r4.trim_start_matches("r4="),
+        "{text}"
+    );
+    assert_eq!(lines.next(), Some("orphan=gone"), "{text}");
+    let leftover: i32 = read(&w.path("orphan.pid.left")).trim().parse().unwrap();
+    assert!(
+        !Path::new(&format!("/proc/{leftover}")).exists(),
+        "the process left in the group was killed"
+    );
+    assert!(stderr(&out).contains("sending SIGKILL"), "{}", stderr(&out));
+    assert!(start.elapsed() < Duration::from_secs(10));
+}
+
+/// Records each start with the env secret and the file's content.
+const RECORDER: &str = r#"f="$1"
+n=0
+cat "$TLS_KEY_FILE" > "$f.$$.0"
+echo "start $$ $DB_PASSWORD" >> "$f"
+trap 'n=$((n+1)); cat "$TLS_KEY_FILE" > "$f.$$.$n"; echo "reload $$ $n" >> "$f"' HUP
+trap 'exit 0' TERM
+while kill -0 "$PPID" 2>/dev/null; do sleep 0.05; done"#;
+
+fn set_db_password(w: &World, value: &str) {
+    let v = "Production Secrets";
+    w.server
+        .admin()
+        .set_field_value(
+            &vault_id(v),
+            &item_id(v, "Production DB"),
+            &field_id(v, "Production DB", "Password"),
+            value,
+        )
+        .unwrap();
+}
+
+fn set_tls_key(w: &World, value: &str) {
+    w.server
+        .admin()
+        .set_field_value(
+            &vault_id("Edge"),
+            &item_id("Edge", "TLS"),
+            &field_id("Edge", "TLS", "private key"),
+            value,
+        )
+        .unwrap();
+}
+
+fn pid_of(line: &str) -> &str {
+    line.split_whitespace().nth(1).unwrap()
+}
+
+#[test]
+fn a_changed_value_restarts_the_command_with_the_new_environment() {
+    let w = World::new();
+    let f = w.path("starts");
+    let mut r = Running::start(
+        &w,
+        &["--watch", "--watch-interval", "0.2", "--grace", "5"],
+        RECORDER,
+        &f,
+    );
+    wait_for("first start", || lines_starting(&f, "start").len() == 1);
+    let first = lines_starting(&f, "start").remove(0);
+    assert!(first.ends_with(DB_PASSWORD), "{first}");
+    // Polls with nothing changed do not restart.
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(lines_starting(&f, "start").len(), 1, "{}", r.stderr());
+
+    set_db_password(&w, "a brand new password");
+    wait_for("the restart", || lines_starting(&f, "start").len() == 2);
+    let second = lines_starting(&f, "start").remove(1);
+    assert!(second.ends_with("a brand new password"), "{second}");
+    assert_ne!(pid_of(&first), pid_of(&second));
+    assert!(
+        r.stderr()
+            .contains("DB_PASSWORD changed; restarting COMMAND (SIGTERM"),
+        "{}",
+        r.stderr()
+    );
+    assert!(!r.stderr().contains("a brand new password"));
+    assert!(r.is_running());
+
+    // A changed file without --reload-signal restarts too, with the new file.
+    set_tls_key(&w, "new key, restarted");
+    wait_for("the second restart", || {
+        lines_starting(&f, "start").len() == 3
+    });
+    let third = lines_starting(&f, "start").remove(2);
+    assert_eq!(
+        read(&PathBuf::from(format!(
+            "{}.{}.0",
+            f.display(),
+            pid_of(&third)
+        ))),
+        "new key, restarted"
+    );
+    r.signal(Signal::SIGTERM);
+    assert_eq!(r.wait().code(), Some(0), "{}", r.stderr());
+}
+
+#[test]
+fn a_command_ignoring_the_stop_signal_is_killed_after_the_grace_period() {
+    let w = World::new();
+    let f = w.path("stubborn");
+    let script = r#"f="$1"
+trap '' TERM
+echo "start $$ $DB_PASSWORD" >> "$f"
+while kill -0 "$PPID" 2>/dev/null; do sleep 0.05; done"#;
+    let r = Running::start(
+        &w,
+        &["--watch", "--watch-interval", "0.2", "--grace", "0.3"],
+        script,
+        &f,
+    );
+    wait_for("first start", || lines_starting(&f, "start").len() == 1);
+    set_db_password(&w, "another one");
+    wait_for("the restart", || lines_starting(&f, "start").len() == 2);
+    assert!(r.stderr().contains("sending SIGKILL"), "{}", r.stderr());
+    r.signal(Signal::SIGKILL);
+}
+
+#[test]
+fn reload_signal_rewrites_the_file_in_place_without_a_restart() {
+    let w = World::new();
+    let f = w.path("reloads");
+    let mut r = Running::start(
+        &w,
+        &[
+            "--watch",
+            "--watch-interval",
+            "0.2",
+            "--reload-signal",
+            "HUP",
+        ],
+        RECORDER,
+        &f,
+    );
+    wait_for("first start", || lines_starting(&f, "start").len() == 1);
+    let start = lines_starting(&f, "start").remove(0);
+    let pid = pid_of(&start).to_owned();
+    let content = |n: u32| read(&PathBuf::from(format!("{}.{pid}.{n}", f.display())));
+    assert_eq!(content(0), TLS_KEY);
+
+    set_tls_key(
+        &w,
+        "-----BEGIN TEST KEY-----\nrotated\n-----END TEST KEY-----\n",
+    );
+    wait_for("the reload", || lines_starting(&f, "reload").len() == 1);
+    assert_eq!(lines_starting(&f, "reload")[0], format!("reload {pid} 1"));
+    assert_eq!(
+        content(1),
+        "-----BEGIN TEST KEY-----\nrotated\n-----END TEST KEY-----\n"
+    );
+    assert_eq!(lines_starting(&f, "start").len(), 1, "no restart");
+    assert!(
+        r.stderr()
+            .contains("TLS_KEY_FILE changed; rewrote the file(s) in place and sent SIGHUP"),
+        "{}",
+        r.stderr()
+    );
+
+    // Shorter content: the file is truncated, not overwritten in part.
+    set_tls_key(&w, "short");
+    wait_for("the second reload", || {
+        lines_starting(&f, "reload").len() == 2
+    });
+    assert_eq!(content(2), "short");
+
+    // An env secret cannot change in a running process: that restarts.
+    set_db_password(&w, "env changes restart");
+    wait_for("the restart", || lines_starting(&f, "start").len() == 2);
+    assert!(lines_starting(&f, "start")[1].ends_with("env changes restart"));
+    r.signal(Signal::SIGTERM);
+    assert_eq!(r.wait().code(), Some(0), "{}", r.stderr());
+}
+
+#[test]
+fn a_failed_refresh_leaves_the_command_running() {
+    let w = World::new();
+    let f = w.path("failing");
+    let mut r = Running::start(&w, &["--watch", "--watch-interval", "0.2"], RECORDER, &f);
+    wait_for("first start", || lines_starting(&f, "start").len() == 1);
+    let admin = w.server.admin();
+    for fault in [
+        FaultKind::BadSignatureSummary,
+        FaultKind::Unavailable,
+        FaultKind::Rollback,
+    ] {
+        admin.set_faults(vec![Fault::new(fault)]);
+        set_db_password(&w, &format!("not while {}", fault.name()));
+        let before = r.stderr().matches("refresh failed").count();
+        wait_for("a failed refresh", || {
+            r.stderr().matches("refresh failed").count() >= before + 2
+        });
+        assert_eq!(
+            lines_starting(&f, "start").len(),
+            1,
+            "{}: {}",
+            fault.name(),
+            r.stderr()
+        );
+        assert!(r.is_running());
+    }
+    let err = r.stderr();
+    for line in err.lines().filter(|l| l.contains("refresh failed")) {
+        assert!(
+            line.starts_with("r4-exec: refresh failed, COMMAND keeps running unchanged: "),
+            "{line}"
+        );
+        assert!(!line.contains("not while"), "no value in messages: {line}");
+    }
+    assert!(err.contains("signature"), "{err}");
+    assert!(err.contains("503") || err.contains("unavailable"), "{err}");
+    assert!(err.contains("rollback"), "{err}");
+
+    // Once the server behaves, the pending change is applied.
+    admin.set_faults(Vec::new());
+    wait_for("the restart", || lines_starting(&f, "start").len() == 2);
+    assert!(lines_starting(&f, "start")[1].ends_with("not while rollback"));
+    r.signal(Signal::SIGTERM);
+    assert_eq!(r.wait().code(), Some(0));
+}
+
+#[test]
+fn supervisor_flags_are_checked() {
+    let w = World::new();
+    for (args, want) in [
+        (&["--watch-interval", "1"][..], "--watch"),
+        (&["--reload-signal", "HUP"][..], "--watch"),
+        (&["--watch", "--watch-interval", "0"][..], "more than 0"),
+        (
+            &["--watch", "--reload-signal", "KILL"][..],
+            "cannot be handled",
+        ),
+        (&["--watch", "--stop-signal", "NOPE"][..], "not a signal"),
+        (&["--reap", "--grace=-1"][..], "seconds"),
+    ] {
+        let out = w.r4exec().args(args).args(["--", "true"]).output().unwrap();
+        assert_eq!(out.status.code(), Some(64), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(want), "{args:?}: {}", stderr(&out));
+    }
+}
