@@ -10,19 +10,32 @@ use crate::config::{Config, Delivery};
 use crate::contract::crypto::PrivateKey;
 use crate::contract::Secret;
 use crate::error::AppError;
-use crate::resolve::{resolve, ResolveOptions, Resolved};
+use crate::resolve::{self, ResolveOptions, Resolved};
 use crate::{exec, harden, inject, settings};
 
 /// Writes progress and warnings on stderr, prefixed, never values.
 #[derive(Clone)]
 pub struct Ui {
     verbose: u8,
+    start: std::time::Instant,
 }
 
 impl Ui {
     /// A UI at verbosity `verbose`.
     pub fn new(verbose: u8) -> Ui {
-        Ui { verbose }
+        Ui {
+            verbose,
+            start: std::time::Instant::now(),
+        }
+    }
+
+    /// With `-vv`, how long after start-up `what` was done: where the
+    /// start-up time goes (BENCHMARKS.md), on the user's own machine.
+    pub fn timing(&self, what: &str) {
+        if self.verbose > 1 {
+            let ms = self.start.elapsed().as_secs_f64() * 1000.0;
+            eprintln!("r4-exec: [{ms:7.2} ms] {what}");
+        }
     }
 
     /// Progress shown with `-v`.
@@ -114,12 +127,14 @@ pub(crate) fn client(config: Option<&Config>, cli: &Cli, ui: &Ui) -> Result<Clie
     Ok(Client::new(opts)?)
 }
 
-async fn resolve_all(
-    config: &Config,
-    key: &PrivateKey,
-    cli: &Cli,
-    ui: &Ui,
-) -> Result<Resolved, AppError> {
+/// Resolves the configuration. The private key is parsed (PEM, DER, RSA key
+/// check: ~1 ms) on a blocking thread while the request is in flight, since
+/// nothing needs it before the answer arrives. A key that fails to load is
+/// reported as soon as it fails, and wins over a network error, as if it had
+/// been read first.
+async fn resolve_all(config: &Config, cli: &Cli, ui: &Ui) -> Result<Resolved, AppError> {
+    let key_path = settings::private_key_path(Some(config))?;
+    let key_task = tokio::task::spawn_blocking(move || settings::load_private_key(key_path));
     let client = client(Some(config), cli, ui)?;
     let opts = ResolveOptions {
         allow_legacy: config.r4.allow_legacy,
@@ -127,9 +142,29 @@ async fn resolve_all(
         trust: settings::trust(config)?,
     };
     ui.note(&format!("resolving from {}", client.base_url()));
-    let resolved = resolve(&client, key, config, &opts)
+    let joined = |r: Result<_, tokio::task::JoinError>| {
+        r.map_err(|e| AppError::Other(format!("loading the private key: {e}")))?
+    };
+    let fetch = resolve::fetch(&client, config);
+    tokio::pin!(fetch, key_task);
+    let (key, fetched) = tokio::select! {
+        key = &mut key_task => {
+            let key = joined(key)?;
+            ui.timing("private key loaded");
+            (key, fetch.await)
+        }
+        fetched = &mut fetch => {
+            ui.timing("answer received and parsed");
+            (joined(key_task.await)?, fetched)
+        }
+    };
+    ui.timing("answer and private key ready");
+    let fetched = fetched.map_err(AppError::Resolve)?;
+    let resolved = resolve::verify(&client, &fetched, &key, config, &opts, None)
         .await
         .map_err(AppError::Resolve)?;
+    ui.timing("verified and decrypted");
+    drop(key);
     for w in &resolved.warnings {
         ui.warn(w);
     }
@@ -152,9 +187,8 @@ fn exec_mode(cli: &Cli, ui: &Ui) -> Result<u8, AppError> {
         return crate::supervise::run(cli, ui, program, hardening);
     }
     let config = load_config(cli, true)?.expect("required config is loaded");
-    let key = settings::private_key(Some(&config))?;
-    let resolved = block_on(cli, resolve_all(&config, &key, cli, ui))?;
-    drop(key);
+    ui.timing("configuration loaded");
+    let resolved = block_on(cli, resolve_all(&config, cli, ui))?;
     let plan = plan(cli, ui, program, resolved)?;
     if !cli.exec.no_core_for_child {
         hardening
@@ -162,6 +196,7 @@ fn exec_mode(cli: &Cli, ui: &Ui) -> Result<u8, AppError> {
             .map_err(|e| AppError::Other(e.to_string()))?;
     }
     ui.note(&format!("exec {}", plan.program.display()));
+    ui.timing("exec");
     Err(exec_error(exec::exec(plan)))
 }
 
@@ -356,8 +391,7 @@ async fn trust(cli: &Cli, ui: &Ui) -> Result<u8, AppError> {
 
 async fn check(cli: &Cli, ui: &Ui, json: bool) -> Result<u8, AppError> {
     let config = load_config(cli, true)?.expect("required config is loaded");
-    let key = settings::private_key(Some(&config))?;
-    let resolved = resolve_all(&config, &key, cli, ui).await?;
+    let resolved = resolve_all(&config, cli, ui).await?;
     if json {
         let rows: Vec<serde_json::Value> = resolved
             .secrets

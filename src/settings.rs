@@ -150,7 +150,11 @@ pub fn private_key_path(config: Option<&Config>) -> Result<PathBuf, AppError> {
 
 /// Loads the agent private key.
 pub fn private_key(config: Option<&Config>) -> Result<PrivateKey, AppError> {
-    let path = private_key_path(config)?;
+    load_private_key(private_key_path(config)?)
+}
+
+/// Loads the agent private key from `path`.
+pub fn load_private_key(path: PathBuf) -> Result<PrivateKey, AppError> {
     let pem = zeroize::Zeroizing::new(read("private key", &path)?);
     PrivateKey::from_pem(&pem).map_err(|source| AppError::Key {
         what: "private key",

@@ -7,7 +7,7 @@
 //! else verbatim UTF-8), and numbers use the ECMAScript shortest form
 //! (`ryu-js`), which for the contract's integers is plain decimal.
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 /// The JCS bytes of `value`.
 pub fn canonical(value: &Value) -> Vec<u8> {
@@ -39,21 +39,35 @@ fn write_value(value: &Value, out: &mut Vec<u8>) {
             }
             out.push(b']');
         }
-        Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort_by(|a, b| a.encode_utf16().cmp(b.encode_utf16()));
-            out.push(b'{');
-            for (i, key) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_string(key, out);
-                out.push(b':');
-                write_value(&map[key], out);
-            }
-            out.push(b'}');
-        }
+        Value::Object(map) => write_object(map, None, out),
     }
+}
+
+/// The JCS bytes of the object `map` without its member `skip`: what a
+/// signature over "the object minus `signature`" covers, without copying
+/// the object first.
+pub fn canonical_without(map: &Map<String, Value>, skip: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
+    write_object(map, Some(skip), &mut out);
+    out
+}
+
+fn write_object(map: &Map<String, Value>, skip: Option<&str>, out: &mut Vec<u8>) {
+    let mut members: Vec<(&String, &Value)> = map
+        .iter()
+        .filter(|(k, _)| Some(k.as_str()) != skip)
+        .collect();
+    members.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
+    out.push(b'{');
+    for (i, (key, value)) in members.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_string(key, out);
+        out.push(b':');
+        write_value(value, out);
+    }
+    out.push(b'}');
 }
 
 fn write_number(n: &serde_json::Number, out: &mut Vec<u8>) {

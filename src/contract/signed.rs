@@ -6,7 +6,7 @@ use serde::de::{DeserializeOwned, Error as _};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
-use super::canon::canonical;
+use super::canon::{canonical, canonical_without};
 use super::crypto::PrivateKey;
 
 /// A signed object: typed body plus the raw members it was parsed from.
@@ -45,17 +45,21 @@ impl<T> Signed<T> {
 
     /// The bytes the signature covers: JCS of the object without `signature`.
     pub fn signed_bytes(&self) -> Vec<u8> {
-        let mut copy = self.raw.clone();
-        copy.remove("signature");
-        canonical(&Value::Object(copy))
+        canonical_without(&self.raw, "signature")
     }
 }
 
 impl<T: DeserializeOwned> Signed<T> {
     /// Builds from raw members (fault injection, tests).
     pub fn from_raw(raw: Map<String, Value>) -> Result<Signed<T>, serde_json::Error> {
-        let body = T::deserialize(Value::Object(raw.clone()))?;
-        Ok(Signed { body, raw })
+        // The typed view is read from the members by reference: the object
+        // is parsed from the wire once, never copied.
+        let value = Value::Object(raw);
+        let body = T::deserialize(&value)?;
+        match value {
+            Value::Object(raw) => Ok(Signed { body, raw }),
+            _ => unreachable!("built as an object above"),
+        }
     }
 }
 

@@ -11,6 +11,8 @@
 //! All or nothing: every problem is collected (one per env var) and, if there
 //! is any, no secret is returned.
 
+mod par;
+mod prepare;
 mod project;
 pub mod select;
 mod vault;
@@ -22,7 +24,7 @@ use crate::config::{Config, Delivery};
 use crate::contract::checkpoint::VersionFloor;
 use crate::contract::crypto::PrivateKey;
 use crate::contract::directory::TrustPolicy;
-use crate::contract::wire::SyncResponse;
+use crate::contract::wire::{SyncResponse, SyncVault};
 use crate::contract::{EnvelopeError, KeyError, Secret, VerifyError};
 use select::select;
 use vault::{verify_vault, VerifiedVault};
@@ -220,16 +222,7 @@ impl<'s> Resolver<'s> {
                 .iter()
                 .find(|v| v.vault.id == vault_id)
                 .expect("vault ids come from the same sync answer");
-            let verified =
-                verify_vault(raw, self.key, &self.opts.trust).and_then(|v| match v.opener {
-                    vault::Opener::Legacy if !self.opts.allow_legacy => {
-                        Err(Failure::LegacyNotAllowed)
-                    }
-                    vault::Opener::Unencrypted if !self.opts.allow_unencrypted => {
-                        Err(Failure::UnencryptedNotAllowed)
-                    }
-                    _ => Ok(v),
-                });
+            let verified = verify_one(raw, self.key, self.opts);
             self.vaults.insert(vault_id.to_string(), verified);
         }
         self.vaults[vault_id].as_ref().map_err(Clone::clone)
@@ -239,6 +232,23 @@ impl<'s> Resolver<'s> {
         self.vaults
             .values()
             .any(|v| matches!(v, Ok(v) if matches!(v.opener, vault::Opener::Legacy)))
+    }
+}
+
+/// Verifies one vault of the sync answer and applies the options that
+/// refuse legacy and unencrypted vaults.
+fn verify_one<'s>(
+    raw: &'s SyncVault,
+    key: &PrivateKey,
+    opts: &ResolveOptions,
+) -> Result<VerifiedVault<'s>, Failure> {
+    let v = verify_vault(raw, key, &opts.trust)?;
+    match v.opener {
+        vault::Opener::Legacy if !opts.allow_legacy => Err(Failure::LegacyNotAllowed),
+        vault::Opener::Unencrypted if !opts.allow_unencrypted => {
+            Err(Failure::UnencryptedNotAllowed)
+        }
+        _ => Ok(v),
     }
 }
 
@@ -273,9 +283,38 @@ pub async fn resolve_with_floor(
     opts: &ResolveOptions,
     floor: Option<&mut VersionFloor>,
 ) -> Result<Resolved, Vec<Problem>> {
+    let fetched = fetch(client, config).await?;
+    verify(client, &fetched, key, config, opts, floor).await
+}
+
+/// What the server answered for a configuration, not verified yet: the
+/// first half of [`resolve`], which needs no private key, so that a caller
+/// can parse its key while this is in flight.
+pub struct Fetched {
+    sync: SyncResponse,
+    project: Option<project::Fetched>,
+}
+
+/// Fetches, in one round, everything `config` needs (the plan above).
+pub async fn fetch(client: &Client, config: &Config) -> Result<Fetched, Vec<Problem>> {
     let (sync, project) = tokio::join!(client.sync(None), project::fetch(client, config));
-    let sync = sync.map_err(general)?;
-    let project = project.map_err(general)?;
+    Ok(Fetched {
+        sync: sync.map_err(general)?,
+        project: project.map_err(general)?,
+    })
+}
+
+/// Verifies and decrypts what [`fetch`] returned: the second half of
+/// [`resolve_with_floor`]. `client` is used only for a legacy vault's key.
+pub async fn verify(
+    client: &Client,
+    fetched: &Fetched,
+    key: &PrivateKey,
+    config: &Config,
+    opts: &ResolveOptions,
+    floor: Option<&mut VersionFloor>,
+) -> Result<Resolved, Vec<Problem>> {
+    let Fetched { sync, project } = fetched;
     let mut out = Resolved::default();
     out.notes.push(format!(
         "plan: sync in one round ({} vaults visible){}",
@@ -292,12 +331,13 @@ pub async fn resolve_with_floor(
         );
     }
     let mut r = Resolver {
-        sync: &sync,
+        sync,
         key,
         opts,
         vaults: HashMap::new(),
         legacy_key: None,
     };
+    prepare::prepare(&mut r, config, project.as_ref());
     let mut problems = Vec::new();
     let mut targets = Vec::new();
     for entry in &config.entries {

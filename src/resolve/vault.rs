@@ -40,6 +40,10 @@ pub struct VerifiedVault<'s> {
     /// How to open values.
     pub opener: Opener,
     items: HashMap<&'s str, &'s ItemDetail>,
+    /// Items already checked (recorded with [`VerifiedVault::record`]), with the
+    /// signer that vouched for each or why it failed: each item's signature
+    /// is verified once per resolution, however many entries name it.
+    checked: HashMap<&'s str, Result<String, Failure>>,
 }
 
 impl Candidate for ItemSummary {
@@ -114,6 +118,7 @@ pub fn verify_vault<'s>(
         summary,
         opener,
         items,
+        checked: HashMap::new(),
     })
 }
 
@@ -126,9 +131,40 @@ impl<'s> VerifiedVault<'s> {
     /// The detail of `item_id`, verified against the summary; returns it and
     /// the fingerprint of the signer that vouched for it.
     pub fn item(&self, item_id: &str) -> Result<(&'s ItemDetail, String), Failure> {
-        let detail = self.items.get(item_id).ok_or_else(|| {
+        let detail = self.detail(item_id)?;
+        let signer = match self.checked.get(item_id) {
+            Some(checked) => checked.clone()?,
+            None => self.check(detail, item_id)?,
+        };
+        Ok((detail, signer))
+    }
+
+    /// The items among `ids` that exist and are not checked yet.
+    pub fn unchecked<'a>(
+        &self,
+        ids: impl IntoIterator<Item = &'a str>,
+    ) -> Vec<(&'s str, &'s ItemDetail)> {
+        ids.into_iter()
+            .filter(|id| !self.checked.contains_key(id))
+            .filter_map(|id| self.items.get_key_value(id).map(|(k, d)| (*k, *d)))
+            .collect()
+    }
+
+    /// Remembers the outcome of [`VerifiedVault::check`] for `item_id`, for
+    /// [`VerifiedVault::item`].
+    pub fn record(&mut self, item_id: &'s str, outcome: Result<String, Failure>) {
+        self.checked.insert(item_id, outcome);
+    }
+
+    fn detail(&self, item_id: &str) -> Result<&'s ItemDetail, Failure> {
+        self.items.get(item_id).copied().ok_or_else(|| {
             Failure::Verify(crate::contract::VerifyError::NotInSummary(item_id.into()))
-        })?;
+        })
+    }
+
+    /// Verifies one item detail against this vault's summary (§4.3); the
+    /// signer's fingerprint on success.
+    pub fn check(&self, detail: &ItemDetail, item_id: &str) -> Result<String, Failure> {
         let signer = verify_item(
             detail,
             &self.summary.vault_id,
@@ -136,7 +172,7 @@ impl<'s> VerifiedVault<'s> {
             &self.summary,
             &self.dir,
         )?;
-        Ok((detail, signer.key_id.clone()))
+        Ok(signer.key_id.clone())
     }
 
     /// Opens a field value of this vault.

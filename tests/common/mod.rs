@@ -150,7 +150,12 @@ impl World {
 
     /// Full control.
     pub fn with(registered: bool, faults: &[&str]) -> World {
-        let seed = Seed::from_toml(&seed_text(registered)).expect("test seed");
+        World::from_seed(&seed_text(registered), faults)
+    }
+
+    /// A world seeded with `seed` (devserver seed TOML), r4.toml = [`CONFIG`].
+    pub fn from_seed(seed: &str, faults: &[&str]) -> World {
+        let seed = Seed::from_toml(seed).expect("test seed");
         let mut opts = Options::new(seed);
         opts.faults = faults
             .iter()
