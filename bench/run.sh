@@ -47,8 +47,13 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 if [ -z "${NO_BUILD:-}" ]; then
-    # --bins too: with a target selection flag, cargo builds only what is named.
-    cargo build --release -p r4-exec -p r4-devserver --bins --examples
+    # One thing per command, the r4-exec binary last and alone: built with the
+    # devserver or with examples (which pull in dev-dependencies), cargo
+    # would unify the features of shared dependencies (tokio, hyper, ...)
+    # into it, and it would not be the binary users install.
+    cargo build --release -p r4-devserver --bins
+    cargo build --release -p r4-exec --examples
+    cargo build --release -p r4-exec --bin r4-exec
 fi
 bin="${CARGO_TARGET_DIR:-$root/target}/release"
 for b in "$bin/r4-exec" "$bin/r4-devserver" "$bin/examples/seqwalk"; do

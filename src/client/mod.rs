@@ -389,6 +389,11 @@ fn classify(method: &'static str, path: &str, e: reqwest::Error, after: Duration
             detail = format!("{detail}: {s}");
             source = s.source();
         }
+        if detail.contains("UnknownIssuer") {
+            detail.push_str(
+                " (the server's certificate chains to no trusted root: add its CA with ca_file in [r4] or SSL_CERT_FILE)",
+            );
+        }
         ClientError::Network {
             method,
             path: path.to_string(),
