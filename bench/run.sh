@@ -22,7 +22,10 @@
 # time against the number of secrets, and the targets of the issue. Raw
 # hyperfine JSON, request logs and the table stay in $OUT.
 #
-# Knobs: SIZES, VAULTS, LATENCIES, RUNS (20), WARMUP (3), SEQWALK_LONG_RUNS (3),
+# HTTPS rows (SCHEMES, default "http https"; HTTPS_SIZES, default "100") run the
+# devserver with --tls and give r4-exec its CA as [r4] ca_file. The server's
+# own time on the critical path (from the request log) is reported too.
+# Knobs: SIZES, VAULTS, LATENCIES, SCHEMES, HTTPS_SIZES, RUNS (20), WARMUP (3), SEQWALK_LONG_RUNS (3),
 # OUT (target/bench/<UTC time>), NO_BUILD=1 (use the binaries as built).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,6 +33,9 @@ root="$PWD"
 SIZES=${SIZES:-"1 10 100 1000"}
 VAULTS=${VAULTS:-"1 10"}
 LATENCIES=${LATENCIES:-"0 50"}
+# HTTPS rows (devserver --tls, its CA as r4.toml's ca_file) for these sizes.
+SCHEMES=${SCHEMES:-"http https"}
+HTTPS_SIZES=${HTTPS_SIZES:-"100"}
 RUNS=${RUNS:-20}
 WARMUP=${WARMUP:-3}
 SEQWALK_LONG_RUNS=${SEQWALK_LONG_RUNS:-3}
@@ -115,15 +121,22 @@ started="$(date -u '+%Y-%m-%d %H:%M UTC')"
 } | tee "$OUT/machine.txt"
 
 tsv="$OUT/results.tsv"
-printf 'secrets\tvaults\tlatency\tr4_mean\tr4_sd\tfloor_mean\tfloor_sd\twalk_mean\twalk_sd\twalk_runs\trequests\trounds\trss_kib\twalk_requests\twalk_rounds\tload\tbusy\n' >"$tsv"
+printf 'scheme\tsecrets\tvaults\tlatency\tr4_mean\tr4_sd\tfloor_mean\tfloor_sd\twalk_mean\twalk_sd\twalk_runs\trequests\trounds\trss_kib\twalk_requests\twalk_rounds\tload\tbusy\tserver_ms\n' >"$tsv"
 
 run_config() {
-    local n=$1 v=$2 lat=$3 tag="n${1}_v${2}_l${3}"
+    local n=$1 v=$2 lat=$3 scheme=$4 tag="n${1}_v${2}_l${3}_${4}"
     python3 bench/gen_seed.py "$n" "$v" "$work/agent.pub" "$work/seed.toml" "$work/r4.toml"
+    local tls=() ; unset R4_CA_FILE
+    if [ "$scheme" = https ]; then
+        tls=(--tls --ca-out "$work/ca.pem")
+        { printf '[r4]\nca_file = "%s"\n' "$work/ca.pem"; cat "$work/r4.toml"; } >"$work/r4.tls"
+        mv "$work/r4.tls" "$work/r4.toml"
+        export R4_CA_FILE="$work/ca.pem"
+    fi
     local log="$work/requests.jsonl"
     : >"$log"
     : >"$work/server.out"
-    "$bin/r4-devserver" --seed "$work/seed.toml" --latency-ms "$lat" --request-log "$log" \
+    "$bin/r4-devserver" --seed "$work/seed.toml" --latency-ms "$lat" --request-log "$log" "${tls[@]}" \
         >"$work/server.out" 2>"$work/server.err" &
     server=$!
     for _ in $(seq 600); do
@@ -140,7 +153,7 @@ run_config() {
     : >"$log"
     /usr/bin/time -f %M -o "$work/rss" "$bin/r4-exec" -- true 2>/dev/null
     cp "$log" "$OUT/requests_$tag.jsonl"
-    local reqs rounds; read -r reqs rounds < <(python3 bench/rounds.py "$log")
+    local reqs rounds server_ms; read -r reqs rounds server_ms < <(python3 bench/rounds.py "$log")
     local rss; rss=$(tail -n1 "$work/rss")
 
     local h=(hyperfine -N --style none --export-json)
@@ -153,7 +166,7 @@ run_config() {
     : >"$log"
     "$bin/examples/seqwalk" 2>/dev/null
     cp "$log" "$OUT/requests_seqwalk_$tag.jsonl"
-    local wreqs wrounds; read -r wreqs wrounds < <(python3 bench/rounds.py "$log")
+    local wreqs wrounds _; read -r wreqs wrounds _ < <(python3 bench/rounds.py "$log")
     local wwarm=$WARMUP wruns=$RUNS
     if [ $((lat * wreqs)) -gt 2000 ]; then wwarm=0; wruns=$SEQWALK_LONG_RUNS; fi
     "${h[@]}" "$OUT/seqwalk_$tag.json" --warmup "$wwarm" --runs "$wruns" \
@@ -162,17 +175,20 @@ run_config() {
 
     local r f w
     r=$(stats "$OUT/r4exec_$tag.json"); f=$(stats "$OUT/floor_$tag.json"); w=$(stats "$OUT/seqwalk_$tag.json")
-    local row=("$n" "$v" "$lat" "${r% *}" "${r#* }" "${f% *}" "${f#* }" "${w% *}" "${w#* }" "$wruns"
-        "$reqs" "$rounds" "$rss" "$wreqs" "$wrounds" "${ld% / *}" "${ld#* / }")
+    local row=("$scheme" "$n" "$v" "$lat" "${r% *}" "${r#* }" "${f% *}" "${f#* }" "${w% *}" "${w#* }" "$wruns"
+        "$reqs" "$rounds" "$rss" "$wreqs" "$wrounds" "${ld% / *}" "${ld#* / }" "$server_ms")
     (IFS=$'\t'; echo "${row[*]}") >>"$tsv"
-    echo "done: $n secrets, $v vaults, $lat ms (load $ld cores busy before)" >&2
+    echo "done: $scheme, $n secrets, $v vaults, $lat ms (load $ld cores busy before)" >&2
 }
 
-for lat in $LATENCIES; do
-    for v in $VAULTS; do
-        for n in $SIZES; do
-            [ "$v" -gt "$n" ] && continue
-            run_config "$n" "$v" "$lat"
+for scheme in $SCHEMES; do
+    for lat in $LATENCIES; do
+        for v in $VAULTS; do
+            for n in $SIZES; do
+                [ "$v" -gt "$n" ] && continue
+                if [ "$scheme" = https ] && ! [[ " $HTTPS_SIZES " == *" $n "* ]]; then continue; fi
+                run_config "$n" "$v" "$lat" "$scheme"
+            done
         done
     done
 done

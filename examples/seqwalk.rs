@@ -1,7 +1,8 @@
 //! The comparison point of BENCHMARKS.md: a plain sequential walk of the same
 //! API, one request at a time (list vaults; per vault its directory, wrapped
 //! key and item list; then every item detail), verifying and decrypting like
-//! r4-exec does. Reads R4_BASE_URL, R4_API_KEY, R4_PRIVATE_KEY_FILE.
+//! r4-exec does. Reads R4_BASE_URL, R4_API_KEY, R4_PRIVATE_KEY_FILE and,
+//! for HTTPS, R4_CA_FILE.
 
 use r4_exec::client::{Client, ClientOptions};
 use r4_exec::contract::checkpoint::{verify_and_unwrap, verify_item, verify_summary};
@@ -18,11 +19,15 @@ fn var(name: &str) -> String {
 async fn main() {
     let key = PrivateKey::from_pem(&std::fs::read(var("R4_PRIVATE_KEY_FILE")).expect("key file"))
         .expect("private key");
-    let client = Client::new(ClientOptions::new(
+    let mut opts = ClientOptions::new(
         var("R4_BASE_URL"),
         Secret::new(var("R4_API_KEY").into_bytes()),
-    ))
-    .expect("client");
+    );
+    // HTTPS rows of the benchmark: the devserver's CA, as r4.toml's ca_file.
+    if let Ok(ca) = std::env::var("R4_CA_FILE") {
+        opts.ca_pem = Some(std::fs::read(ca).expect("CA file"));
+    }
+    let client = Client::new(opts).expect("client");
     let trust = TrustPolicy::default();
     let mut opened = 0usize;
     for vault in client.vaults(None).await.expect("vaults").vaults {
