@@ -269,7 +269,7 @@ z=0
 for s in /proc/[0-9]*/stat; do
   [ "$(awk '{print $3}' "$s" 2>/dev/null)" = Z ] && z=$((z+1))
 done
-echo "pid1=$(cat /proc/1/comm) me=$$ zombies=$z"
+echo "pid1=$(cat /proc/1/comm) parent=$PPID zombies=$z"
 exit 7"#;
     let out = Command::new("unshare")
         .args(["-p", "-f", "--mount-proc"])
@@ -285,7 +285,8 @@ exit 7"#;
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(7), "{}", stderr(&out));
-    assert_eq!(stdout(&out).trim(), "pid1=r4-exec me=2 zombies=0");
+    // COMMAND is r4-exec's child, r4-exec is PID 1, and no zombie is left.
+    assert_eq!(stdout(&out).trim(), "pid1=r4-exec parent=1 zombies=0");
 }
 
 #[test]
