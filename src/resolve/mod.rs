@@ -25,9 +25,9 @@ use crate::contract::checkpoint::VersionFloor;
 use crate::contract::crypto::PrivateKey;
 use crate::contract::directory::TrustPolicy;
 use crate::contract::wire::{SyncResponse, SyncVault};
-use crate::contract::{EnvelopeError, KeyError, Secret, VerifyError};
+use crate::contract::{EnvelopeError, KeyError, Secret, VaultModel, VerifyError};
 use select::select;
-use vault::{verify_vault, VerifiedVault};
+use vault::{check_vault, Opener, VerifiedVault};
 
 /// Options that change what is accepted.
 #[derive(Debug, Clone, Default)]
@@ -231,24 +231,29 @@ impl<'s> Resolver<'s> {
     fn needs_legacy_key(&self) -> bool {
         self.vaults
             .values()
-            .any(|v| matches!(v, Ok(v) if matches!(v.opener, vault::Opener::Legacy)))
+            .any(|v| matches!(v, Ok(v) if matches!(v.opener, Opener::Legacy)))
     }
 }
 
-/// Verifies one vault of the sync answer and applies the options that
-/// refuse legacy and unencrypted vaults.
+/// Verifies one vault of the sync answer (directory, summary, then its key)
+/// and applies the options that refuse legacy and unencrypted vaults.
 fn verify_one<'s>(
     raw: &'s SyncVault,
     key: &PrivateKey,
     opts: &ResolveOptions,
 ) -> Result<VerifiedVault<'s>, Failure> {
-    let v = verify_vault(raw, key, &opts.trust)?;
-    match v.opener {
-        vault::Opener::Legacy if !opts.allow_legacy => Err(Failure::LegacyNotAllowed),
-        vault::Opener::Unencrypted if !opts.allow_unencrypted => {
-            Err(Failure::UnencryptedNotAllowed)
-        }
-        _ => Ok(v),
+    let checked = check_vault(raw, &opts.trust)?;
+    refused(checked.model(), opts)?;
+    let opener = checked.open_key(key)?;
+    Ok(checked.into_verified(opener))
+}
+
+/// Refuses the vault models the options do not accept.
+fn refused(model: VaultModel, opts: &ResolveOptions) -> Result<(), Failure> {
+    match model {
+        VaultModel::Legacy if !opts.allow_legacy => Err(Failure::LegacyNotAllowed),
+        VaultModel::Unencrypted if !opts.allow_unencrypted => Err(Failure::UnencryptedNotAllowed),
+        _ => Ok(()),
     }
 }
 

@@ -14,6 +14,10 @@ use std::num::NonZeroUsize;
 use std::thread;
 
 /// Maps `f` over `items` on up to one thread per core, in input order.
+///
+/// Thread `t` of `n` takes items `t`, `t + n`, `t + 2n`, ...: callers list
+/// work by kind (all the expensive unwraps, then all the item checks), and
+/// striding gives each thread its share of every kind.
 pub fn map<T: Sync, R: Send>(
     items: &[T],
     min_per_thread: usize,
@@ -23,25 +27,32 @@ pub fn map<T: Sync, R: Send>(
     if threads <= 1 {
         return items.iter().map(&f).collect();
     }
-    let chunk = items.len().div_ceil(threads);
     let f = &f;
-    thread::scope(|s| {
-        let mut chunks = items.chunks(chunk);
-        let first = chunks.next().unwrap_or(&[]);
-        let handles: Vec<_> = chunks
-            .map(|c| s.spawn(move || c.iter().map(f).collect::<Vec<R>>()))
-            .collect();
-        let mut out: Vec<R> = first.iter().map(f).collect();
+    let stride = |t: usize| {
+        items
+            .iter()
+            .skip(t)
+            .step_by(threads)
+            .map(f)
+            .collect::<Vec<R>>()
+    };
+    let parts: Vec<Vec<R>> = thread::scope(|s| {
+        let handles: Vec<_> = (1..threads).map(|t| s.spawn(move || stride(t))).collect();
+        let mut parts = vec![stride(0)];
         for h in handles {
             // A panic in a worker is a bug in the verification code; re-raise
             // it on this thread rather than lose results silently.
             match h.join() {
-                Ok(part) => out.extend(part),
+                Ok(part) => parts.push(part),
                 Err(panic) => std::panic::resume_unwind(panic),
             }
         }
-        out
-    })
+        parts
+    });
+    let mut parts: Vec<_> = parts.into_iter().map(Vec::into_iter).collect();
+    (0..items.len())
+        .filter_map(|i| parts[i % threads].next())
+        .collect()
 }
 
 /// How many threads `len` units of work deserve.
@@ -59,6 +70,14 @@ mod tests {
         let items: Vec<u32> = (0..1000).collect();
         let out = map(&items, 1, |x| x * 2);
         assert_eq!(out, items.iter().map(|x| x * 2).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn uneven_strides_keep_order() {
+        for len in 0..20u32 {
+            let items: Vec<u32> = (0..len).collect();
+            assert_eq!(map(&items, 1, |x| x + 1), (1..=len).collect::<Vec<_>>());
+        }
     }
 
     #[test]

@@ -90,36 +90,91 @@ fn summary_entries(v: &SyncVault) -> Vec<ItemSummary> {
         .collect()
 }
 
-/// Verifies a vault of a full sync.
-pub fn verify_vault<'s>(
-    v: &'s SyncVault,
-    key: &PrivateKey,
-    trust: &TrustPolicy,
-) -> Result<VerifiedVault<'s>, Failure> {
+/// A vault of a full sync whose directory and summary verified; its key is
+/// opened separately ([`Checked::open_key`]), so that the one RSA unwrap per
+/// vault can run while its items are checked (neither needs the other).
+pub struct Checked<'s> {
+    raw: &'s SyncVault,
+    dir: VerifiedDirectory,
+    summary: VerifiedSummary,
+    items: HashMap<&'s str, &'s ItemDetail>,
+}
+
+/// Checks a vault's directory and summary (§5, §4.2).
+pub fn check_vault<'s>(v: &'s SyncVault, trust: &TrustPolicy) -> Result<Checked<'s>, Failure> {
     let id = v.vault.id.as_str();
     let dir = verify_directory(&v.signers, id, trust)?;
-    let opener = match vault_model(&v.vault, v.wrapped_key.is_some()) {
-        VaultModel::V3 => {
-            let wk = v.wrapped_key.as_ref().expect("V3 has a wrapped key");
-            let (dek, _) =
-                verify_and_unwrap(wk, id, v.vault.encryption_key_id.as_deref(), key, &dir)?;
-            Opener::V3 {
-                dek,
-                dek_version: wk.body().dek_version,
-            }
-        }
-        VaultModel::Legacy => Opener::Legacy,
-        VaultModel::Unencrypted => Opener::Unencrypted,
-    };
     let summary = verify_summary(&summary_entries(v), &v.checkpoint, id, &dir)?;
     let items = v.items.iter().map(|i| (i.id.as_str(), i)).collect();
-    Ok(VerifiedVault {
+    Ok(Checked {
+        raw: v,
         dir,
         summary,
-        opener,
         items,
-        checked: HashMap::new(),
     })
+}
+
+impl<'s> Checked<'s> {
+    /// The vault's encryption model.
+    pub fn model(&self) -> VaultModel {
+        vault_model(&self.raw.vault, self.raw.wrapped_key.is_some())
+    }
+
+    /// Verifies the wrapped key and unwraps the DEK (§4.1): the vault's one
+    /// RSA private-key operation.
+    pub fn open_key(&self, key: &PrivateKey) -> Result<Opener, Failure> {
+        let v = self.raw;
+        Ok(match self.model() {
+            VaultModel::V3 => {
+                let wk = v.wrapped_key.as_ref().expect("V3 has a wrapped key");
+                let kid = v.vault.encryption_key_id.as_deref();
+                let (dek, _) = verify_and_unwrap(wk, &v.vault.id, kid, key, &self.dir)?;
+                Opener::V3 {
+                    dek,
+                    dek_version: wk.body().dek_version,
+                }
+            }
+            VaultModel::Legacy => Opener::Legacy,
+            VaultModel::Unencrypted => Opener::Unencrypted,
+        })
+    }
+
+    /// Items of the verified summary.
+    pub fn item_summaries(&self) -> impl Iterator<Item = &ItemSummary> + Clone {
+        self.summary.items.values()
+    }
+
+    /// The detail of `item_id` in the sync answer, if any.
+    pub fn detail(&self, item_id: &str) -> Option<(&'s str, &'s ItemDetail)> {
+        self.items.get_key_value(item_id).map(|(k, d)| (*k, *d))
+    }
+
+    /// Verifies one item detail against the summary (§4.3): the signer's
+    /// fingerprint on success.
+    pub fn check(&self, detail: &ItemDetail, item_id: &str) -> Result<String, Failure> {
+        check_item(&self.dir, &self.summary, detail, item_id)
+    }
+
+    /// The verified vault, values opened with `opener`.
+    pub fn into_verified(self, opener: Opener) -> VerifiedVault<'s> {
+        VerifiedVault {
+            items: self.items,
+            dir: self.dir,
+            summary: self.summary,
+            opener,
+            checked: HashMap::new(),
+        }
+    }
+}
+
+fn check_item(
+    dir: &VerifiedDirectory,
+    summary: &VerifiedSummary,
+    detail: &ItemDetail,
+    item_id: &str,
+) -> Result<String, Failure> {
+    let signer = verify_item(detail, &summary.vault_id, item_id, summary, dir)?;
+    Ok(signer.key_id.clone())
 }
 
 impl<'s> VerifiedVault<'s> {
@@ -139,17 +194,6 @@ impl<'s> VerifiedVault<'s> {
         Ok((detail, signer))
     }
 
-    /// The items among `ids` that exist and are not checked yet.
-    pub fn unchecked<'a>(
-        &self,
-        ids: impl IntoIterator<Item = &'a str>,
-    ) -> Vec<(&'s str, &'s ItemDetail)> {
-        ids.into_iter()
-            .filter(|id| !self.checked.contains_key(id))
-            .filter_map(|id| self.items.get_key_value(id).map(|(k, d)| (*k, *d)))
-            .collect()
-    }
-
     /// Remembers the outcome of [`VerifiedVault::check`] for `item_id`, for
     /// [`VerifiedVault::item`].
     pub fn record(&mut self, item_id: &'s str, outcome: Result<String, Failure>) {
@@ -165,14 +209,7 @@ impl<'s> VerifiedVault<'s> {
     /// Verifies one item detail against this vault's summary (§4.3); the
     /// signer's fingerprint on success.
     pub fn check(&self, detail: &ItemDetail, item_id: &str) -> Result<String, Failure> {
-        let signer = verify_item(
-            detail,
-            &self.summary.vault_id,
-            item_id,
-            &self.summary,
-            &self.dir,
-        )?;
-        Ok(signer.key_id.clone())
+        check_item(&self.dir, &self.summary, detail, item_id)
     }
 
     /// Opens a field value of this vault.
