@@ -95,24 +95,7 @@ fn the_child_has_only_stdio_and_the_memfds() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
-    let listing = stdout(&out);
-    let mut memfds = 0;
-    for line in listing.lines().filter(|l| l.contains(" -> ")) {
-        let (left, target) = line.split_once(" -> ").unwrap();
-        let fd: u32 = left.rsplit(' ').next().unwrap().parse().unwrap();
-        if fd <= 2 {
-            continue;
-        }
-        if target.starts_with("/memfd:TLS_KEY_FILE") {
-            memfds += 1;
-        } else {
-            assert!(
-                target.starts_with("/proc/") && target.ends_with("/fd"),
-                "leaked fd {fd} -> {target}"
-            );
-        }
-    }
-    assert_eq!(memfds, 1, "{listing}");
+    assert_only_the_tls_key_memfd(&stdout(&out));
 }
 
 #[test]

@@ -384,12 +384,14 @@ fn classify(method: &'static str, path: &str, e: reqwest::Error, after: Duration
         }
     } else {
         let mut detail = e.to_string();
+        let mut unknown_issuer = false;
         let mut source = std::error::Error::source(&e);
         while let Some(s) = source {
             detail = format!("{detail}: {s}");
+            unknown_issuer |= is_unknown_issuer(s);
             source = s.source();
         }
-        if detail.contains("UnknownIssuer") {
+        if unknown_issuer {
             detail.push_str(
                 " (the server's certificate chains to no trusted root: add its CA with ca_file in [r4] or SSL_CERT_FILE)",
             );
@@ -400,6 +402,24 @@ fn classify(method: &'static str, path: &str, e: reqwest::Error, after: Duration
             detail,
         }
     }
+}
+
+/// A TLS failure because the server's chain reaches no trusted root. rustls
+/// errors reach us wrapped in `io::Error`s (nested), whose `source()` skips
+/// the error they wrap, so those are unwrapped here.
+fn is_unknown_issuer(e: &(dyn std::error::Error + 'static)) -> bool {
+    if let Some(inner) = e
+        .downcast_ref::<std::io::Error>()
+        .and_then(|io| io.get_ref())
+    {
+        return is_unknown_issuer(inner);
+    }
+    matches!(
+        e.downcast_ref::<rustls::Error>(),
+        Some(rustls::Error::InvalidCertificate(
+            rustls::CertificateError::UnknownIssuer
+        ))
+    )
 }
 
 async fn read_limited(

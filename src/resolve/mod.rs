@@ -403,7 +403,7 @@ pub async fn verify(
     if let Some(floor) = floor {
         for (vault_id, v) in &r.vaults {
             let Ok(v) = v else { continue };
-            if let Err(e) = floor.observe(&v.summary) {
+            if let Err(e) = floor.observe(v.summary()) {
                 problems.push(Problem {
                     name: None,
                     reference: Some(format!("vault {vault_id}")),

@@ -11,6 +11,7 @@
 //! scheduling.
 
 use std::num::NonZeroUsize;
+use std::sync::OnceLock;
 use std::thread;
 
 /// Maps `f` over `items` on up to one thread per core, in input order.
@@ -57,8 +58,19 @@ pub fn map<T: Sync, R: Send>(
 
 /// How many threads `len` units of work deserve.
 fn threads_for(len: usize, min_per_thread: usize) -> usize {
-    let cores = thread::available_parallelism().map_or(1, NonZeroUsize::get);
-    cores.min(len / min_per_thread.max(1)).max(1)
+    let fair = len / min_per_thread.max(1);
+    if fair <= 1 {
+        return 1;
+    }
+    cores().min(fair)
+}
+
+/// The usable cores, looked up once per process: `available_parallelism`
+/// reads cgroup files on every call, and a resolution asks twice (and a
+/// supervisor on every poll).
+fn cores() -> usize {
+    static CORES: OnceLock<usize> = OnceLock::new();
+    *CORES.get_or_init(|| thread::available_parallelism().map_or(1, NonZeroUsize::get))
 }
 
 #[cfg(test)]

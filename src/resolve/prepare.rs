@@ -28,7 +28,7 @@ const JOBS_PER_THREAD: usize = 4;
 
 /// One unit of the second pass.
 enum Job<'s> {
-    /// Unwrap the key of checked vault `n`.
+    /// Refuse checked vault `n` if the options do, else unwrap its key.
     Open(usize),
     /// Check an item of checked vault `n`.
     Item(usize, &'s str, &'s ItemDetail),
@@ -79,10 +79,8 @@ pub(super) fn prepare<'s>(r: &mut Resolver<'s>, config: &Config, project: Option
     let position = |id: &str| todo.iter().position(|t| t.vault.id == id);
     let mut jobs: Vec<Job<'s>> = Vec::new();
     for (n, c) in checked.iter().enumerate() {
-        if let Ok(c) = c {
-            if refused(c.model(), r.opts).is_ok() {
-                jobs.push(Job::Open(n));
-            }
+        if c.is_ok() {
+            jobs.push(Job::Open(n));
         }
     }
     let mut seen = HashSet::new();
@@ -111,10 +109,10 @@ pub(super) fn prepare<'s>(r: &mut Resolver<'s>, config: &Config, project: Option
             }
         }
     }
-    let key = r.key;
+    let (key, opts) = (r.key, r.opts);
     let done = par::map(&jobs, JOBS_PER_THREAD, |job| match job {
         Job::Open(n) => Done::Open(match &checked[*n] {
-            Ok(c) => c.open_key(key),
+            Ok(c) => refused(c.model(), opts).and_then(|()| c.open_key(key)),
             Err(e) => Err(e.clone()),
         }),
         Job::Item(n, id, detail) => Done::Item(match &checked[*n] {
@@ -137,8 +135,7 @@ pub(super) fn prepare<'s>(r: &mut Resolver<'s>, config: &Config, project: Option
     }
     for (((raw, c), opener), outcomes) in todo.iter().zip(checked).zip(openers).zip(items) {
         let verified = c.and_then(|c| {
-            refused(c.model(), r.opts)?;
-            let opener = opener.unwrap_or_else(|| c.open_key(key))?;
+            let opener = opener.expect("every checked vault has an Open job")?;
             let mut v = c.into_verified(opener);
             for (id, o) in outcomes {
                 v.record(id, o);

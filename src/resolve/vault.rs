@@ -31,15 +31,12 @@ pub enum Opener {
     Unencrypted,
 }
 
-/// A vault whose directory, key and summary verified.
+/// A vault whose directory, summary and key verified.
 pub struct VerifiedVault<'s> {
-    /// Its directory.
-    pub dir: VerifiedDirectory,
-    /// Its summary (item list verified against `itemsDigest`).
-    pub summary: VerifiedSummary,
+    /// Its directory and summary.
+    vault: Checked<'s>,
     /// How to open values.
     pub opener: Opener,
-    items: HashMap<&'s str, &'s ItemDetail>,
     /// Items already checked (recorded with [`VerifiedVault::record`]), with the
     /// signer that vouched for each or why it failed: each item's signature
     /// is verified once per resolution, however many entries name it.
@@ -152,64 +149,49 @@ impl<'s> Checked<'s> {
     /// Verifies one item detail against the summary (§4.3): the signer's
     /// fingerprint on success.
     pub fn check(&self, detail: &ItemDetail, item_id: &str) -> Result<String, Failure> {
-        check_item(&self.dir, &self.summary, detail, item_id)
+        let summary = &self.summary;
+        let signer = verify_item(detail, &summary.vault_id, item_id, summary, &self.dir)?;
+        Ok(signer.key_id.clone())
     }
 
     /// The verified vault, values opened with `opener`.
     pub fn into_verified(self, opener: Opener) -> VerifiedVault<'s> {
         VerifiedVault {
-            items: self.items,
-            dir: self.dir,
-            summary: self.summary,
+            vault: self,
             opener,
             checked: HashMap::new(),
         }
     }
 }
 
-fn check_item(
-    dir: &VerifiedDirectory,
-    summary: &VerifiedSummary,
-    detail: &ItemDetail,
-    item_id: &str,
-) -> Result<String, Failure> {
-    let signer = verify_item(detail, &summary.vault_id, item_id, summary, dir)?;
-    Ok(signer.key_id.clone())
-}
-
 impl<'s> VerifiedVault<'s> {
+    /// Its summary (item list verified against `itemsDigest`).
+    pub fn summary(&self) -> &VerifiedSummary {
+        &self.vault.summary
+    }
+
     /// Items of the verified summary.
     pub fn item_summaries(&self) -> impl Iterator<Item = &ItemSummary> + Clone {
-        self.summary.items.values()
+        self.vault.item_summaries()
     }
 
     /// The detail of `item_id`, verified against the summary; returns it and
     /// the fingerprint of the signer that vouched for it.
     pub fn item(&self, item_id: &str) -> Result<(&'s ItemDetail, String), Failure> {
-        let detail = self.detail(item_id)?;
+        let (_, detail) = self.vault.detail(item_id).ok_or_else(|| {
+            Failure::Verify(crate::contract::VerifyError::NotInSummary(item_id.into()))
+        })?;
         let signer = match self.checked.get(item_id) {
             Some(checked) => checked.clone()?,
-            None => self.check(detail, item_id)?,
+            None => self.vault.check(detail, item_id)?,
         };
         Ok((detail, signer))
     }
 
-    /// Remembers the outcome of [`VerifiedVault::check`] for `item_id`, for
+    /// Remembers the outcome of [`Checked::check`] for `item_id`, for
     /// [`VerifiedVault::item`].
     pub fn record(&mut self, item_id: &'s str, outcome: Result<String, Failure>) {
         self.checked.insert(item_id, outcome);
-    }
-
-    fn detail(&self, item_id: &str) -> Result<&'s ItemDetail, Failure> {
-        self.items.get(item_id).copied().ok_or_else(|| {
-            Failure::Verify(crate::contract::VerifyError::NotInSummary(item_id.into()))
-        })
-    }
-
-    /// Verifies one item detail against this vault's summary (§4.3); the
-    /// signer's fingerprint on success.
-    pub fn check(&self, detail: &ItemDetail, item_id: &str) -> Result<String, Failure> {
-        check_item(&self.dir, &self.summary, detail, item_id)
     }
 
     /// Opens a field value of this vault.
@@ -217,7 +199,7 @@ impl<'s> VerifiedVault<'s> {
         match &self.opener {
             Opener::V3 { dek, dek_version } => {
                 let expect = Expect {
-                    vault_id: &self.summary.vault_id,
+                    vault_id: &self.vault.summary.vault_id,
                     field_id: Some(&field.id),
                     dek_version: *dek_version,
                 };

@@ -243,6 +243,29 @@ pub fn write_private(path: &Path, bytes: &[u8]) {
     f.write_all(bytes).expect("write");
 }
 
+/// Checks an `ls -l /proc/self/fd/` listing made by COMMAND: beyond stdio,
+/// exactly one descriptor, the `TLS_KEY_FILE` memfd of [`CONFIG`], and the
+/// directory `ls` opened to list them; nothing else leaked.
+pub fn assert_only_the_tls_key_memfd(listing: &str) {
+    let mut memfds = 0;
+    for line in listing.lines().filter(|l| l.contains(" -> ")) {
+        let (left, target) = line.split_once(" -> ").unwrap();
+        let fd: u32 = left.rsplit(' ').next().unwrap().parse().unwrap();
+        if fd <= 2 {
+            continue;
+        }
+        if target.starts_with("/memfd:TLS_KEY_FILE") {
+            memfds += 1;
+        } else {
+            assert!(
+                target.starts_with("/proc/") && target.ends_with("/fd"),
+                "leaked fd {fd} -> {target}"
+            );
+        }
+    }
+    assert_eq!(memfds, 1, "{listing}");
+}
+
 /// Stdout of an assert, as text.
 pub fn stdout(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
