@@ -26,6 +26,7 @@ mod serve;
 mod state;
 mod sync;
 mod tls;
+pub use tls::TlsIdentity;
 mod translog;
 mod trust;
 mod views;
@@ -71,6 +72,9 @@ pub struct Options {
     pub tls: bool,
     /// With `tls`, write the CA certificate (PEM) here.
     pub ca_out: Option<PathBuf>,
+    /// With `tls`, present this certificate chain instead of one from a
+    /// fresh local CA (tests of the client's certificate checks).
+    pub tls_identity: Option<TlsIdentity>,
     /// Print one line per API request on stderr (the binary does).
     pub stderr_log: bool,
 }
@@ -86,6 +90,7 @@ impl Options {
             faults: Vec::new(),
             tls: false,
             ca_out: None,
+            tls_identity: None,
             stderr_log: false,
         }
     }
@@ -157,9 +162,14 @@ pub async fn start(opts: Options) -> Result<Running, Error> {
         ),
         None => None,
     };
-    let tls = if opts.tls { Some(tls::make()?) } else { None };
-    if let (Some(path), Some(tls)) = (&opts.ca_out, &tls) {
-        std::fs::write(path, &tls.ca_pem)
+    let tls = match (opts.tls, &opts.tls_identity) {
+        (false, None) => None,
+        (false, Some(_)) => return Err(Error::Tls("a TLS identity needs tls".into())),
+        (true, None) => Some(tls::make()?),
+        (true, Some(identity)) => Some(tls::from_identity(identity)?),
+    };
+    if let (Some(path), Some(Some(ca_pem))) = (&opts.ca_out, tls.as_ref().map(|t| &t.ca_pem)) {
+        std::fs::write(path, ca_pem)
             .map_err(|e| Error::Io(format!("writing {}", path.display()), e))?;
     }
     let faults = opts.faults.clone();
@@ -207,7 +217,7 @@ pub async fn start(opts: Options) -> Result<Running, Error> {
     Ok(Running {
         base_url: format!("{scheme}://{addr}{BASE_PATH}"),
         addr,
-        ca_pem: tls.map(|t| t.ca_pem),
+        ca_pem: tls.and_then(|t| t.ca_pem),
         admin: Admin::new(app),
         stop,
         task: Some(task),
