@@ -67,6 +67,15 @@ pub enum ClientError {
     /// The API key cannot be sent in a header.
     #[error("the API key has characters not allowed in an HTTP header (check R4_API_KEY or api_key_file)")]
     BadApiKey,
+    /// A proxy variable holds no usable proxy URL. Names the variable, never
+    /// its value: it may hold the proxy's password.
+    #[error("{var} is not a usable proxy: {detail}")]
+    BadProxy {
+        /// The variable, e.g. `HTTPS_PROXY`.
+        var: &'static str,
+        /// What is wrong, without the value.
+        detail: String,
+    },
     /// TLS set-up failed (bad CA file).
     #[error("TLS set-up: {0}")]
     Tls(String),

@@ -5,6 +5,7 @@
 
 mod dns;
 mod error;
+mod proxy;
 mod tls;
 
 use std::net::IpAddr;
@@ -175,14 +176,17 @@ impl Client {
         if url.scheme() == "https" {
             builder = builder.use_preconfigured_tls(tls::client_config(opts.ca_pem.as_deref())?);
         }
-        let http = builder
+        let route = proxy::route(&url, env_var)?;
+        let http = with_route(builder, &route)?
             .build()
             .map_err(|e| ClientError::Tls(e.to_string()))?;
-        Ok(Client {
+        let client = Client {
             http,
             base: opts.base_url.trim_end_matches('/').to_string(),
             opts: Arc::new(opts),
-        })
+        };
+        client.report(&route.to_string());
+        Ok(client)
     }
 
     /// The base URL.
@@ -367,6 +371,32 @@ impl Client {
         })
         .await
     }
+}
+
+/// Applies the proxy decision. `no_proxy()` comes first and always: without
+/// it reqwest reads the proxy variables itself, and would send plain
+/// `http://` requests, API key included, to `HTTP_PROXY`. The one proxy we
+/// add is for `https://` only, which reqwest reaches through `CONNECT`.
+fn with_route(
+    builder: reqwest::ClientBuilder,
+    route: &proxy::Route,
+) -> Result<reqwest::ClientBuilder, ClientError> {
+    let builder = builder.no_proxy();
+    let proxy::Route::Connect { proxy, var } = route else {
+        return Ok(builder);
+    };
+    // reqwest's error would quote the URL, password included.
+    let https = reqwest::Proxy::https(proxy.expose()).map_err(|_| ClientError::BadProxy {
+        var,
+        detail: "the HTTP client cannot use it".into(),
+    })?;
+    Ok(builder.proxy(https))
+}
+
+/// The process environment, for [`proxy::route`]. A value that is not UTF-8
+/// is kept, lossily, so that it is refused as malformed rather than skipped.
+fn env_var(name: &str) -> Option<String> {
+    std::env::var_os(name).map(|v| v.to_string_lossy().into_owned())
 }
 
 /// Percent-encodes a path segment or query value (ids are hex; names never
