@@ -1,11 +1,29 @@
-//! The command line, as data (clap derive). `run` turns it into actions.
+//! The command line as clap sees it, and nothing else: flags, their value
+//! parsers and defaults (one constant each, shown in `--help` from that
+//! constant). [`crate::invocation`] validates it into what the rest of the
+//! program uses; nothing below `main` and `run` sees [`Cli`].
 
 use std::ffi::OsString;
+use std::fmt;
 use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use nix::sys::signal::Signal;
 
-use crate::supervise::{parse_secs, parse_signal};
+/// `--timeout`: seconds for the whole run.
+pub const DEFAULT_TIMEOUT_SECS: u64 = 30;
+/// `--watch-interval`: seconds between polls.
+pub const DEFAULT_WATCH_INTERVAL_SECS: u64 = 30;
+/// `--grace`: seconds between the stop signal and SIGKILL.
+pub const DEFAULT_GRACE_SECS: u64 = 10;
+/// `--stop-signal`.
+pub const DEFAULT_STOP_SIGNAL: Signal = Signal::SIGTERM;
+/// `keygen --out`: written in the current directory.
+pub const DEFAULT_KEY_FILE: &str = "r4-agent.pem";
+/// `keygen --bits`.
+pub const DEFAULT_KEY_BITS: usize = 3072;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -19,16 +37,18 @@ Examples:
   r4-exec check                           resolve and verify, print no value
   r4-exec trust                           signer directories and a [trust] block
 
-Docker: ENTRYPOINT [\"/r4-exec\",\"--\"]   Procfile: web: r4-exec -- node server.js
-Exit codes: 64 usage/config, 65 verification, 66 not found, 69 network,
-77 auth/permission, 126 not executable, 127 not found; else COMMAND's own.";
+Docker: ENTRYPOINT [\"/r4-exec\",\"--\"]   Procfile: web: r4-exec -- node server.js";
+
+fn after_help() -> String {
+    format!("{EXAMPLES}\n\n{}", crate::exit::help_text())
+}
 
 /// Run a command with secrets from R4, verified and decrypted on this host.
 #[derive(Debug, Parser)]
 #[command(
     name = "r4-exec",
     version,
-    after_help = EXAMPLES,
+    after_help = after_help(),
     subcommand_negates_reqs = true
 )]
 pub struct Cli {
@@ -61,11 +81,11 @@ pub struct Global {
     pub verbose: u8,
 
     /// Give up after this many seconds in total
-    #[arg(long, global = true, value_name = "SECS", default_value_t = 30)]
+    #[arg(long, global = true, value_name = "SECS", default_value_t = DEFAULT_TIMEOUT_SECS)]
     pub timeout: u64,
 }
 
-/// Help heading of the flags that select supervisor mode (`crate::supervise`).
+/// Help heading of the flags that select supervisor mode.
 const SUPERVISOR: &str = "Supervisor mode (r4-exec stays the parent)";
 
 /// Options of exec mode.
@@ -87,21 +107,24 @@ pub struct ExecArgs {
     #[arg(long, help_heading = SUPERVISOR)]
     pub watch: bool,
 
-    /// Seconds between polls with --watch, ±10% jitter; fractions allowed [default: 30]
-    #[arg(long, value_name = "SECS", value_parser = parse_secs, requires = "watch", help_heading = SUPERVISOR)]
-    pub watch_interval: Option<std::time::Duration>,
+    /// Seconds between polls with --watch, ±10% jitter; fractions allowed
+    #[arg(long, value_name = "SECS", requires = "watch", help_heading = SUPERVISOR,
+          default_value_t = Secs::whole(DEFAULT_WATCH_INTERVAL_SECS))]
+    pub watch_interval: Secs,
 
-    /// Signal that asks COMMAND to stop, before a restart or on exit with --reap [default: TERM]
-    #[arg(long, value_name = "SIG", value_parser = parse_signal, help_heading = SUPERVISOR)]
-    pub stop_signal: Option<nix::sys::signal::Signal>,
+    /// Signal that asks COMMAND to stop, before a restart or on exit with --reap
+    #[arg(long, value_name = "SIG", help_heading = SUPERVISOR,
+          default_value_t = SignalArg(DEFAULT_STOP_SIGNAL))]
+    pub stop_signal: SignalArg,
 
-    /// Seconds COMMAND gets after the stop signal before SIGKILL; fractions allowed [default: 10]
-    #[arg(long, value_name = "SECS", value_parser = parse_secs, help_heading = SUPERVISOR)]
-    pub grace: Option<std::time::Duration>,
+    /// Seconds COMMAND gets after the stop signal before SIGKILL; fractions allowed
+    #[arg(long, value_name = "SECS", help_heading = SUPERVISOR,
+          default_value_t = Secs::whole(DEFAULT_GRACE_SECS))]
+    pub grace: Secs,
 
     /// With --watch: rewrite changed [files] secrets in place and send SIG instead of restarting
-    #[arg(long, value_name = "SIG", value_parser = parse_signal, requires = "watch", help_heading = SUPERVISOR)]
-    pub reload_signal: Option<nix::sys::signal::Signal>,
+    #[arg(long, value_name = "SIG", requires = "watch", help_heading = SUPERVISOR)]
+    pub reload_signal: Option<SignalArg>,
 
     /// Forward signals to COMMAND's whole process group, not COMMAND alone
     #[arg(long, help_heading = SUPERVISOR)]
@@ -116,14 +139,6 @@ pub struct ExecArgs {
     pub mask: bool,
 }
 
-impl ExecArgs {
-    /// Whether a flag asks for supervisor mode (r4-exec stays the parent)
-    /// instead of exec mode.
-    pub fn supervised(&self) -> bool {
-        self.watch || self.mask || self.reap || self.signal_group
-    }
-}
-
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -131,10 +146,10 @@ pub enum Command {
     #[command(after_help = "Example:\n  r4-exec keygen --out /run/secrets/r4-agent.pem")]
     Keygen {
         /// Where to write it (never overwritten)
-        #[arg(long, short, value_name = "FILE", default_value = "r4-agent.pem")]
+        #[arg(long, short, value_name = "FILE", default_value = DEFAULT_KEY_FILE)]
         out: PathBuf,
         /// Key size in bits: 2048, 3072 or 4096
-        #[arg(long, default_value_t = 3072)]
+        #[arg(long, default_value_t = DEFAULT_KEY_BITS)]
         bits: usize,
     },
     /// Register the agent's public key with R4 (idempotent)
@@ -149,7 +164,7 @@ pub enum Command {
     RotateKey {
         /// The new private key (create it with `r4-exec keygen`)
         #[arg(long, value_name = "FILE")]
-        new_key: std::path::PathBuf,
+        new_key: PathBuf,
     },
     /// Show the API key's identity, policy and registered runtime key
     #[command(after_help = "Example:\n  r4-exec whoami --json")]
@@ -170,4 +185,100 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// A number of seconds, fractions allowed (`0.2`, `30`), up to a year.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Secs(pub Duration);
+
+impl Secs {
+    /// Whole seconds (for defaults).
+    pub const fn whole(secs: u64) -> Secs {
+        Secs(Duration::from_secs(secs))
+    }
+}
+
+impl FromStr for Secs {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Secs, String> {
+        let secs: f64 = s
+            .trim()
+            .parse()
+            .map_err(|_| format!("\"{s}\" is not a number of seconds"))?;
+        if !(0.0..=31_536_000.0).contains(&secs) {
+            return Err(format!("{s}: seconds must be between 0 and one year"));
+        }
+        Ok(Secs(Duration::from_secs_f64(secs)))
+    }
+}
+
+impl fmt::Display for Secs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0.as_secs_f64())
+    }
+}
+
+/// A signal given as `TERM`, `SIGTERM`, `term` or `15`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignalArg(pub Signal);
+
+impl FromStr for SignalArg {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<SignalArg, String> {
+        let t = s.trim();
+        let parsed = match t.parse::<i32>() {
+            Ok(n) => Signal::try_from(n).ok(),
+            Err(_) => {
+                let up = t.to_ascii_uppercase();
+                let full = if up.starts_with("SIG") {
+                    up
+                } else {
+                    format!("SIG{up}")
+                };
+                Signal::from_str(&full).ok()
+            }
+        };
+        parsed
+            .map(SignalArg)
+            .ok_or_else(|| format!("\"{s}\" is not a signal name (TERM, HUP, USR1, ...) or number"))
+    }
+}
+
+impl fmt::Display for SignalArg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0.as_str().trim_start_matches("SIG"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds_parse_with_fractions() {
+        let secs = |s: &str| s.parse::<Secs>().map(|s| s.0);
+        assert_eq!(secs("30"), Ok(Duration::from_secs(30)));
+        assert_eq!(secs("0.2"), Ok(Duration::from_millis(200)));
+        assert_eq!(secs("0"), Ok(Duration::ZERO));
+        for bad in ["", "-1", "x", "NaN", "inf", "1e12"] {
+            assert!(secs(bad).is_err(), "{bad}");
+        }
+        assert_eq!(Secs::whole(30).to_string(), "30");
+    }
+
+    #[test]
+    fn signal_names_and_numbers_parse() {
+        let sig = |s: &str| s.parse::<SignalArg>().map(|s| s.0);
+        for s in ["TERM", "SIGTERM", "term", "15", " sigterm "] {
+            assert_eq!(sig(s), Ok(Signal::SIGTERM), "{s}");
+        }
+        assert_eq!(sig("hup"), Ok(Signal::SIGHUP));
+        assert_eq!(sig("USR1"), Ok(Signal::SIGUSR1));
+        for bad in ["", "NOPE", "0", "99", "SIG"] {
+            assert!(sig(bad).is_err(), "{bad}");
+        }
+        assert_eq!(SignalArg(Signal::SIGTERM).to_string(), "TERM");
+    }
 }

@@ -1,16 +1,8 @@
-//! Every failure of the binary, mapped once to an exit code and to one-line
-//! messages (one per problem) that name the env var, the reference and the
-//! failed check, rage-style: what failed, then what to do.
-//!
-//! | code | class |
-//! |------|-------|
-//! | 64 | usage or configuration: flags, `r4.toml`, key files, refused URL, legacy/unencrypted not allowed |
-//! | 65 | verification: a signature, checkpoint, envelope or answer failed a check of the contract |
-//! | 66 | not found: a reference does not resolve, or the server answered 404 |
-//! | 69 | network or service unavailable: connect/timeout, 429, 5xx |
-//! | 77 | authentication or permission: 401, 403, key not registered or replaced |
-//! | 126 | COMMAND found but not executable |
-//! | 127 | COMMAND not found |
+//! Every failure of the binary, mapped once to an exit code (the table is
+//! [`crate::exit`]) and to one-line messages (one per problem) that name the
+//! env var, the reference and the failed check, rage-style: what failed,
+//! then what to do. Each variant keeps the error of the layer it came from;
+//! the exit code is chosen by matching on those kinds.
 //!
 //! When several problems occur, the code is that of the most serious class, in
 //! the order verification, authentication, not found, network, usage.
@@ -22,6 +14,10 @@ use thiserror::Error;
 use crate::client::ClientError;
 use crate::config::ConfigError;
 use crate::contract::KeyError;
+use crate::exec::ExecError;
+use crate::exit;
+use crate::harden::HardenError;
+use crate::inject::InjectError;
 use crate::resolve::{Failure, Problem};
 
 /// Exit code classes.
@@ -43,11 +39,11 @@ impl Class {
     /// The exit code.
     pub fn code(self) -> u8 {
         match self {
-            Class::Usage => 64,
-            Class::Verify => 65,
-            Class::NotFound => 66,
-            Class::Network => 69,
-            Class::Auth => 77,
+            Class::Usage => exit::USAGE,
+            Class::Verify => exit::VERIFY,
+            Class::NotFound => exit::NOT_FOUND,
+            Class::Network => exit::UNAVAILABLE,
+            Class::Auth => exit::AUTH,
         }
     }
 }
@@ -94,28 +90,45 @@ pub enum AppError {
     /// The whole run exceeded `--timeout`.
     #[error("gave up after {0:?} (--timeout); the server is too slow or unreachable")]
     Deadline(std::time::Duration),
-    /// Delivery into memfds failed.
-    #[error("delivering {name}: {detail}")]
-    Inject {
+    /// The environment for COMMAND could not be built.
+    #[error(transparent)]
+    Inject(#[from] InjectError),
+    /// A secret could not be delivered as a file.
+    #[error("delivering {name}: {source}")]
+    Deliver {
         /// Env var.
         name: String,
         /// What failed.
-        detail: String,
+        source: InjectError,
     },
-    /// COMMAND could not be executed.
-    #[error("{detail}")]
-    Exec {
-        /// 126 or 127 or 64.
-        code: u8,
-        /// What failed.
-        detail: String,
+    /// COMMAND could not be started.
+    #[error(transparent)]
+    Exec(#[from] ExecError),
+    /// The process could not be hardened before secrets were fetched.
+    #[error(transparent)]
+    Harden(#[from] HardenError),
+    /// A system facility r4-exec needs failed (runtime, signals, pipes).
+    #[error("{what}: {source}")]
+    System {
+        /// What r4-exec was doing.
+        what: &'static str,
+        /// Cause.
+        source: std::io::Error,
     },
     /// An error with advice on what to do.
     #[error("{0}; {1}")]
     Hinted(Box<AppError>, &'static str),
-    /// Anything else (I/O writing output, key generation).
-    #[error("{0}")]
-    Other(String),
+    /// The `--mask` patterns could not be built.
+    #[error(transparent)]
+    Mask(#[from] crate::mask::MaskError),
+    /// Writing a file r4-exec creates (`keygen`).
+    #[error("writing {}: {source}", .path.display())]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
 }
 
 fn client_class(e: &ClientError) -> Class {
@@ -145,6 +158,11 @@ fn failure_class(f: &Failure) -> Class {
 }
 
 impl AppError {
+    /// A system facility failed while doing `what`.
+    pub fn system(what: &'static str) -> impl Fn(std::io::Error) -> AppError {
+        move |source| AppError::System { what, source }
+    }
+
     /// Adds advice to the message.
     pub fn with_hint(self, hint: &'static str) -> AppError {
         AppError::Hinted(Box::new(self), hint)
@@ -162,9 +180,18 @@ impl AppError {
                 .unwrap_or(Class::Usage)
                 .code(),
             AppError::Deadline(_) => Class::Network.code(),
-            AppError::Exec { code, .. } => *code,
-            AppError::Inject { .. } | AppError::Other(_) => 70,
-            _ => Class::Usage.code(),
+            AppError::Exec(e) => e.exit_code(),
+            AppError::Inject(_)
+            | AppError::Deliver { .. }
+            | AppError::Harden(_)
+            | AppError::System { .. }
+            | AppError::Mask(_)
+            | AppError::Write { .. } => exit::SOFTWARE,
+            AppError::Usage(_)
+            | AppError::Config(_)
+            | AppError::ReadFile { .. }
+            | AppError::Key { .. }
+            | AppError::ApiKey(_) => Class::Usage.code(),
         }
     }
 

@@ -27,18 +27,19 @@ use nix::libc;
 use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow};
 use nix::unistd::{access, execve, AccessFlags};
 
+use crate::harden::Hardening;
 use crate::inject::Envp;
 
 /// `PATH` used when the variable is unset, as in most shells.
 pub const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 
 /// Exit code when the command is not found (shell and tini convention).
-pub const EXIT_NOT_FOUND: u8 = 127;
+pub const EXIT_NOT_FOUND: u8 = crate::exit::COMMAND_NOT_FOUND;
 /// Exit code when the command was found but cannot be executed.
-pub const EXIT_NOT_EXECUTABLE: u8 = 126;
+pub const EXIT_NOT_EXECUTABLE: u8 = crate::exit::NOT_EXECUTABLE;
 /// Exit code when r4-exec itself failed to prepare the exec, as `env(1)`
 /// and `timeout(1)` use it.
-pub const EXIT_SETUP_FAILED: u8 = 125;
+pub const EXIT_SETUP_FAILED: u8 = crate::exit::SETUP_FAILED;
 
 /// Everything needed to become the command; built first, so tests can
 /// inspect it, then handed to [`exec`].
@@ -56,6 +57,9 @@ pub struct ExecPlan {
     /// Descriptors the command inherits (secret memfds); every other
     /// descriptor above 2 is closed on exec.
     pub keep_fds: Vec<OwnedFd>,
+    /// Give the command the core-file limit r4-exec started with (what
+    /// hardening changed); `None` keeps core files off (`--no-core-for-child`).
+    pub restore: Option<Hardening>,
 }
 
 impl ExecPlan {
@@ -67,6 +71,7 @@ impl ExecPlan {
         command: &[OsString],
         envp: Envp,
         keep_fds: Vec<OwnedFd>,
+        restore: Option<Hardening>,
     ) -> Result<ExecPlan, ExecError> {
         let argv = command
             .iter()
@@ -80,6 +85,7 @@ impl ExecPlan {
             argv,
             envp,
             keep_fds,
+            restore,
         })
     }
 }
@@ -210,7 +216,8 @@ fn check_executable(path: &Path) -> Result<(), ExecError> {
 
 /// Replaces the process with `plan`. Returns only on failure.
 ///
-/// In order: marks every descriptor above 2 close-on-exec, clears that flag
+/// In order: restores the core-file limit (when the plan says so), marks
+/// every descriptor above 2 close-on-exec, clears that flag
 /// on `plan.keep_fds`, resets all signal dispositions to the default, empties
 /// the signal mask, then calls `execve(2)`. The calling thread's mask is the
 /// one the command inherits, so call this from the thread that should exec
@@ -229,7 +236,7 @@ pub fn exec(plan: ExecPlan) -> ExecError {
             }
         }
     };
-    if let Err(e) = prepare(&plan.keep_fds) {
+    if let Err(e) = prepare(&plan) {
         return e;
     }
     let errno = match execve(&program, &plan.argv, plan.envp.as_slice()) {
@@ -240,9 +247,15 @@ pub fn exec(plan: ExecPlan) -> ExecError {
 }
 
 /// Everything [`exec`] does to the process before `execve(2)`.
-fn prepare(keep_fds: &[OwnedFd]) -> Result<(), ExecError> {
+fn prepare(plan: &ExecPlan) -> Result<(), ExecError> {
+    if let Some(h) = plan.restore {
+        h.restore_for_child().map_err(|e| ExecError::Setup {
+            step: "restore the core-file limit",
+            errno: e.errno(),
+        })?;
+    }
     mark_fds_cloexec_from(3).map_err(setup("mark descriptors close-on-exec"))?;
-    for fd in keep_fds {
+    for fd in &plan.keep_fds {
         clear_cloexec(fd.as_raw_fd()).map_err(setup("pass a secret descriptor"))?;
     }
     reset_signal_dispositions().map_err(setup("reset signal handlers"))?;
@@ -505,6 +518,7 @@ mod tests {
             &[OsString::from("echo"), OsString::from("hi")],
             envp,
             Vec::new(),
+            None,
         )
         .expect("plan");
         assert_eq!(plan.argv, [c"echo".to_owned(), c"hi".to_owned()]);
@@ -539,6 +553,7 @@ mod tests {
             &[OsString::from("echo"), OsString::from("a\0b")],
             crate::inject::Envp::default(),
             Vec::new(),
+            None,
         )
         .expect_err("NUL");
         assert_eq!(err, ExecError::NulInArgument { index: 1 });

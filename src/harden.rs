@@ -64,6 +64,15 @@ pub fn harden() -> Result<Hardening, HardenError> {
     })
 }
 
+impl HardenError {
+    /// The system call's error.
+    pub fn errno(&self) -> Errno {
+        match self {
+            HardenError::Dumpable(e) | HardenError::CoreLimit(e) => *e,
+        }
+    }
+}
+
 impl Hardening {
     /// Restores the soft and hard `RLIMIT_CORE` recorded by [`harden`], just
     /// before exec. Leaves the process non-dumpable: `execve(2)` resets that

@@ -17,25 +17,10 @@ use std::os::unix::ffi::OsStringExt;
 use nix::errno::Errno;
 use nix::fcntl::{fcntl, FcntlArg, SealFlag};
 use nix::sys::memfd::{memfd_create, MemFdCreateFlag};
-use nix::unistd::{lseek, write, Whence};
+use nix::unistd::{ftruncate, lseek, write, Whence};
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::contract::Secret;
-
-/// The variables r4-exec itself reads. They are removed from the command's
-/// environment unless [`EnvOptions::keep_r4_env`] is set: the API key and the
-/// key-file path are credentials of r4-exec, not of the command.
-///
-/// Any other inherited name starting with `R4_` is removed too (see
-/// [`is_r4_var`]), so a variable added in a later version, or one the user
-/// set for r4-exec under a name this list does not know yet, cannot leak.
-pub const R4_OWN_VARS: &[&str] = &[
-    "R4_API_KEY",
-    "R4_PRIVATE_KEY_FILE",
-    "R4_CONFIG",
-    "R4_BASE_URL",
-    "R4_CA_FILE",
-];
 
 /// A secret could not be delivered.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -61,6 +46,28 @@ pub enum InjectError {
     NulInValue(String),
 }
 
+/// How a `[files]` memfd is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sealing {
+    /// Sealed against any change once written ([`sealed_memfd`]): the
+    /// default.
+    Sealed,
+    /// Rewritable by r4-exec ([`rewrite`]), for `--reload-signal`. Made
+    /// without `MFD_ALLOW_SEALING`, which leaves `F_SEAL_SEAL` set from the
+    /// start: nobody, COMMAND included, can add a seal that would block the
+    /// next rewrite. COMMAND holds the same open file (inherited descriptor,
+    /// same offset) and can write to it too; that is its own business.
+    Rewritable,
+}
+
+/// A memfd holding `contents`, made as `sealing` says.
+pub fn memfd(name: &str, contents: &Secret, sealing: Sealing) -> Result<OwnedFd, InjectError> {
+    match sealing {
+        Sealing::Sealed => sealed_memfd(name, contents),
+        Sealing::Rewritable => rewritable_memfd(name, contents),
+    }
+}
+
 /// Creates an anonymous in-memory file holding `contents`, sealed against any
 /// change (`F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL`).
 ///
@@ -70,12 +77,7 @@ pub enum InjectError {
 /// ([`crate::exec::ExecPlan::keep_fds`]). `name` is visible in
 /// `/proc/PID/fd` as `memfd:NAME`, so it must not be secret.
 pub fn sealed_memfd(name: &str, contents: &Secret) -> Result<OwnedFd, InjectError> {
-    let cname = CString::new(name).map_err(|_| InjectError::InvalidMemfdName(name.to_owned()))?;
-    let fd = memfd_create(
-        &cname,
-        MemFdCreateFlag::MFD_ALLOW_SEALING | MemFdCreateFlag::MFD_CLOEXEC,
-    )
-    .map_err(memfd_err("memfd_create"))?;
+    let fd = create(name, MemFdCreateFlag::MFD_ALLOW_SEALING)?;
     write_all(&fd, contents.expose()).map_err(memfd_err("write"))?;
     lseek(fd.as_raw_fd(), 0, Whence::SeekSet).map_err(memfd_err("lseek"))?;
     let seals = SealFlag::F_SEAL_WRITE
@@ -84,6 +86,31 @@ pub fn sealed_memfd(name: &str, contents: &Secret) -> Result<OwnedFd, InjectErro
         | SealFlag::F_SEAL_SEAL;
     fcntl(fd.as_raw_fd(), FcntlArg::F_ADD_SEALS(seals)).map_err(memfd_err("seal"))?;
     Ok(fd)
+}
+
+/// A memfd holding `contents` that r4-exec can [`rewrite`] ([`Sealing::Rewritable`]).
+fn rewritable_memfd(name: &str, contents: &Secret) -> Result<OwnedFd, InjectError> {
+    let fd = create(name, MemFdCreateFlag::empty())?;
+    rewrite(&fd, contents).map_err(memfd_err("write"))?;
+    Ok(fd)
+}
+
+/// `memfd_create(2)`, close-on-exec, with `flags`.
+fn create(name: &str, flags: MemFdCreateFlag) -> Result<OwnedFd, InjectError> {
+    let cname = CString::new(name).map_err(|_| InjectError::InvalidMemfdName(name.to_owned()))?;
+    memfd_create(&cname, flags | MemFdCreateFlag::MFD_CLOEXEC).map_err(memfd_err("memfd_create"))
+}
+
+/// Replaces the whole content of a [`Sealing::Rewritable`] memfd: truncate,
+/// write from offset 0, rewind (the shared offset: a COMMAND that reads the
+/// inherited descriptor itself reads from the start again). A read that
+/// races the rewrite can see an empty or partial value; COMMAND should
+/// re-read when signalled.
+pub fn rewrite(fd: &OwnedFd, contents: &Secret) -> Result<(), Errno> {
+    ftruncate(fd, 0)?;
+    lseek(fd.as_raw_fd(), 0, Whence::SeekSet)?;
+    write_all(fd, contents.expose())?;
+    lseek(fd.as_raw_fd(), 0, Whence::SeekSet).map(drop)
 }
 
 fn memfd_err(step: &'static str) -> impl Fn(Errno) -> InjectError {
@@ -118,18 +145,12 @@ pub fn memfd_path(fd: RawFd) -> String {
 /// How [`build_env`] treats the inherited environment.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct EnvOptions {
-    /// Keep r4-exec's own variables ([`R4_OWN_VARS`] and every other `R4_*`)
+    /// Keep r4-exec's own variables ([`crate::vars::OWN`] and every other `R4_*`)
     /// in the command's environment.
     pub keep_r4_env: bool,
     /// An inherited variable wins over a secret of the same name; the secret
     /// is dropped and listed in [`Envp::not_overridden`].
     pub no_override: bool,
-}
-
-/// Whether `name` is one of r4-exec's own variables: listed in
-/// [`R4_OWN_VARS`] or starting with `R4_`.
-pub fn is_r4_var(name: &[u8]) -> bool {
-    R4_OWN_VARS.iter().any(|v| v.as_bytes() == name) || name.starts_with(b"R4_")
 }
 
 /// The environment for the command, as `NAME=value` C strings.
@@ -214,7 +235,7 @@ impl std::fmt::Debug for Envp {
 ///   empty or holds `=`, are dropped; the first of duplicate inherited names
 ///   wins (as `getenv(3)` would see it).
 /// - Inherited `R4_*` variables are removed unless `opts.keep_r4_env`
-///   ([`is_r4_var`]). Secrets are never removed by this rule: a secret named
+///   ([`crate::vars::is_own`]). Secrets are never removed by this rule: a secret named
 ///   `R4_X` is the user's choice.
 /// - A secret or file variable replaces an inherited variable of the same
 ///   name, in place, unless `opts.no_override`: then the inherited value is
@@ -234,7 +255,7 @@ pub fn build_env(
     for (name, value) in inherited {
         let name = name.into_vec();
         let value = Zeroizing::new(value.into_vec());
-        let droppable = !opts.keep_r4_env && is_r4_var(&name);
+        let droppable = !opts.keep_r4_env && crate::vars::is_own(&name);
         if !droppable && is_representable_name(&name) && !value.contains(&0) {
             builder.add_inherited(name, value);
         }
@@ -463,7 +484,7 @@ mod tests {
 
     #[test]
     fn r4_variables_are_removed() {
-        let mut pairs: Vec<(&str, &str)> = R4_OWN_VARS.iter().map(|n| (*n, "v")).collect();
+        let mut pairs: Vec<(&str, &str)> = crate::vars::OWN.iter().map(|n| (*n, "v")).collect();
         pairs.extend([("R4_FUTURE_OPTION", "v"), ("R4", "kept"), ("XR4_A", "kept")]);
         pairs.push(("PATH", "/bin"));
         let env = build_env(inherited(&pairs), &[], &[], &EnvOptions::default()).expect("env");
@@ -570,12 +591,39 @@ mod tests {
     }
 
     #[test]
-    fn is_r4_var_covers_the_list_and_the_prefix() {
-        for name in R4_OWN_VARS {
-            assert!(is_r4_var(name.as_bytes()));
+    fn own_vars_cover_the_list_and_the_prefix() {
+        for name in crate::vars::OWN {
+            assert!(crate::vars::is_own(name.as_bytes()));
         }
-        assert!(is_r4_var(b"R4_ANYTHING"));
-        assert!(!is_r4_var(b"R4"));
-        assert!(!is_r4_var(b"r4_api_key"));
+        assert!(crate::vars::is_own(b"R4_ANYTHING"));
+        assert!(!crate::vars::is_own(b"R4"));
+        assert!(!crate::vars::is_own(b"r4_api_key"));
+    }
+
+    #[test]
+    fn rewritten_in_place_same_path_and_no_seal_can_be_added() {
+        let fd = memfd(
+            "reload-test",
+            &Secret::new(b"first value, long".to_vec()),
+            Sealing::Rewritable,
+        )
+        .expect("memfd");
+        let path = memfd_path(fd.as_raw_fd());
+        assert_eq!(std::fs::read(&path).unwrap(), b"first value, long");
+        rewrite(&fd, &Secret::new(b"second".to_vec())).expect("rewrite");
+        assert_eq!(std::fs::read(&path).unwrap(), b"second", "truncated");
+        let seals =
+            SealFlag::from_bits_truncate(fcntl(fd.as_raw_fd(), FcntlArg::F_GET_SEALS).unwrap());
+        assert_eq!(seals, SealFlag::F_SEAL_SEAL);
+        assert!(fcntl(
+            fd.as_raw_fd(),
+            FcntlArg::F_ADD_SEALS(SealFlag::F_SEAL_WRITE)
+        )
+        .is_err());
+        // The shared offset is back at 0 for a reader of the descriptor.
+        let mut file = std::fs::File::from(fd);
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut file, &mut s).unwrap();
+        assert_eq!(s, "second");
     }
 }

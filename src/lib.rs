@@ -8,17 +8,24 @@
 
 pub mod cli;
 pub mod client;
+pub mod commands;
 pub mod config;
 pub mod contract;
 pub mod error;
 pub mod exec;
+pub mod exit;
 pub mod harden;
 pub mod inject;
+pub mod invocation;
+pub mod launch;
 pub mod mask;
 pub mod reference;
 pub mod resolve;
 pub mod rotate;
 pub mod run;
 pub mod settings;
+pub mod startup;
 pub mod supervise;
 pub mod trust;
+pub mod ui;
+pub mod vars;

@@ -14,11 +14,12 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 64 } else { 0 });
         }
     };
-    match r4_exec::run::run(cli) {
+    let outcome = r4_exec::invocation::Invocation::from_cli(cli).and_then(r4_exec::run::run);
+    match outcome {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
             for line in err.lines() {
-                eprintln!("r4-exec: {line}");
+                r4_exec::ui::line(&line);
             }
             ExitCode::from(err.exit_code())
         }

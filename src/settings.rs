@@ -11,22 +11,7 @@ use crate::contract::directory::TrustPolicy;
 use crate::contract::Secret;
 use crate::error::AppError;
 
-/// r4-exec's own variables. They are removed from the child's environment
-/// unless `--keep-r4-env` (see `inject`).
-pub mod vars {
-    /// The API key itself.
-    pub const API_KEY: &str = "R4_API_KEY";
-    /// Path of the agent private key.
-    pub const PRIVATE_KEY_FILE: &str = "R4_PRIVATE_KEY_FILE";
-    /// Path of `r4.toml`.
-    pub const CONFIG: &str = "R4_CONFIG";
-    /// API base URL.
-    pub const BASE_URL: &str = "R4_BASE_URL";
-    /// systemd's credentials directory (`LoadCredential=`).
-    pub const CREDENTIALS_DIRECTORY: &str = "CREDENTIALS_DIRECTORY";
-    /// File name of the API key inside `$CREDENTIALS_DIRECTORY`.
-    pub const CREDENTIAL_NAME: &str = "r4-api-key";
-}
+pub use crate::vars;
 
 /// The config file path: `--config`, else `R4_CONFIG`, else `./r4.toml`.
 /// The flag is `true` when the path was given explicitly.

@@ -151,7 +151,7 @@ fn helper() {
             let target = std::env::var_os(TARGET_VAR).expect("target");
             let envp =
                 build_env(std::env::vars_os(), &[], &[], &EnvOptions::default()).expect("env");
-            ExecPlan::new(PathBuf::from(&target), &[target], envp, Vec::new()).expect("plan")
+            ExecPlan::new(PathBuf::from(&target), &[target], envp, Vec::new(), None).expect("plan")
         }
         other => panic!("unknown helper mode {other:?}"),
     };
@@ -217,5 +217,5 @@ fn plan(
     let program = resolve_program(OsStr::new(argv[0]), None).expect("resolve");
     let envp = build_env(std::env::vars_os(), secrets, &[], &EnvOptions::default()).expect("env");
     let argv: Vec<OsString> = argv.iter().map(OsString::from).collect();
-    ExecPlan::new(program, &argv, envp, keep_fds).expect("plan")
+    ExecPlan::new(program, &argv, envp, keep_fds, None).expect("plan")
 }

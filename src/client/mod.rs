@@ -62,10 +62,21 @@ impl RetryPolicy {
             .base
             .saturating_mul(1u32 << attempt.min(16))
             .min(self.cap);
-        let mut r = [0u8; 4];
-        aws_lc_rs::rand::fill(&mut r).expect("system RNG");
-        ceiling.mul_f64(f64::from(u32::from_le_bytes(r)) / f64::from(u32::MAX))
+        jitter(ceiling, 0.0, 1.0)
     }
+}
+
+/// `d` scaled by a uniform random factor in `[from, to]`: the one source of
+/// jitter for retries (full jitter) and the supervisor's polls (±10%), so
+/// that replicas started together do not hit the server together. The
+/// factor falls back to the middle of the range if the system RNG fails.
+pub fn jitter(d: Duration, from: f64, to: f64) -> Duration {
+    let mut r = [0u8; 4];
+    let unit = match aws_lc_rs::rand::fill(&mut r) {
+        Ok(()) => f64::from(u32::from_le_bytes(r)) / f64::from(u32::MAX),
+        Err(_) => 0.5,
+    };
+    d.mul_f64(from + (to - from) * unit)
 }
 
 /// How to reach the API.

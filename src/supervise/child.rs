@@ -22,8 +22,7 @@ use nix::libc;
 use nix::unistd::{dup2, fork, setpgid, ForkResult, Pid};
 
 use crate::error::AppError;
-use crate::exec::{self, ExecPlan, EXIT_SETUP_FAILED};
-use crate::harden::Hardening;
+use crate::exec::{self, ExecError, ExecPlan, EXIT_SETUP_FAILED};
 
 /// How to start the child, beyond its [`ExecPlan`].
 #[derive(Debug, Clone, Copy, Default)]
@@ -33,9 +32,6 @@ pub(crate) struct SpawnOptions {
     /// Make its process group the terminal's foreground group (stdin is our
     /// controlling terminal and we were in the foreground).
     pub take_terminal: bool,
-    /// Restore the core-file limit in the child (not with
-    /// `--no-core-for-child`).
-    pub hardening: Option<Hardening>,
 }
 
 /// Forks and execs `plan`. The child leads a new process group (its pid).
@@ -51,10 +47,10 @@ pub(crate) fn spawn(
     // of ours except malloc's (made fork-safe by the C library) and never
     // unwinds.
     match unsafe { fork() } {
-        Err(errno) => Err(AppError::Exec {
-            code: EXIT_SETUP_FAILED,
-            detail: format!("cannot start the command (fork): {errno}"),
-        }),
+        Err(errno) => Err(AppError::Exec(ExecError::Setup {
+            step: "fork",
+            errno,
+        })),
         Ok(ForkResult::Child) => in_child(plan, opts),
         Ok(ForkResult::Parent { child }) => {
             // Also done in the child: whichever runs first wins, so the
@@ -83,13 +79,8 @@ fn in_child(plan: ExecPlan, opts: &SpawnOptions) -> ! {
             exit_now(i32::from(EXIT_SETUP_FAILED));
         }
     }
-    if let Some(h) = opts.hardening {
-        if h.restore_for_child().is_err() {
-            exit_now(i32::from(EXIT_SETUP_FAILED));
-        }
-    }
     let err = exec::exec(plan);
-    let msg = format!("r4-exec: {err}\n");
+    let msg = format!("{}{err}\n", crate::ui::PREFIX);
     let _ = nix::unistd::write(std::io::stderr().as_fd(), msg.as_bytes());
     exit_now(i32::from(err.exit_code()))
 }

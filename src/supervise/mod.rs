@@ -39,7 +39,6 @@
 
 mod child;
 mod output;
-mod reload;
 mod signals;
 mod watch;
 
@@ -47,7 +46,6 @@ use std::collections::HashSet;
 use std::future::Future;
 use std::io::IsTerminal;
 use std::os::fd::OwnedFd;
-use std::path::PathBuf;
 use std::pin::Pin;
 use std::time::Duration;
 
@@ -56,41 +54,24 @@ use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 use tokio::time::Instant;
 
-use crate::cli::{Cli, ExecArgs};
 use crate::config::Delivery;
 use crate::contract::Secret;
 use crate::error::AppError;
 use crate::exec::ExecPlan;
-use crate::harden::Hardening;
+use crate::inject::{self, Sealing};
+use crate::invocation::Supervision;
+use crate::launch::Launch;
 use crate::mask::Patterns;
-use crate::resolve::{ResolveOptions, ResolvedSecret};
-use crate::run::Ui;
-use crate::{inject, run, settings};
+use crate::resolve::ResolvedSecret;
+use crate::startup::Startup;
+use crate::ui::Ui;
 
 use child::SpawnOptions;
 use output::MaskedOutput;
-pub use signals::parse_signal;
 use signals::{Received, Signals};
 use watch::{Change, Poll, Watcher};
 
-/// Default `--watch-interval`.
-pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(30);
-/// Default `--grace`.
-pub const DEFAULT_GRACE: Duration = Duration::from_secs(10);
-
-/// Parses a number of seconds, fractions allowed (`0.2`, `30`).
-pub fn parse_secs(s: &str) -> Result<Duration, String> {
-    let secs: f64 = s
-        .trim()
-        .parse()
-        .map_err(|_| format!("\"{s}\" is not a number of seconds"))?;
-    if !(0.0..=31_536_000.0).contains(&secs) {
-        return Err(format!("{s}: seconds must be between 0 and one year"));
-    }
-    Ok(Duration::from_secs_f64(secs))
-}
-
-/// The supervisor flags, checked.
+/// The supervisor flags, with what being PID 1 implies.
 #[derive(Debug, Clone)]
 struct Mode {
     interval: Option<Duration>,
@@ -104,83 +85,50 @@ struct Mode {
 }
 
 impl Mode {
-    fn from_args(args: &ExecArgs) -> Result<Mode, AppError> {
-        if args.mask {
-            for (name, is_tty) in [
-                ("stdout", std::io::stdout().is_terminal()),
-                ("stderr", std::io::stderr().is_terminal()),
-            ] {
-                if is_tty {
-                    return Err(AppError::Usage(format!(
-                        "--mask needs stdout and stderr to be pipes or files, and {name} is a terminal: masking would take the terminal away from COMMAND (prompts, colours, full-screen programs); redirect both (e.g. `2>&1 | cat`) or run without --mask"
-                    )));
-                }
-            }
-        }
-        let interval = args
-            .watch
-            .then(|| args.watch_interval.unwrap_or(DEFAULT_INTERVAL));
-        if interval.is_some_and(|i| i.is_zero()) {
-            return Err(AppError::Usage(
-                "--watch-interval must be more than 0 seconds".into(),
-            ));
-        }
-        if let Some(sig @ (Signal::SIGKILL | Signal::SIGSTOP)) = args.reload_signal {
-            return Err(AppError::Usage(format!(
-                "--reload-signal {sig} cannot be handled by COMMAND; use a signal it can catch (HUP, USR1, ...)"
-            )));
-        }
+    fn new(s: Supervision) -> Mode {
         let pid1 = std::process::id() == 1;
-        Ok(Mode {
-            interval,
-            reload: args.reload_signal,
-            stop: args.stop_signal.unwrap_or(Signal::SIGTERM),
-            grace: args.grace.unwrap_or(DEFAULT_GRACE),
-            group: args.signal_group,
-            reap: args.reap || pid1,
+        Mode {
+            interval: s.interval,
+            reload: s.reload,
+            stop: s.stop,
+            grace: s.grace,
+            group: s.group,
+            reap: s.reap || pid1,
             pid1,
-            mask: args.mask,
-        })
+            mask: s.mask,
+        }
+    }
+
+    /// How `[files]` memfds are made: rewritable for `--reload-signal`.
+    fn sealing(&self) -> Sealing {
+        if self.reload.is_some() {
+            Sealing::Rewritable
+        } else {
+            Sealing::Sealed
+        }
     }
 }
 
-/// Runs COMMAND under supervision; returns its exit status. Called by exec
-/// mode after resolving `program` and hardening, while r4-exec still has a
-/// single thread.
-pub(crate) fn run(
-    cli: &Cli,
-    ui: &Ui,
-    program: PathBuf,
-    hardening: Hardening,
-) -> Result<u8, AppError> {
-    let mode = Mode::from_args(&cli.exec)?;
+/// Runs COMMAND under supervision; returns its exit status. Called after
+/// hardening, while r4-exec still has a single thread.
+pub fn run(startup: &Startup, launch: Launch, supervision: Supervision) -> Result<u8, AppError> {
+    let mode = Mode::new(supervision);
     // First, while there is one thread: every later thread inherits the mask.
     let blocked =
-        signals::block_all().map_err(|e| AppError::Other(format!("cannot block signals: {e}")))?;
-    let config = run::load_config(cli, true)?.expect("required config is loaded");
-    let key = settings::private_key(Some(&config))?;
-    let opts = ResolveOptions {
-        allow_legacy: config.r4.allow_legacy,
-        allow_unencrypted: config.r4.allow_unencrypted,
-        trust: settings::trust(&config)?,
-    };
+        signals::block_all().map_err(|e| AppError::system("cannot block signals")(e.into()))?;
+    let config = startup.require_config()?;
     if mode.reap && !mode.pid1 {
         nix::sys::prctl::set_child_subreaper(true)
-            .map_err(|e| AppError::Other(format!("cannot become a child subreaper: {e}")))?;
+            .map_err(|e| AppError::system("cannot become a child subreaper")(e.into()))?;
     }
-    let timeout = Duration::from_secs(cli.global.timeout);
-    let rt = run::runtime()?;
+    let rt = startup.runtime()?;
     rt.block_on(async move {
-        let client = run::client(Some(&config), cli, ui)?;
-        let watcher = Watcher::new(client, key, config, opts, timeout);
-        let signals = Signals::new(&blocked)
-            .map_err(|e| AppError::Other(format!("cannot read signals: {e}")))?;
+        let watcher = Watcher::new(startup.session(config)?, startup.global.timeout);
+        let signals = Signals::new(&blocked).map_err(AppError::system("cannot read signals"))?;
         let mut sup = Supervisor {
-            cli,
-            ui,
+            ui: &startup.ui,
             mode,
-            program,
-            hardening,
+            launch,
             own_pid: std::process::id() as i32,
             child: Pid::from_raw(0),
             current: Vec::new(),
@@ -213,11 +161,9 @@ struct Stopping {
 type Refresh = Pin<Box<dyn Future<Output = (Watcher, Poll)>>>;
 
 struct Supervisor<'a> {
-    cli: &'a Cli,
     ui: &'a Ui,
     mode: Mode,
-    program: PathBuf,
-    hardening: Hardening,
+    launch: Launch,
     own_pid: i32,
     /// The running COMMAND (also its process group id).
     child: Pid,
@@ -236,8 +182,8 @@ struct Supervisor<'a> {
     next_poll: Option<Instant>,
 }
 
-fn io_error(what: &str) -> impl Fn(std::io::Error) -> AppError + '_ {
-    move |e| AppError::Other(format!("{what}: {e}"))
+fn io_error(what: &'static str) -> impl Fn(std::io::Error) -> AppError {
+    AppError::system(what)
 }
 
 /// Resolves at `deadline`, or never.
@@ -264,16 +210,14 @@ fn terminal_is_ours() -> bool {
 
 impl Supervisor<'_> {
     async fn main(&mut self, signals: Signals, mut watcher: Watcher) -> Result<u8, AppError> {
-        self.ui
-            .note(&format!("resolving from {}", watcher.base_url()));
         let resolved = tokio::select! {
             r = watcher.resolve() => r?,
             sig = signals.until_fatal(self.own_pid) => {
                 let sig = sig.map_err(io_error("reading signals"))?;
-                eprintln!(
-                    "r4-exec: received {} before COMMAND started; not starting it",
+                self.ui.tell(&format!(
+                    "received {} before COMMAND started; not starting it",
                     signals::name(sig)
-                );
+                ));
                 return Ok((128 + sig) as u8);
             }
         };
@@ -366,10 +310,10 @@ impl Supervisor<'_> {
             if let Some(stopping) = self.stopping.take() {
                 if !self.shutdown {
                     self.launch(stopping.next)?;
-                    eprintln!(
-                        "r4-exec: restarted COMMAND (pid {}) with the new secrets",
+                    self.ui.tell(&format!(
+                        "restarted COMMAND (pid {}) with the new secrets",
                         self.child
-                    );
+                    ));
                     return Ok(None);
                 }
             }
@@ -388,9 +332,9 @@ impl Supervisor<'_> {
     fn on_poll(&mut self, poll: Poll) -> Result<(), AppError> {
         match poll {
             Poll::Unchanged => self.ui.note("refresh: no change since the last one"),
-            Poll::Failed(msg) => {
-                eprintln!("r4-exec: refresh failed, COMMAND keeps running unchanged: {msg}")
-            }
+            Poll::Failed(msg) => self.ui.tell(&format!(
+                "refresh failed, COMMAND keeps running unchanged: {msg}"
+            )),
             Poll::Resolved(resolved) => {
                 for w in &resolved.warnings {
                     if self.warned.insert(w.clone()) {
@@ -418,8 +362,7 @@ impl Supervisor<'_> {
     }
 
     fn patterns(&self) -> Result<Patterns, AppError> {
-        Patterns::new(self.delivered.iter().map(|v| v.expose()))
-            .map_err(|e| AppError::Other(e.to_string()))
+        Ok(Patterns::new(self.delivered.iter().map(|v| v.expose()))?)
     }
 
     /// Masks the new values before COMMAND can see them.
@@ -435,13 +378,7 @@ impl Supervisor<'_> {
     }
 
     fn prepare(&self, secrets: Vec<ResolvedSecret>) -> Result<Prepared, AppError> {
-        let copies = secrets.iter().map(watch::copy).collect();
-        let memfd = if self.mode.reload.is_some() {
-            reload::writable_memfd
-        } else {
-            inject::sealed_memfd
-        };
-        let plan = run::plan_with(self.cli, self.ui, self.program.clone(), copies, memfd)?;
+        let plan = self.launch.plan(&secrets, self.mode.sealing(), self.ui)?;
         Ok(Prepared { plan, secrets })
     }
 
@@ -449,10 +386,9 @@ impl Supervisor<'_> {
         let opts = SpawnOptions {
             stdio: self.output.as_ref().and_then(|o| o.child_fds()),
             take_terminal: self.take_terminal,
-            hardening: (!self.cli.exec.no_core_for_child).then_some(self.hardening),
         };
         self.ui
-            .note(&format!("starting {}", self.program.display()));
+            .note(&format!("starting {}", self.launch.program.display()));
         let (pid, fds) = child::spawn(p.plan, &opts)?;
         self.child = pid;
         self.files = if self.mode.reload.is_some() {
@@ -476,21 +412,23 @@ impl Supervisor<'_> {
             let value = new.iter().find(|s| &s.name == name).map(|s| &s.value);
             let fd = self.files.iter().find(|(n, _)| n == name).map(|(_, fd)| fd);
             let outcome = match (fd, value) {
-                (Some(fd), Some(value)) => reload::rewrite(fd, value).map_err(|e| e.to_string()),
+                (Some(fd), Some(value)) => inject::rewrite(fd, value).map_err(|e| e.to_string()),
                 _ => Err("no such file".into()),
             };
             if let Err(e) = outcome {
-                eprintln!("r4-exec: cannot rewrite {name} in place ({e}); restarting COMMAND");
+                self.ui.tell(&format!(
+                    "cannot rewrite {name} in place ({e}); restarting COMMAND"
+                ));
                 return self.restart(new, names);
             }
         }
         self.current = new;
         let sig = self.mode.reload.unwrap_or(Signal::SIGHUP);
         let _ = child::send(self.target(), sig as i32);
-        eprintln!(
-            "r4-exec: {} changed; rewrote the file(s) in place and sent {sig} to COMMAND",
+        self.ui.tell(&format!(
+            "{} changed; rewrote the file(s) in place and sent {sig} to COMMAND",
             names.join(", ")
-        );
+        ));
         Ok(())
     }
 
@@ -499,19 +437,19 @@ impl Supervisor<'_> {
         let prepared = match self.prepare(new) {
             Ok(p) => p,
             Err(e) => {
-                eprintln!(
-                    "r4-exec: refresh failed, COMMAND keeps running unchanged: {}",
+                self.ui.tell(&format!(
+                    "refresh failed, COMMAND keeps running unchanged: {}",
                     e.lines().join("; ")
-                );
+                ));
                 return Ok(());
             }
         };
-        eprintln!(
-            "r4-exec: {} changed; restarting COMMAND ({}, SIGKILL after {:?})",
+        self.ui.tell(&format!(
+            "{} changed; restarting COMMAND ({}, SIGKILL after {:?})",
             names.join(", "),
             self.mode.stop,
             self.mode.grace
-        );
+        ));
         let _ = child::send(self.target(), self.mode.stop as i32);
         self.stopping = Some(Stopping {
             deadline: Instant::now() + self.mode.grace,
@@ -525,10 +463,10 @@ impl Supervisor<'_> {
         if let Some(s) = &mut self.stopping {
             s.killed = true;
         }
-        eprintln!(
-            "r4-exec: COMMAND did not stop within {:?}; sending SIGKILL",
+        self.ui.tell(&format!(
+            "COMMAND did not stop within {:?}; sending SIGKILL",
             self.mode.grace
-        );
+        ));
         let _ = child::send(self.target(), libc::SIGKILL);
     }
 
@@ -564,10 +502,10 @@ impl Supervisor<'_> {
             let deadline = Instant::now() + self.mode.grace;
             while child::group_alive(pg) {
                 if Instant::now() >= deadline {
-                    eprintln!(
-                        "r4-exec: processes of COMMAND's group still running after {:?}; sending SIGKILL",
+                    self.ui.tell(&format!(
+                        "processes of COMMAND's group still running after {:?}; sending SIGKILL",
                         self.mode.grace
-                    );
+                    ));
                     let _ = child::send(-pg.as_raw(), libc::SIGKILL);
                     break;
                 }
@@ -590,20 +528,5 @@ impl Supervisor<'_> {
             }
         }
         child::reap(pg, true);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn seconds_parse_with_fractions() {
-        assert_eq!(parse_secs("30"), Ok(Duration::from_secs(30)));
-        assert_eq!(parse_secs("0.2"), Ok(Duration::from_millis(200)));
-        assert_eq!(parse_secs("0"), Ok(Duration::ZERO));
-        for bad in ["", "-1", "x", "NaN", "inf", "1e12"] {
-            assert!(parse_secs(bad).is_err(), "{bad}");
-        }
     }
 }

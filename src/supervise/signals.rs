@@ -5,8 +5,6 @@
 //! default action; only SIGKILL and SIGSTOP, which cannot be blocked, still
 //! act on r4-exec itself.
 
-use std::str::FromStr;
-
 use nix::errno::Errno;
 use nix::libc;
 use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow, Signal};
@@ -114,39 +112,9 @@ pub(crate) fn name(signo: i32) -> String {
         .unwrap_or_else(|_| format!("signal {signo}"))
 }
 
-/// Parses `TERM`, `SIGTERM`, `term` or `15`.
-pub fn parse_signal(s: &str) -> Result<Signal, String> {
-    let t = s.trim();
-    let parsed = match t.parse::<i32>() {
-        Ok(n) => Signal::try_from(n).ok(),
-        Err(_) => {
-            let up = t.to_ascii_uppercase();
-            let full = if up.starts_with("SIG") {
-                up
-            } else {
-                format!("SIG{up}")
-            };
-            Signal::from_str(&full).ok()
-        }
-    };
-    parsed.ok_or_else(|| format!("\"{s}\" is not a signal name (TERM, HUP, USR1, ...) or number"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn signal_names_and_numbers_parse() {
-        for s in ["TERM", "SIGTERM", "term", "15", " sigterm "] {
-            assert_eq!(parse_signal(s), Ok(Signal::SIGTERM), "{s}");
-        }
-        assert_eq!(parse_signal("hup"), Ok(Signal::SIGHUP));
-        assert_eq!(parse_signal("USR1"), Ok(Signal::SIGUSR1));
-        for bad in ["", "NOPE", "0", "99", "SIG"] {
-            assert!(parse_signal(bad).is_err(), "{bad}");
-        }
-    }
 
     #[test]
     fn default_actions() {

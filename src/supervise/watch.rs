@@ -13,12 +13,10 @@
 
 use std::time::Duration;
 
-use crate::client::Client;
-use crate::config::{Config, Delivery};
-use crate::contract::checkpoint::VersionFloor;
-use crate::contract::crypto::PrivateKey;
+use crate::config::Delivery;
 use crate::error::AppError;
-use crate::resolve::{resolve_with_floor, ResolveOptions, Resolved, ResolvedSecret};
+use crate::resolve::{Resolved, ResolvedSecret};
+use crate::startup::Session;
 
 /// What a poll found.
 pub(crate) enum Poll {
@@ -30,56 +28,30 @@ pub(crate) enum Poll {
     Failed(String),
 }
 
-/// Everything needed to resolve again, owned for the life of the process.
-/// The agent's private key stays in memory (r4-exec is non-dumpable).
+/// The start-up session (client, private key, configuration, version
+/// floor) kept to resolve again, and the delta cursor. Kept for the life of
+/// the process with `--watch` only (r4-exec is non-dumpable).
 pub(crate) struct Watcher {
-    client: Client,
-    key: PrivateKey,
-    config: Config,
-    opts: ResolveOptions,
-    floor: VersionFloor,
+    session: Session,
     cursor: Option<String>,
     timeout: Duration,
 }
 
 impl Watcher {
     /// A watcher; `timeout` bounds each resolution (`--timeout`).
-    pub(crate) fn new(
-        client: Client,
-        key: PrivateKey,
-        config: Config,
-        opts: ResolveOptions,
-        timeout: Duration,
-    ) -> Watcher {
+    pub(crate) fn new(session: Session, timeout: Duration) -> Watcher {
         Watcher {
-            client,
-            key,
-            config,
-            opts,
-            floor: VersionFloor::default(),
+            session,
             cursor: None,
             timeout,
         }
     }
 
-    /// The base URL (for `-v`).
-    pub(crate) fn base_url(&self) -> &str {
-        self.client.base_url()
-    }
-
     /// A full resolution under `--timeout`, recorded in the version floor.
     pub(crate) async fn resolve(&mut self) -> Result<Resolved, AppError> {
-        let fut = resolve_with_floor(
-            &self.client,
-            &self.key,
-            &self.config,
-            &self.opts,
-            Some(&mut self.floor),
-        );
-        match tokio::time::timeout(self.timeout, fut).await {
+        match tokio::time::timeout(self.timeout, self.session.resolve()).await {
             Err(_) => Err(AppError::Deadline(self.timeout)),
-            Ok(Err(problems)) => Err(AppError::Resolve(problems)),
-            Ok(Ok(resolved)) => Ok(resolved),
+            Ok(resolved) => resolved,
         }
     }
 
@@ -97,8 +69,8 @@ impl Watcher {
 
     async fn poll_inner(&mut self) -> Poll {
         let mut next_cursor = None;
-        if self.config.project.is_none() {
-            let sync = match self.client.sync(self.cursor.as_deref()).await {
+        if self.session.config().project.is_none() {
+            let sync = match self.session.client().sync(self.cursor.as_deref()).await {
                 Ok(s) => s,
                 Err(e) => return Poll::Failed(e.to_string()),
             };
@@ -115,22 +87,14 @@ impl Watcher {
             // the next delta.
             next_cursor = Some(sync.cursor);
         }
-        let fut = resolve_with_floor(
-            &self.client,
-            &self.key,
-            &self.config,
-            &self.opts,
-            Some(&mut self.floor),
-        );
-        match fut.await {
+        match self.session.resolve().await {
             Ok(resolved) => {
                 self.cursor = next_cursor;
                 Poll::Resolved(resolved)
             }
-            Err(problems) => {
+            Err(e) => {
                 self.cursor = None;
-                let lines: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
-                Poll::Failed(lines.join("; "))
+                Poll::Failed(e.lines().join("; "))
             }
         }
     }
@@ -193,29 +157,10 @@ pub(crate) fn diff(old: &[ResolvedSecret], new: &[ResolvedSecret], reload: bool)
     }
 }
 
-/// `interval` ±10%, uniformly.
+/// `interval` ±10%, uniformly: replicas started together do not poll
+/// together.
 pub(crate) fn jittered(interval: Duration) -> Duration {
-    let mut r = [0u8; 4];
-    let unit = match aws_lc_rs::rand::fill(&mut r) {
-        Ok(()) => f64::from(u32::from_le_bytes(r)) / f64::from(u32::MAX),
-        Err(_) => 0.5,
-    };
-    interval.mul_f64(0.9 + 0.2 * unit)
-}
-
-/// A copy of a resolved secret (the supervisor keeps the running set and
-/// hands a copy to the exec plan).
-pub(crate) fn copy(s: &ResolvedSecret) -> ResolvedSecret {
-    ResolvedSecret {
-        name: s.name.clone(),
-        delivery: s.delivery,
-        reference: s.reference.clone(),
-        vault_id: s.vault_id.clone(),
-        item_id: s.item_id.clone(),
-        field_id: s.field_id.clone(),
-        signer: s.signer.clone(),
-        value: s.value.clone(),
-    }
+    crate::client::jitter(interval, 0.9, 1.1)
 }
 
 #[cfg(test)]

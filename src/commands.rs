@@ -1,0 +1,191 @@
+//! The subcommands: `keygen`, `register`, `whoami`, `rotate-key`, `trust`,
+//! `check`. Each gets a hardened [`Startup`] and does its one job.
+
+use std::io::Write;
+use std::path::Path;
+
+use crate::client::Client;
+use crate::config::Delivery;
+use crate::contract::crypto::PrivateKey;
+use crate::error::AppError;
+use crate::settings;
+use crate::startup::Startup;
+
+/// `keygen`: a new RSA key, written 0600, never over an existing file.
+pub fn keygen(startup: &Startup, out: &Path, bits: usize) -> Result<u8, AppError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let key = PrivateKey::generate(bits).map_err(|e| AppError::Usage(e.to_string()))?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(out)
+        .map_err(|e| {
+            AppError::Usage(format!(
+                "cannot create {}: {e}{}",
+                out.display(),
+                if e.kind() == std::io::ErrorKind::AlreadyExists {
+                    " (refusing to overwrite an existing key)"
+                } else {
+                    ""
+                }
+            ))
+        })?;
+    let pem = key.to_pkcs8_pem();
+    file.write_all(pem.as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(|source| AppError::Write {
+            path: out.to_path_buf(),
+            source,
+        })?;
+    startup.ui.tell(&format!(
+        "wrote a {bits}-bit RSA key to {} (mode 0600); next: r4-exec register",
+        out.display()
+    ));
+    println!("{}", key.fingerprint());
+    Ok(0)
+}
+
+/// `register`: the agent's public key, idempotent.
+pub fn register(startup: &Startup) -> Result<u8, AppError> {
+    let config = startup.load_config(false)?;
+    let key = settings::private_key(config.as_ref())?;
+    startup.block_on(async { register_key(&startup.client(config.as_ref())?, &key).await })
+}
+
+async fn register_key(client: &Client, key: &PrivateKey) -> Result<u8, AppError> {
+    let req = crate::contract::wire::RegisterRequest {
+        public_key: key.public().to_pem(),
+        rotation: None,
+    };
+    let resp = client.register(&req).await.map_err(|e| match e.code() {
+        Some("rotation_proof_required") => AppError::Client(e).with_hint(
+            "a different runtime key is registered for this agent; to replace it, run `r4-exec rotate-key --new-key FILE` with the registered key as R4_PRIVATE_KEY_FILE",
+        ),
+        Some("key_revoked") => AppError::Client(e)
+            .with_hint("this key was revoked; generate a new one with `r4-exec keygen`"),
+        _ => AppError::Client(e),
+    })?;
+    println!("{} {}", resp.status, resp.fingerprint);
+    Ok(0)
+}
+
+/// `whoami`: the API key's identity and policy.
+pub fn whoami(startup: &Startup, json: bool) -> Result<u8, AppError> {
+    let config = startup.load_config(false)?;
+    let me = startup.block_on(async { Ok(startup.client(config.as_ref())?.me().await?) })?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&me).expect("wire type"));
+        return Ok(0);
+    }
+    match &me.agent {
+        Some(a) => println!("agent     {} ({})", a.name, a.id),
+        None => println!("agent     (none: {} key)", me.api_key.scope),
+    }
+    println!("org       {} ({})", me.org.name, me.org.id);
+    println!("tenant    {} ({})", me.tenant.name, me.tenant.id);
+    println!("api key   {} scope {}", me.api_key.id, me.api_key.scope);
+    println!("policy    {}", me.api_key.permissions.join(", "));
+    match &me.runtime_key.fingerprint {
+        Some(fp) if me.runtime_key.registered => println!("key       {fp}"),
+        _ => println!("key       not registered (run `r4-exec register`)"),
+    }
+    for w in &me.warnings {
+        println!("warning   {w}");
+    }
+    Ok(0)
+}
+
+/// `rotate-key`: re-wrap every vault key to a new runtime key.
+pub fn rotate_key(startup: &Startup, new_key: &Path) -> Result<u8, AppError> {
+    let config = startup.load_config(false)?;
+    let current = settings::private_key(config.as_ref())?;
+    let pem =
+        zeroize::Zeroizing::new(std::fs::read(new_key).map_err(|source| AppError::ReadFile {
+            what: "new private key",
+            path: new_key.to_path_buf(),
+            source,
+        })?);
+    let new = PrivateKey::from_pem(&pem).map_err(|source| AppError::Key {
+        what: "new private key",
+        path: new_key.to_path_buf(),
+        source,
+    })?;
+    let trust = match &config {
+        Some(c) => settings::trust(c)?,
+        None => Default::default(),
+    };
+    let outcome = startup.block_on(async {
+        let client = startup.client(config.as_ref())?;
+        crate::rotate::rotate(&client, &current, &new, &trust).await
+    })?;
+    match outcome {
+        crate::rotate::Outcome::Rotated(resp) => println!("{} {}", resp.status, resp.fingerprint),
+        crate::rotate::Outcome::AlreadyDone(fp) => println!("unchanged {fp} (already rotated)"),
+    }
+    startup.ui.tell(&format!(
+        "now use {} as the private key (R4_PRIVATE_KEY_FILE or private_key_file); the old key is revoked",
+        new_key.display()
+    ));
+    Ok(0)
+}
+
+/// `trust`: the signer directories and a `[trust]` block.
+pub fn trust(startup: &Startup) -> Result<u8, AppError> {
+    let config = startup.require_config()?;
+    let policy = settings::trust(&config)?;
+    let me = settings::private_key(Some(&config)).ok();
+    let text = startup.block_on(async {
+        let client = startup.client(Some(&config))?;
+        crate::trust::report(
+            &client,
+            &config,
+            &policy,
+            me.as_ref().map(|k| k.fingerprint()),
+        )
+        .await
+    })?;
+    print!("{text}");
+    Ok(0)
+}
+
+/// `check`: resolve and verify everything, print no value.
+pub fn check(startup: &Startup, json: bool) -> Result<u8, AppError> {
+    let config = startup.require_config()?;
+    let resolved = startup.block_on(async {
+        let mut session = startup.session(config)?;
+        session.resolve().await
+    })?;
+    startup.report(&resolved);
+    if json {
+        let rows: Vec<serde_json::Value> = resolved
+            .secrets
+            .iter()
+            .map(|s| {
+                serde_json::json!({
+                    "name": s.name,
+                    "delivery": match s.delivery { Delivery::Env => "env", Delivery::File => "file" },
+                    "reference": s.reference,
+                    "vaultId": s.vault_id,
+                    "itemId": s.item_id,
+                    "fieldId": s.field_id,
+                    "signer": s.signer,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&rows).expect("json"));
+    } else {
+        for s in &resolved.secrets {
+            let how = match s.delivery {
+                Delivery::Env => "env ",
+                Delivery::File => "file",
+            };
+            println!(
+                "ok  {:<28} {how} {}  vault {} item {} field {}  signed by {}",
+                s.name, s.reference, s.vault_id, s.item_id, s.field_id, s.signer
+            );
+        }
+        println!("{} secret(s) resolved and verified", resolved.secrets.len());
+    }
+    Ok(0)
+}

@@ -1,0 +1,265 @@
+//! The second stage of the command line (ripgrep's `lowargs` → `hiargs`):
+//! [`Invocation::from_cli`] checks what clap cannot and turns [`Cli`] into
+//! plain data — the mode, the command, the environment options. Everything
+//! below `run` takes these values, never [`Cli`].
+
+use std::ffi::OsString;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+
+use crate::cli::{Cli, Command, ExecArgs};
+use crate::error::AppError;
+use crate::inject::EnvOptions;
+
+/// What to do, validated.
+#[derive(Debug)]
+pub struct Invocation {
+    /// Options every action shares.
+    pub global: GlobalOptions,
+    /// The action.
+    pub action: Action,
+}
+
+/// Options every action shares.
+#[derive(Debug, Clone)]
+pub struct GlobalOptions {
+    /// `--config`.
+    pub config: Option<PathBuf>,
+    /// `-v` count.
+    pub verbose: u8,
+    /// `--timeout`: the whole run (each request gets at most 10 s of it).
+    pub timeout: Duration,
+}
+
+/// One action of the binary.
+#[derive(Debug)]
+pub enum Action {
+    /// Run COMMAND with its secrets (exec or supervisor mode).
+    Run(RunOptions),
+    /// `keygen`.
+    Keygen {
+        /// Where to write the key.
+        out: PathBuf,
+        /// RSA modulus size.
+        bits: usize,
+    },
+    /// `register`.
+    Register,
+    /// `rotate-key`.
+    RotateKey {
+        /// The new private key file.
+        new_key: PathBuf,
+    },
+    /// `whoami`.
+    Whoami {
+        /// `--json`.
+        json: bool,
+    },
+    /// `trust`.
+    Trust,
+    /// `check`.
+    Check {
+        /// `--json`.
+        json: bool,
+    },
+}
+
+/// How to run COMMAND.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// COMMAND and its arguments; never empty.
+    pub command: Vec<OsString>,
+    /// How the inherited environment is treated.
+    pub env: EnvOptions,
+    /// Restore the core-file limit for COMMAND (not `--no-core-for-child`).
+    pub core_for_child: bool,
+    /// Exec or supervisor mode.
+    pub mode: Mode,
+}
+
+/// Whether r4-exec becomes COMMAND or stays its parent.
+#[derive(Debug, Clone)]
+pub enum Mode {
+    /// `execve(2)`: COMMAND keeps r4-exec's PID.
+    Exec,
+    /// r4-exec stays the parent.
+    Supervise(Supervision),
+}
+
+/// Supervisor mode's options, checked.
+#[derive(Debug, Clone)]
+pub struct Supervision {
+    /// `--watch`: the poll interval.
+    pub interval: Option<Duration>,
+    /// `--reload-signal`.
+    pub reload: Option<Signal>,
+    /// `--stop-signal`.
+    pub stop: Signal,
+    /// `--grace`.
+    pub grace: Duration,
+    /// `--signal-group`.
+    pub group: bool,
+    /// `--reap`.
+    pub reap: bool,
+    /// `--mask`.
+    pub mask: bool,
+}
+
+impl Invocation {
+    /// Validates the command line.
+    pub fn from_cli(cli: Cli) -> Result<Invocation, AppError> {
+        let global = GlobalOptions {
+            config: cli.global.config,
+            verbose: cli.global.verbose,
+            timeout: Duration::from_secs(cli.global.timeout),
+        };
+        let action =
+            match cli.subcommand {
+                Some(_) if !cli.command.is_empty() => return Err(AppError::Usage(
+                    "a subcommand takes no COMMAND after --; run `r4-exec -- COMMAND` separately"
+                        .into(),
+                )),
+                Some(sub) => subcommand(sub),
+                None => Action::Run(run_options(cli.exec, cli.command)?),
+            };
+        Ok(Invocation { global, action })
+    }
+}
+
+fn subcommand(sub: Command) -> Action {
+    match sub {
+        Command::Keygen { out, bits } => Action::Keygen { out, bits },
+        Command::Register => Action::Register,
+        Command::RotateKey { new_key } => Action::RotateKey { new_key },
+        Command::Whoami { json } => Action::Whoami { json },
+        Command::Trust => Action::Trust,
+        Command::Check { json } => Action::Check { json },
+    }
+}
+
+fn run_options(args: ExecArgs, command: Vec<OsString>) -> Result<RunOptions, AppError> {
+    if command.is_empty() {
+        return Err(AppError::Usage(
+            "no command: usage is r4-exec [OPTIONS] -- COMMAND [ARGS...] (see --help)".into(),
+        ));
+    }
+    let supervised = args.watch || args.mask || args.reap || args.signal_group;
+    let mode = if supervised {
+        Mode::Supervise(supervision(&args)?)
+    } else {
+        Mode::Exec
+    };
+    Ok(RunOptions {
+        command,
+        env: EnvOptions {
+            keep_r4_env: args.keep_r4_env,
+            no_override: args.no_override,
+        },
+        core_for_child: !args.no_core_for_child,
+        mode,
+    })
+}
+
+fn supervision(args: &ExecArgs) -> Result<Supervision, AppError> {
+    if args.mask {
+        refuse_mask_on_terminal()?;
+    }
+    let interval = args.watch.then_some(args.watch_interval.0);
+    if interval.is_some_and(|i| i.is_zero()) {
+        return Err(AppError::Usage(
+            "--watch-interval must be more than 0 seconds".into(),
+        ));
+    }
+    let reload = args.reload_signal.map(|s| s.0);
+    if let Some(sig @ (Signal::SIGKILL | Signal::SIGSTOP)) = reload {
+        return Err(AppError::Usage(format!(
+            "--reload-signal {sig} cannot be handled by COMMAND; use a signal it can catch (HUP, USR1, ...)"
+        )));
+    }
+    Ok(Supervision {
+        interval,
+        reload,
+        stop: args.stop_signal.0,
+        grace: args.grace.0,
+        group: args.signal_group,
+        reap: args.reap,
+        mask: args.mask,
+    })
+}
+
+/// `--mask` takes COMMAND's stdout and stderr through pipes; on a terminal
+/// that would break prompts, colours and full-screen programs.
+fn refuse_mask_on_terminal() -> Result<(), AppError> {
+    for (name, is_tty) in [
+        ("stdout", std::io::stdout().is_terminal()),
+        ("stderr", std::io::stderr().is_terminal()),
+    ] {
+        if is_tty {
+            return Err(AppError::Usage(format!(
+                "--mask needs stdout and stderr to be pipes or files, and {name} is a terminal: masking would take the terminal away from COMMAND (prompts, colours, full-screen programs); redirect both (e.g. `2>&1 | cat`) or run without --mask"
+            )));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn parse(args: &[&str]) -> Result<Invocation, AppError> {
+        let cli = Cli::try_parse_from(std::iter::once("r4-exec").chain(args.iter().copied()))
+            .map_err(|e| AppError::Usage(e.to_string()))?;
+        Invocation::from_cli(cli)
+    }
+
+    #[test]
+    fn plain_command_is_exec_mode() {
+        let inv = parse(&["--", "true"]).unwrap();
+        let Action::Run(run) = inv.action else {
+            panic!("not a run")
+        };
+        assert!(matches!(run.mode, Mode::Exec));
+        assert!(run.core_for_child);
+        assert_eq!(inv.global.timeout, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn supervisor_flags_select_supervisor_mode_with_defaults() {
+        for flag in ["--watch", "--mask", "--reap", "--signal-group"] {
+            let Ok(inv) = parse(&[flag, "--", "true"]) else {
+                // --mask is refused when the test runs on a terminal.
+                assert_eq!(flag, "--mask");
+                continue;
+            };
+            let Action::Run(RunOptions {
+                mode: Mode::Supervise(s),
+                ..
+            }) = inv.action
+            else {
+                panic!("{flag}: not supervised")
+            };
+            assert_eq!(s.stop, Signal::SIGTERM);
+            assert_eq!(s.grace, Duration::from_secs(10));
+            let expected = (flag == "--watch").then_some(Duration::from_secs(30));
+            assert_eq!(s.interval, expected, "{flag}");
+        }
+    }
+
+    #[test]
+    fn invalid_combinations_are_usage_errors() {
+        for args in [
+            &["check", "--", "true"][..],
+            &[][..],
+            &["--watch", "--watch-interval", "0", "--", "true"][..],
+            &["--watch", "--reload-signal", "KILL", "--", "true"][..],
+            &["--watch-interval", "5", "--", "true"][..],
+        ] {
+            assert!(matches!(parse(args), Err(AppError::Usage(_))), "{args:?}");
+        }
+    }
+}

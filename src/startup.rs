@@ -1,0 +1,237 @@
+//! The one start-up path under every action that touches a credential or a
+//! secret — exec mode, supervisor mode and its refreshes, `check`, `trust`,
+//! `rotate-key`, `register`, `whoami` — in this order:
+//!
+//! 1. [`Startup::begin`]: harden the process (non-dumpable, no core file)
+//!    before the API key or any private key is read;
+//! 2. load settings and `r4.toml`;
+//! 3. build the client and the resolve options;
+//! 4. [`Session::resolve`]: fetch, with the private key parsed on a blocking
+//!    thread while the request is in flight, then verify and decrypt with
+//!    the session's version floor (a rollback across polls fails).
+
+use std::future::Future;
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+
+use crate::client::{Client, ClientOptions};
+use crate::config::Config;
+use crate::contract::checkpoint::VersionFloor;
+use crate::contract::crypto::PrivateKey;
+use crate::error::AppError;
+use crate::harden::{self, Hardening};
+use crate::invocation::GlobalOptions;
+use crate::resolve::{self, ResolveOptions, Resolved};
+use crate::settings;
+use crate::ui::Ui;
+
+/// Longest deadline of a single request; `--timeout` bounds the whole run.
+const MAX_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A hardened process with its global options.
+#[derive(Debug)]
+pub struct Startup {
+    /// Progress and warnings.
+    pub ui: Ui,
+    /// `--config`, `-v`, `--timeout`.
+    pub global: GlobalOptions,
+    hardening: Hardening,
+}
+
+impl Startup {
+    /// Hardens the process first, then keeps the options.
+    pub fn begin(global: GlobalOptions) -> Result<Startup, AppError> {
+        let hardening = harden::harden()?;
+        Ok(Startup {
+            ui: Ui::new(global.verbose),
+            global,
+            hardening,
+        })
+    }
+
+    /// What hardening changed, so COMMAND can get its limits back.
+    pub fn hardening(&self) -> Hardening {
+        self.hardening
+    }
+
+    /// Loads `r4.toml`. A missing default `./r4.toml` is fine when not
+    /// `required` (subcommands that only need credentials).
+    pub fn load_config(&self, required: bool) -> Result<Option<Config>, AppError> {
+        let (path, explicit) = settings::config_path(self.global.config.as_deref());
+        if !explicit && !required && !path.exists() {
+            return Ok(None);
+        }
+        let config = match Config::load(&path, required) {
+            Ok(config) => config,
+            Err(e) if !explicit => {
+                return Err(AppError::from(e).with_hint("pass --config FILE or set R4_CONFIG"))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        self.ui.timing("configuration loaded");
+        Ok(Some(config))
+    }
+
+    /// [`Startup::load_config`] for actions that cannot run without one.
+    pub fn require_config(&self) -> Result<Config, AppError> {
+        self.load_config(true)?
+            .ok_or_else(|| AppError::Usage("no configuration file".into()))
+    }
+
+    /// A client for the configured server, with the API key from settings.
+    pub fn client(&self, config: Option<&Config>) -> Result<Client, AppError> {
+        let conn = settings::connection(config)?;
+        for w in &conn.warnings {
+            self.ui.warn(w);
+        }
+        let mut opts = ClientOptions::new(conn.base_url, conn.api_key);
+        opts.ca_pem = conn.ca_pem;
+        opts.timeout = self
+            .global
+            .timeout
+            .min(MAX_REQUEST_TIMEOUT)
+            .max(Duration::from_secs(1));
+        opts.progress = self.ui.progress();
+        Ok(Client::new(opts)?)
+    }
+
+    /// Prints a resolution's warnings and notes.
+    pub fn report(&self, resolved: &Resolved) {
+        for w in &resolved.warnings {
+            self.ui.warn(w);
+        }
+        for n in &resolved.notes {
+            self.ui.note(n);
+        }
+    }
+
+    /// A current-thread runtime for the network part of an action.
+    pub fn runtime(&self) -> Result<tokio::runtime::Runtime, AppError> {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(AppError::system("cannot start the async runtime"))
+    }
+
+    /// Runs `fut` on a fresh runtime under `--timeout`; the runtime and its
+    /// connections are gone when this returns.
+    pub fn block_on<T>(
+        &self,
+        fut: impl Future<Output = Result<T, AppError>>,
+    ) -> Result<T, AppError> {
+        let deadline = self.global.timeout;
+        self.runtime()?.block_on(async {
+            tokio::time::timeout(deadline, fut)
+                .await
+                .unwrap_or(Err(AppError::Deadline(deadline)))
+        })
+    }
+
+    /// Everything needed to resolve `config`, repeatedly. Must be called
+    /// inside a runtime: the private key starts loading at once.
+    pub fn session(&self, config: Config) -> Result<Session, AppError> {
+        let key_path = settings::private_key_path(Some(&config))?;
+        let key = KeySlot::Loading(tokio::task::spawn_blocking(move || {
+            settings::load_private_key(key_path)
+        }));
+        let opts = ResolveOptions {
+            allow_legacy: config.r4.allow_legacy,
+            allow_unencrypted: config.r4.allow_unencrypted,
+            trust: settings::trust(&config)?,
+        };
+        let client = self.client(Some(&config))?;
+        Ok(Session {
+            client,
+            config,
+            opts,
+            key,
+            floor: VersionFloor::default(),
+            ui: self.ui.clone(),
+        })
+    }
+}
+
+/// The agent's private key, loading or loaded.
+enum KeySlot {
+    Loading(JoinHandle<Result<PrivateKey, AppError>>),
+    Ready(PrivateKey),
+}
+
+/// A configuration, a client, the private key and the version floor: what
+/// every resolution of a run shares.
+pub struct Session {
+    client: Client,
+    config: Config,
+    opts: ResolveOptions,
+    key: KeySlot,
+    floor: VersionFloor,
+    ui: Ui,
+}
+
+impl Session {
+    /// The client (the watcher's delta polls).
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Fetches and verifies everything the configuration asks for. The
+    /// first call overlaps the request with parsing the private key (~1 ms):
+    /// a key that fails to load is reported as soon as it fails, and wins
+    /// over a network error, as if it had been read first.
+    pub async fn resolve(&mut self) -> Result<Resolved, AppError> {
+        self.ui
+            .note(&format!("resolving from {}", self.client.base_url()));
+        let fetch = resolve::fetch(&self.client, &self.config);
+        let fetched = match &mut self.key {
+            KeySlot::Ready(_) => fetch.await,
+            KeySlot::Loading(task) => {
+                tokio::pin!(fetch);
+                let (key, fetched) = tokio::select! {
+                    key = &mut *task => {
+                        let key = joined(key)?;
+                        self.ui.timing("private key loaded");
+                        (key, fetch.await)
+                    }
+                    fetched = &mut fetch => {
+                        self.ui.timing("answer received and parsed");
+                        (joined(task.await)?, fetched)
+                    }
+                };
+                self.key = KeySlot::Ready(key);
+                fetched
+            }
+        };
+        self.ui.timing("answer and private key ready");
+        let KeySlot::Ready(key) = &self.key else {
+            unreachable!("the key was loaded above")
+        };
+        let fetched = fetched.map_err(AppError::Resolve)?;
+        let resolved = resolve::verify(
+            &self.client,
+            &fetched,
+            key,
+            &self.config,
+            &self.opts,
+            Some(&mut self.floor),
+        )
+        .await
+        .map_err(AppError::Resolve)?;
+        self.ui.timing("verified and decrypted");
+        Ok(resolved)
+    }
+}
+
+fn joined(
+    r: Result<Result<PrivateKey, AppError>, tokio::task::JoinError>,
+) -> Result<PrivateKey, AppError> {
+    r.map_err(|e| AppError::System {
+        what: "loading the private key",
+        source: std::io::Error::other(e),
+    })?
+}

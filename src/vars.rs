@@ -1,0 +1,28 @@
+//! r4-exec's own environment variables, named once. `settings` reads them;
+//! `inject` removes them (and every other `R4_*`) from COMMAND's
+//! environment unless `--keep-r4-env`.
+
+/// The API key itself.
+pub const API_KEY: &str = "R4_API_KEY";
+/// Path of the agent private key.
+pub const PRIVATE_KEY_FILE: &str = "R4_PRIVATE_KEY_FILE";
+/// Path of `r4.toml`.
+pub const CONFIG: &str = "R4_CONFIG";
+/// API base URL.
+pub const BASE_URL: &str = "R4_BASE_URL";
+/// systemd's credentials directory (`LoadCredential=`); not ours, so it is
+/// passed on to COMMAND.
+pub const CREDENTIALS_DIRECTORY: &str = "CREDENTIALS_DIRECTORY";
+/// File name of the API key inside `$CREDENTIALS_DIRECTORY`.
+pub const CREDENTIAL_NAME: &str = "r4-api-key";
+
+/// Every variable r4-exec reads for itself.
+pub const OWN: &[&str] = &[API_KEY, PRIVATE_KEY_FILE, CONFIG, BASE_URL];
+
+/// Whether `name` is one of r4-exec's own variables: listed in [`OWN`] or
+/// starting with `R4_`, so a variable added in a later version, or one the
+/// user set for r4-exec under a name this list does not know yet, cannot
+/// leak to COMMAND.
+pub fn is_own(name: &[u8]) -> bool {
+    OWN.iter().any(|v| v.as_bytes() == name) || name.starts_with(b"R4_")
+}
