@@ -1,9 +1,24 @@
 //! r4-exec: run a command with secrets from R4, fetched as ciphertext,
 //! verified against signed checkpoints and decrypted on this host.
 //!
-//! Layers, each with one job; data flows one way through them:
-//! [`contract`] (wire types and every rule, pure) → `client` (HTTP) →
-//! `resolve` (config + references → verified secrets) → `inject` → `exec`.
+//! Layers, each with one job; data flows up through them and no module
+//! names a module of its own layer or of one above it (`tests/layers.rs`
+//! checks every `crate::` path; CI runs it):
+//!
+//! ```text
+//! run                         the action of a validated invocation
+//! supervise   commands        supervisor mode; the subcommands
+//! startup                     hardening, settings, client, key, resolve (once)
+//! invocation  launch          validated command line; COMMAND as data
+//! settings rotate trust cli   where settings come from; clap alone
+//! error                       every failure -> one exit code, one line each
+//! exec                        execve(2): the one place COMMAND starts
+//! inject                      env and memfd delivery
+//! ui  resolve  mask           stderr reporter; config + refs -> verified secrets
+//! client                      the machine API over HTTPS
+//! config  harden              r4.toml; process hardening
+//! contract reference exit vars  wire rules (pure); exit codes; own env names
+//! ```
 #![warn(missing_docs)]
 
 pub mod cli;

@@ -927,7 +927,10 @@ fn help_lists_every_subcommand_and_the_exit_codes() {
     // The exit-code table is generated from the one in code, every code.
     assert!(help.contains(&r4_exec::exit::help_text()), "{help}");
     for (code, _) in r4_exec::exit::TABLE {
-        assert!(help.contains(&format!("\n  {code}  ")), "--help lacks {code}:\n{help}");
+        assert!(
+            help.contains(&format!("\n  {code}  ")),
+            "--help lacks {code}:\n{help}"
+        );
     }
 }
 
