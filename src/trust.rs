@@ -7,41 +7,52 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
 use crate::client::Client;
-use crate::config::{Config, ProjectSelector};
+use crate::config::Config;
 use crate::contract::directory::{verify_directory, OwnerType, TrustPolicy};
 use crate::contract::wire::{SyncResponse, SyncVault};
 use crate::error::AppError;
+use crate::resolve::project::project_id;
 use crate::resolve::select::select;
+use crate::resolve::Problem;
 
-/// Vaults of `sync` that `config` references (explicitly or via its project).
+/// Vaults of `sync` that `config` references (explicitly or via its
+/// project). A reference or project that does not resolve is an error, as
+/// in `check`: a report that skipped it would look complete.
 async fn touched<'s>(
     client: &Client,
     config: &Config,
     sync: &'s SyncResponse,
 ) -> Result<Vec<&'s SyncVault>, AppError> {
     let mut ids = BTreeSet::new();
+    let mut problems = Vec::new();
     for e in &config.entries {
-        if let Ok(v) = select(
+        match select(
             "vault",
             &e.reference.vault,
             sync.vaults.iter().map(|v| &v.vault),
         ) {
-            ids.insert(v.id.clone());
+            Ok(v) => {
+                ids.insert(v.id.clone());
+            }
+            Err(failure) => problems.push(Problem {
+                name: Some(e.name.clone()),
+                reference: Some(e.reference.to_string()),
+                failure,
+            }),
         }
     }
     if let Some(p) = &config.project {
-        let id = match &p.selector {
-            ProjectSelector::Id(id) => id.clone(),
-            ProjectSelector::Name(name) => {
-                let list = client.projects().await?;
-                select("project", name, list.projects.iter())
-                    .map(|p| p.id.clone())
-                    .unwrap_or_default()
-            }
-        };
-        if !id.is_empty() {
-            ids.extend(client.project(&id).await?.vaults.into_iter().map(|v| v.id));
+        match project_id(client, &p.selector).await {
+            Ok(id) => ids.extend(client.project(&id).await?.vaults.into_iter().map(|v| v.id)),
+            Err(failure) => problems.push(Problem {
+                name: None,
+                reference: Some("[project]".into()),
+                failure,
+            }),
         }
+    }
+    if !problems.is_empty() {
+        return Err(AppError::Resolve(problems));
     }
     Ok(sync
         .vaults

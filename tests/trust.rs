@@ -97,3 +97,28 @@ fn a_pinned_log_key_checks_inclusion() {
         .code(65)
         .stderr(predicates::str::contains("tree head is from another log"));
 }
+
+/// `trust` selects vaults and the project exactly as a run does: a project
+/// name that matches nothing is an error listing the candidates (it used to
+/// be skipped silently, printing a report that looked complete).
+#[test]
+fn trust_refuses_a_project_or_vault_that_does_not_resolve() {
+    let w = World::new();
+    w.config(&format!(
+        "{CONFIG}\n[project]\nname = \"No Such Project\"\n"
+    ));
+    let out = w.r4exec().arg("trust").output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(66), "{err}");
+    assert!(
+        err.contains("[project]") && err.contains("No Such Project"),
+        "{err}"
+    );
+    assert!(err.contains("App"), "the candidates are listed: {err}");
+
+    w.config("[env]\nX = \"r4://No Such Vault/Item/Field\"\n");
+    let out = w.r4exec().arg("trust").output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(66), "{err}");
+    assert!(err.contains("X (r4://No Such Vault/Item/Field)"), "{err}");
+}

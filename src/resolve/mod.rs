@@ -13,7 +13,7 @@
 
 mod par;
 mod prepare;
-mod project;
+pub mod project;
 pub mod select;
 mod vault;
 

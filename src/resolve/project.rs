@@ -40,13 +40,7 @@ pub async fn fetch(client: &Client, config: &Config) -> Result<Option<Fetched>, 
     let Some(p) = &config.project else {
         return Ok(None);
     };
-    let id = match &p.selector {
-        ProjectSelector::Id(id) => id.clone(),
-        ProjectSelector::Name(name) => {
-            let list = client.projects().await?;
-            select("project", name, list.projects.iter())?.id.clone()
-        }
-    };
+    let id = project_id(client, &p.selector).await?;
     let fetched = match p.source {
         ProjectSource::Verified => client.project(&id).await.map(Fetched::Detail),
         ProjectSource::EnvEndpoint => client.env(&id).await.map(Fetched::Env),
@@ -54,6 +48,19 @@ pub async fn fetch(client: &Client, config: &Config) -> Result<Option<Fetched>, 
     fetched
         .map(Some)
         .map_err(|e: ClientError| Failure::Client(e))
+}
+
+/// The id of the project `selector` names: an id as is, a name looked up in
+/// the project list (exact, else unique case-insensitive; anything else
+/// fails with the candidates). The one place a project is selected.
+pub async fn project_id(client: &Client, selector: &ProjectSelector) -> Result<String, Failure> {
+    match selector {
+        ProjectSelector::Id(id) => Ok(id.clone()),
+        ProjectSelector::Name(name) => {
+            let list = client.projects().await?;
+            Ok(select("project", name, list.projects.iter())?.id.clone())
+        }
+    }
 }
 
 /// `source = "env-endpoint"`: opens every selected value of a `/vault/env`
