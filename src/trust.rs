@@ -61,6 +61,9 @@ async fn touched<'s>(
         .collect())
 }
 
+/// Signers worth pinning: fingerprint -> (owner label, vault names).
+type Pins = BTreeMap<String, (String, Vec<String>)>;
+
 /// Renders the report for the vaults the configuration touches.
 pub async fn report(
     client: &Client,
@@ -71,66 +74,79 @@ pub async fn report(
     let sync = client.sync(None).await?;
     let vaults = touched(client, config, &sync).await?;
     let mut out = String::new();
-    let mut pins: BTreeMap<String, (String, Vec<String>)> = BTreeMap::new();
+    let mut pins = Pins::new();
     let mut logs = BTreeSet::new();
     for v in &vaults {
-        let _ = writeln!(out, "vault \"{}\" ({})", v.vault.name, v.vault.id);
-        let head = v.signers.tree_head.body();
-        logs.insert(head.log_id.clone());
-        let verified = match verify_directory(&v.signers, &v.vault.id, policy) {
-            Ok(d) => d,
-            Err(e) => {
-                let _ = writeln!(out, "  directory REFUSED: {e}");
-                continue;
-            }
-        };
-        let mut signers: Vec<_> = verified.signers().collect();
-        signers.sort_by(|a, b| a.key_id.cmp(&b.key_id));
-        for s in signers {
-            let owner = match s.owner_type {
-                OwnerType::User => "USER ",
-                OwnerType::Agent => "AGENT",
-            };
-            let included = match s.included {
-                Some(true) => "included",
-                Some(false) => "NOT included",
-                None => "inclusion unchecked (no log key pinned)",
-            };
-            let status = if s.active { "active " } else { "revoked" };
-            let me = if Some(s.key_id.as_str()) == my_fingerprint {
-                "  (this agent)"
-            } else {
-                ""
-            };
-            let _ = writeln!(
-                out,
-                "  {owner} {status} {}  owner {}  {included}{me}",
-                s.key_id, s.owner_id
-            );
-            let pin = s.active
-                && (s.owner_type == OwnerType::User || Some(s.key_id.as_str()) == my_fingerprint);
-            if pin {
-                let entry = pins.entry(s.key_id.clone()).or_insert_with(|| {
-                    (format!("{owner} {}", s.owner_id).replace("  ", " "), vec![])
-                });
-                entry.1.push(v.vault.name.clone());
-            }
-        }
-        let _ = writeln!(
-            out,
-            "  tree head: log {} size {}",
-            head.log_id, head.tree_size
-        );
+        logs.insert(v.signers.tree_head.body().log_id.clone());
+        vault_section(&mut out, &mut pins, v, policy, my_fingerprint);
     }
     if vaults.is_empty() {
         let _ = writeln!(out, "no vault of this configuration is visible to this key");
     }
+    trust_block(&mut out, &pins, &logs);
+    Ok(out)
+}
+
+/// One vault: its verified directory, one line per signer; the active USER
+/// signers and this agent's key become pins.
+fn vault_section(
+    out: &mut String,
+    pins: &mut Pins,
+    v: &SyncVault,
+    policy: &TrustPolicy,
+    my_fingerprint: Option<&str>,
+) {
+    let _ = writeln!(out, "vault \"{}\" ({})", v.vault.name, v.vault.id);
+    let head = v.signers.tree_head.body();
+    let verified = match verify_directory(&v.signers, &v.vault.id, policy) {
+        Ok(d) => d,
+        Err(e) => {
+            let _ = writeln!(out, "  directory REFUSED: {e}");
+            return;
+        }
+    };
+    let mut signers: Vec<_> = verified.signers().collect();
+    signers.sort_by(|a, b| a.key_id.cmp(&b.key_id));
+    for s in signers {
+        let owner = match s.owner_type {
+            OwnerType::User => "USER ",
+            OwnerType::Agent => "AGENT",
+        };
+        let included = match s.included {
+            Some(true) => "included",
+            Some(false) => "NOT included",
+            None => "inclusion unchecked (no log key pinned)",
+        };
+        let status = if s.active { "active " } else { "revoked" };
+        let mine = Some(s.key_id.as_str()) == my_fingerprint;
+        let me = if mine { "  (this agent)" } else { "" };
+        let _ = writeln!(
+            out,
+            "  {owner} {status} {}  owner {}  {included}{me}",
+            s.key_id, s.owner_id
+        );
+        if s.active && (s.owner_type == OwnerType::User || mine) {
+            let entry = pins
+                .entry(s.key_id.clone())
+                .or_insert_with(|| (format!("{owner} {}", s.owner_id).replace("  ", " "), vec![]));
+            entry.1.push(v.vault.name.clone());
+        }
+    }
+    let _ = writeln!(
+        out,
+        "  tree head: log {} size {}",
+        head.log_id, head.tree_size
+    );
+}
+
+/// The `[trust]` block to paste, and a hint per transparency log.
+fn trust_block(out: &mut String, pins: &Pins, logs: &BTreeSet<String>) {
     let _ = writeln!(
         out,
         "\n# Paste into r4.toml after checking each fingerprint with your R4 operator:"
     );
     let _ = writeln!(out, "[trust]\nsigners = [");
-    for (fp, (owner, vaults)) in &pins {
+    for (fp, (owner, vaults)) in pins {
         let _ = writeln!(
             out,
             "  \"{fp}\",  # {} ({})",
@@ -139,11 +155,10 @@ pub async fn report(
         );
     }
     let _ = writeln!(out, "]");
-    for log in &logs {
+    for log in logs {
         let _ = writeln!(
             out,
             "# log_public_key_file = \"/etc/r4/log.pem\"  # the log key with fingerprint {log}"
         );
     }
-    Ok(out)
 }

@@ -268,6 +268,22 @@ struct Target {
     signer: String,
 }
 
+impl Target {
+    /// The target with its opened value.
+    fn resolved(self, value: Secret) -> ResolvedSecret {
+        ResolvedSecret {
+            name: self.name,
+            delivery: self.delivery,
+            reference: self.reference,
+            vault_id: self.vault_id,
+            item_id: self.item_id,
+            field_id: self.field_id,
+            signer: self.signer,
+            value,
+        }
+    }
+}
+
 /// Resolves everything `config` asks for.
 pub async fn resolve(
     client: &Client,
@@ -321,15 +337,7 @@ pub async fn verify(
 ) -> Result<Resolved, Vec<Problem>> {
     let Fetched { sync, project } = fetched;
     let mut out = Resolved::default();
-    out.notes.push(format!(
-        "plan: sync in one round ({} vaults visible){}",
-        sync.vaults.len(),
-        match &project {
-            Some(project::Fetched::Detail(_)) => " + project detail",
-            Some(project::Fetched::Env(_)) => " + /vault/env",
-            None => "",
-        }
-    ));
+    out.notes.push(plan_note(sync, project.as_ref()));
     if opts.trust.is_unpinned() {
         out.warnings.push(
             "no signer or log key is pinned: signatures are checked against the directory the server serves; see `r4-exec trust`".into(),
@@ -343,56 +351,16 @@ pub async fn verify(
         legacy_key: None,
     };
     prepare::prepare(&mut r, config, project.as_ref());
-    let mut problems = Vec::new();
-    let mut targets = Vec::new();
-    for entry in &config.entries {
-        match explicit_target(&mut r, entry) {
-            Ok(t) => targets.push(t),
-            Err(failure) => problems.push(Problem {
-                name: Some(entry.name.clone()),
-                reference: Some(entry.raw.clone()),
-                failure,
-            }),
-        }
-    }
-    match (&config.project, &project) {
-        (Some(p), Some(project::Fetched::Detail(detail))) => project::targets(
-            &mut r,
-            config,
-            p,
-            detail,
-            &mut targets,
-            &mut problems,
-            &mut out.notes,
-        ),
-        (Some(p), Some(project::Fetched::Env(env))) => {
-            out.warnings.push(
-                "[project] source = \"env-endpoint\": names are mapped to values by the server (no checkpoint); values are still decrypted and authenticated locally".into(),
-            );
-            project::env_secrets(&mut r, config, p, env, &mut out.secrets, &mut problems)
-        }
-        _ => {}
-    }
+    let (targets, mut problems) = select_targets(&mut r, config, project.as_ref(), &mut out);
     if r.needs_legacy_key() && problems.is_empty() {
-        let pair = client.encryption_key().await.map_err(general)?;
-        let pem = pair.private_key.expose();
-        r.legacy_key = Some(PrivateKey::from_pem(pem).map_err(|e| general(Failure::Legacy(e)))?);
+        r.legacy_key = Some(legacy_key(client).await?);
         out.warnings.push(
             "a legacy vault is in use: its values are decrypted with a key the server holds (not zero-trust)".into(),
         );
     }
     for t in targets {
         match open_target(&mut r, &t) {
-            Ok(value) => out.secrets.push(ResolvedSecret {
-                name: t.name,
-                delivery: t.delivery,
-                reference: t.reference,
-                vault_id: t.vault_id,
-                item_id: t.item_id,
-                field_id: t.field_id,
-                signer: t.signer,
-                value,
-            }),
+            Ok(value) => out.secrets.push(t.resolved(value)),
             Err(failure) => problems.push(Problem {
                 name: Some(t.name),
                 reference: Some(t.reference),
@@ -401,22 +369,87 @@ pub async fn verify(
         }
     }
     if let Some(floor) = floor {
-        for (vault_id, v) in &r.vaults {
-            let Ok(v) = v else { continue };
-            if let Err(e) = floor.observe(v.summary()) {
-                problems.push(Problem {
-                    name: None,
-                    reference: Some(format!("vault {vault_id}")),
-                    failure: Failure::Verify(e),
-                });
-            }
-        }
+        problems.extend(record_versions(&r, floor));
     }
     if problems.is_empty() {
         Ok(out)
     } else {
         Err(problems)
     }
+}
+
+/// The `-v` line that says how the answer was fetched.
+fn plan_note(sync: &SyncResponse, project: Option<&project::Fetched>) -> String {
+    format!(
+        "plan: sync in one round ({} vaults visible){}",
+        sync.vaults.len(),
+        match project {
+            Some(project::Fetched::Detail(_)) => " + project detail",
+            Some(project::Fetched::Env(_)) => " + /vault/env",
+            None => "",
+        }
+    )
+}
+
+/// The fields to open: each explicit entry, then what `[project]` selects
+/// (a `/vault/env` project's values are opened here, into `out`).
+fn select_targets(
+    r: &mut Resolver<'_>,
+    config: &Config,
+    project: Option<&project::Fetched>,
+    out: &mut Resolved,
+) -> (Vec<Target>, Vec<Problem>) {
+    let mut problems = Vec::new();
+    let mut targets = Vec::new();
+    for entry in &config.entries {
+        match explicit_target(r, entry) {
+            Ok(t) => targets.push(t),
+            Err(failure) => problems.push(Problem {
+                name: Some(entry.name.clone()),
+                reference: Some(entry.raw.clone()),
+                failure,
+            }),
+        }
+    }
+    match (&config.project, project) {
+        (Some(p), Some(project::Fetched::Detail(detail))) => {
+            let selection = project::targets(r, config, p, detail);
+            targets.extend(selection.targets);
+            problems.extend(selection.problems);
+            out.notes.extend(selection.notes);
+        }
+        (Some(p), Some(project::Fetched::Env(env))) => {
+            out.warnings.push(
+                "[project] source = \"env-endpoint\": names are mapped to values by the server (no checkpoint); values are still decrypted and authenticated locally".into(),
+            );
+            project::env_secrets(r, config, p, env, &mut out.secrets, &mut problems)
+        }
+        _ => {}
+    }
+    (targets, problems)
+}
+
+/// The key the server holds for legacy vaults (`GET /vault/encryption-key`).
+async fn legacy_key(client: &Client) -> Result<PrivateKey, Vec<Problem>> {
+    let pair = client.encryption_key().await.map_err(general)?;
+    PrivateKey::from_pem(pair.private_key.expose()).map_err(|e| general(Failure::Legacy(e)))
+}
+
+/// Records every verified vault summary in `floor`; one older than a
+/// summary seen before is a rollback (§4.5).
+fn record_versions(r: &Resolver<'_>, floor: &mut VersionFloor) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    for (vault_id, v) in &r.vaults {
+        let Ok(v) = v else { continue };
+        if let Err(e) = floor.observe(v.summary()) {
+            problems.push(Problem {
+                name: None,
+                reference: Some(format!("vault {vault_id}")),
+                failure: Failure::Verify(e),
+            });
+        }
+    }
+    problems
 }
 
 fn explicit_target(r: &mut Resolver<'_>, entry: &crate::config::Entry) -> Result<Target, Failure> {

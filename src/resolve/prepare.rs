@@ -16,7 +16,7 @@
 use std::collections::HashSet;
 
 use crate::config::Config;
-use crate::contract::wire::{ItemDetail, SyncVault};
+use crate::contract::wire::{ItemDetail, SyncResponse, SyncVault};
 
 use super::project::Fetched;
 use super::select::select;
@@ -40,10 +40,42 @@ enum Done {
     Item(Result<String, Failure>),
 }
 
+/// The vaults a resolution names: the one of each explicit entry (in entry
+/// order, `None` when its vault segment does not select one) and those of
+/// the fetched project that the agent can see.
+struct Named<'s> {
+    by_entry: Vec<Option<&'s SyncVault>>,
+    in_project: Vec<&'s SyncVault>,
+}
+
 /// Verifies the vaults and items `config` (and the fetched project) name.
 pub(super) fn prepare<'s>(r: &mut Resolver<'s>, config: &Config, project: Option<&Fetched>) {
-    let sync = r.sync;
-    let by_entry: Vec<Option<&'s SyncVault>> = config
+    let named = named(r.sync, config, project);
+    // Pass 1: directories and summaries of the vaults not verified yet.
+    let todo = pending(r, &named);
+    let trust = &r.opts.trust;
+    let checked: Vec<Result<Checked<'s>, Failure>> =
+        par::map(&todo, JOBS_PER_THREAD, |v: &&'s SyncVault| {
+            check_vault(v, trust)
+        });
+    // Pass 2: unwraps and item checks together.
+    let jobs = jobs(config, &named, &todo, &checked);
+    let (key, opts) = (r.key, r.opts);
+    let done = par::map(&jobs, JOBS_PER_THREAD, |job| match job {
+        Job::Open(n) => Done::Open(match &checked[*n] {
+            Ok(c) => refused(c.model(), opts).and_then(|()| c.open_key(key)),
+            Err(e) => Err(e.clone()),
+        }),
+        Job::Item(n, id, detail) => Done::Item(match &checked[*n] {
+            Ok(c) => c.check(detail, id),
+            Err(e) => Err(e.clone()),
+        }),
+    });
+    assemble(r, &todo, checked, &jobs, done);
+}
+
+fn named<'s>(sync: &'s SyncResponse, config: &Config, project: Option<&Fetched>) -> Named<'s> {
+    let by_entry = config
         .entries
         .iter()
         .map(|e| {
@@ -52,7 +84,7 @@ pub(super) fn prepare<'s>(r: &mut Resolver<'s>, config: &Config, project: Option
             sync.vaults.iter().find(|v| v.vault.id == vault.id)
         })
         .collect();
-    let in_project: Vec<&'s SyncVault> = match project {
+    let in_project = match project {
         Some(Fetched::Detail(d)) => d
             .vaults
             .iter()
@@ -60,22 +92,32 @@ pub(super) fn prepare<'s>(r: &mut Resolver<'s>, config: &Config, project: Option
             .collect(),
         _ => Vec::new(),
     };
+    Named {
+        by_entry,
+        in_project,
+    }
+}
 
-    // Pass 1: directories and summaries of the vaults not verified yet.
+/// The named vaults not verified yet, each once.
+fn pending<'s>(r: &Resolver<'s>, named: &Named<'s>) -> Vec<&'s SyncVault> {
     let mut todo: Vec<&'s SyncVault> = Vec::new();
-    for v in by_entry.iter().flatten().chain(&in_project) {
+    for v in named.by_entry.iter().flatten().chain(&named.in_project) {
         let id = v.vault.id.as_str();
         if !r.vaults.contains_key(id) && !todo.iter().any(|t| t.vault.id == id) {
             todo.push(v);
         }
     }
-    let trust = &r.opts.trust;
-    let checked: Vec<Result<Checked<'s>, Failure>> =
-        par::map(&todo, JOBS_PER_THREAD, |v: &&'s SyncVault| {
-            check_vault(v, trust)
-        });
+    todo
+}
 
-    // Pass 2: unwraps and item checks together.
+/// The second pass: one `Open` per checked vault, one `Item` per named item
+/// of a checked vault (each once).
+fn jobs<'s>(
+    config: &Config,
+    named: &Named<'s>,
+    todo: &[&'s SyncVault],
+    checked: &[Result<Checked<'s>, Failure>],
+) -> Vec<Job<'s>> {
     let position = |id: &str| todo.iter().position(|t| t.vault.id == id);
     let mut jobs: Vec<Job<'s>> = Vec::new();
     for (n, c) in checked.iter().enumerate() {
@@ -93,7 +135,7 @@ pub(super) fn prepare<'s>(r: &mut Resolver<'s>, config: &Config, project: Option
             }
         }
     };
-    for (entry, raw) in config.entries.iter().zip(&by_entry) {
+    for (entry, raw) in config.entries.iter().zip(&named.by_entry) {
         let Some(n) = raw.and_then(|raw| position(&raw.vault.id)) else {
             continue;
         };
@@ -102,27 +144,25 @@ pub(super) fn prepare<'s>(r: &mut Resolver<'s>, config: &Config, project: Option
             item(n, &found.id);
         }
     }
-    for raw in &in_project {
+    for raw in &named.in_project {
         if let Some(n) = position(&raw.vault.id) {
             for i in &raw.items {
                 item(n, &i.id);
             }
         }
     }
-    let (key, opts) = (r.key, r.opts);
-    let done = par::map(&jobs, JOBS_PER_THREAD, |job| match job {
-        Job::Open(n) => Done::Open(match &checked[*n] {
-            Ok(c) => refused(c.model(), opts).and_then(|()| c.open_key(key)),
-            Err(e) => Err(e.clone()),
-        }),
-        Job::Item(n, id, detail) => Done::Item(match &checked[*n] {
-            Ok(c) => c.check(detail, id),
-            Err(e) => Err(e.clone()),
-        }),
-    });
+    jobs
+}
 
-    // Assemble: a vault is verified when its directory, summary and key are;
-    // the outcomes of its item checks are recorded in it.
+/// A vault is verified when its directory, summary and key are; the
+/// outcomes of its item checks are recorded in it.
+fn assemble<'s>(
+    r: &mut Resolver<'s>,
+    todo: &[&'s SyncVault],
+    checked: Vec<Result<Checked<'s>, Failure>>,
+    jobs: &[Job<'s>],
+    done: Vec<Done>,
+) {
     let mut openers: Vec<Option<Result<Opener, Failure>>> = todo.iter().map(|_| None).collect();
     let mut items: Vec<Vec<(&str, Result<String, Failure>)>> =
         todo.iter().map(|_| vec![]).collect();

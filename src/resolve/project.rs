@@ -140,57 +140,88 @@ fn open_env_value(r: &mut Resolver<'_>, value: &str) -> Result<(String, Secret),
     }
 }
 
-/// Adds a target for every selected field of the project's visible vaults.
+/// What `[project]` selects: one target per derived name, the problems
+/// (a vault or item that failed verification, two fields deriving one
+/// name), and notes on what was skipped.
+#[derive(Default)]
+pub(super) struct Selection {
+    pub targets: Vec<Target>,
+    pub problems: Vec<Problem>,
+    pub notes: Vec<String>,
+}
+
+/// A target for every selected field of the project's vaults that are
+/// shared with the agent; explicit entries win over derived names.
 pub(super) fn targets(
     r: &mut Resolver<'_>,
     config: &Config,
     project: &Project,
     detail: &ProjectDetail,
-    targets: &mut Vec<Target>,
-    problems: &mut Vec<Problem>,
-    notes: &mut Vec<String>,
-) {
+) -> Selection {
     let explicit: HashSet<&str> = config.entries.iter().map(|e| e.name.as_str()).collect();
+    let wanted = |name: &str| !explicit.contains(name) && project.selects(name);
+    let mut selection = Selection::default();
     let mut derived: BTreeMap<String, Vec<Target>> = BTreeMap::new();
     for pv in &detail.vaults {
         if !r.sync.vaults.iter().any(|v| v.vault.id == pv.id) {
-            notes.push(format!(
+            selection.notes.push(format!(
                 "project vault \"{}\" ({}) is not shared with this agent; skipped",
                 pv.name, pv.id
             ));
             continue;
         }
-        let v = match r.vault(&pv.id) {
-            Ok(v) => v,
+        for found in vault_fields(r, pv, &wanted) {
+            match found {
+                Ok(t) => derived.entry(t.name.clone()).or_default().push(t),
+                Err(problem) => selection.problems.push(problem),
+            }
+        }
+    }
+    for (name, mut found) in derived {
+        if found.len() == 1 {
+            selection.targets.extend(found.pop());
+        } else {
+            selection.problems.push(Problem {
+                name: Some(name),
+                reference: None,
+                failure: Failure::Collision(found.into_iter().map(|t| t.reference).collect()),
+            });
+        }
+    }
+    selection
+}
+
+/// Every field of one project vault whose derived name is `wanted`, in item
+/// id order; a vault or item that fails verification is a problem.
+fn vault_fields(
+    r: &mut Resolver<'_>,
+    pv: &crate::contract::wire::ProjectVault,
+    wanted: &dyn Fn(&str) -> bool,
+) -> Vec<Result<Target, Problem>> {
+    let problem = |reference: String, failure| Problem {
+        name: None,
+        reference: Some(reference),
+        failure,
+    };
+    let v = match r.vault(&pv.id) {
+        Ok(v) => v,
+        Err(failure) => return vec![Err(problem(format!("r4://{}", pv.name), failure))],
+    };
+    let mut items: Vec<_> = v.item_summaries().collect();
+    items.sort_by(|a, b| a.id.cmp(&b.id));
+    let mut out = Vec::new();
+    for item in items {
+        let (detail, signer) = match v.item(&item.id) {
+            Ok(d) => d,
             Err(failure) => {
-                problems.push(Problem {
-                    name: None,
-                    reference: Some(format!("r4://{}", pv.name)),
-                    failure,
-                });
+                out.push(Err(problem(format!("r4://{}/{}", pv.id, item.id), failure)));
                 continue;
             }
         };
-        let mut items: Vec<_> = v.item_summaries().collect();
-        items.sort_by(|a, b| a.id.cmp(&b.id));
-        for item in items {
-            let (detail, signer) = match v.item(&item.id) {
-                Ok(d) => d,
-                Err(failure) => {
-                    problems.push(Problem {
-                        name: None,
-                        reference: Some(format!("r4://{}/{}", pv.id, item.id)),
-                        failure,
-                    });
-                    continue;
-                }
-            };
-            for field in &detail.fields {
-                let name = derive(&detail.name, &field.name);
-                if explicit.contains(name.as_str()) || !project.selects(&name) {
-                    continue;
-                }
-                derived.entry(name.clone()).or_default().push(Target {
+        for field in &detail.fields {
+            let name = derive(&detail.name, &field.name);
+            if wanted(&name) {
+                out.push(Ok(Target {
                     name,
                     delivery: Delivery::Env,
                     reference: format!("r4://{}/{}/{}", pv.id, detail.id, field.id),
@@ -198,19 +229,9 @@ pub(super) fn targets(
                     item_id: detail.id.clone(),
                     field_id: field.id.clone(),
                     signer: signer.clone(),
-                });
+                }));
             }
         }
     }
-    for (name, mut found) in derived {
-        if found.len() == 1 {
-            targets.push(found.pop().expect("one"));
-        } else {
-            problems.push(Problem {
-                name: Some(name),
-                reference: None,
-                failure: Failure::Collision(found.into_iter().map(|t| t.reference).collect()),
-            });
-        }
-    }
+    out
 }
