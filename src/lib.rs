@@ -6,16 +6,21 @@
 //! `resolve` (config + references → verified secrets) → `inject` → `exec`.
 #![warn(missing_docs)]
 
+/// The wire contract, in its own crate (`contract/`, `r4-contract`) so the
+/// devserver shares it without linking the client; re-exported so that
+/// `crate::contract::…` and `r4_exec::contract::…` keep their meaning.
+pub use r4_contract as contract;
+/// `r4://` references (`r4_contract::reference`).
+pub use r4_contract::reference;
+
 pub mod cli;
 pub mod client;
 pub mod config;
-pub mod contract;
 pub mod error;
 pub mod exec;
 pub mod harden;
 pub mod inject;
 pub mod mask;
-pub mod reference;
 pub mod resolve;
 pub mod rotate;
 pub mod run;

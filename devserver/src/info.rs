@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use r4_exec::contract::envname;
-use r4_exec::contract::wire::{self, EnvResponse};
+use r4_contract::envname;
+use r4_contract::wire::{self, EnvResponse};
 use serde_json::{json, Value};
 
 use crate::error::ApiError;

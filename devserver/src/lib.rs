@@ -4,7 +4,7 @@
 //! and the vault DEKs, signs checkpoints, keeps the signer transparency log,
 //! and wraps a shared vault's DEK to an agent as soon as the agent registers
 //! a key. Every contract rule (JCS, digests, signatures, envelopes, Merkle
-//! proofs, env names) comes from `r4_exec::contract`; nothing is reimplemented.
+//! proofs, env names) comes from `r4_contract`; nothing is reimplemented.
 //!
 //! Run it in-process with [`start`] (async) or [`ServerGuard`] (sync tests),
 //! or as the `r4-devserver` binary. Change the world while it runs with

@@ -4,11 +4,11 @@
 
 use std::collections::HashMap;
 
-use r4_exec::contract::crypto::{PrivateKey, PublicKey};
-use r4_exec::contract::envelope;
-use r4_exec::contract::secret::Dek;
-use r4_exec::contract::signed::Signed;
-use r4_exec::contract::wire::{kind, WrappedKey, WRAP_ALGORITHM};
+use r4_contract::crypto::{PrivateKey, PublicKey};
+use r4_contract::envelope;
+use r4_contract::secret::Dek;
+use r4_contract::signed::Signed;
+use r4_contract::wire::{kind, WrappedKey, WRAP_ALGORITHM};
 use zeroize::Zeroizing;
 
 use crate::clock::now_rfc3339;

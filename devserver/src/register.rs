@@ -6,9 +6,9 @@
 use std::collections::BTreeSet;
 
 use axum::http::StatusCode;
-use r4_exec::contract::crypto::PublicKey;
-use r4_exec::contract::rotation;
-use r4_exec::contract::wire::{kind, RegisterRequest, RegisterResponse, Rotation, WRAP_ALGORITHM};
+use r4_contract::crypto::PublicKey;
+use r4_contract::rotation;
+use r4_contract::wire::{kind, RegisterRequest, RegisterResponse, Rotation, WRAP_ALGORITHM};
 
 use crate::error::ApiError;
 use crate::seed::VaultModel;

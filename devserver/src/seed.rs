@@ -57,7 +57,7 @@
 
 use std::collections::HashSet;
 
-use r4_exec::contract::crypto::{sha256, PublicKey};
+use r4_contract::crypto::{sha256, PublicKey};
 use serde::Deserialize;
 
 /// Why a seed was refused.
@@ -536,7 +536,7 @@ pub(crate) fn resolve_item(
     let id = ids.claim(id_or(&item.id, base.clone())?, &item.name)?;
     let mut fields = Vec::new();
     for f in &item.fields {
-        if f.value.len() > r4_exec::contract::envelope::MAX_VALUE {
+        if f.value.len() > r4_contract::envelope::MAX_VALUE {
             return invalid(format!("field \"{}\": value exceeds 1 MiB", f.name));
         }
         fields.push(RField {

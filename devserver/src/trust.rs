@@ -5,9 +5,9 @@
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
-use r4_exec::contract::secret::Dek;
-use r4_exec::contract::signed::Signed;
-use r4_exec::contract::wire::{kind, SignerDirectory, SignerEntry, TreeHead, WrappedKey};
+use r4_contract::secret::Dek;
+use r4_contract::signed::Signed;
+use r4_contract::wire::{kind, SignerDirectory, SignerEntry, TreeHead, WrappedKey};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;

@@ -10,11 +10,11 @@ use std::collections::{BTreeMap, HashMap};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64U;
 use base64::Engine;
-use r4_exec::contract::checkpoint::{field_digest, item_digest, items_digest};
-use r4_exec::contract::crypto::PrivateKey;
-use r4_exec::contract::envelope;
-use r4_exec::contract::signed::Signed;
-use r4_exec::contract::wire::{
+use r4_contract::checkpoint::{field_digest, item_digest, items_digest};
+use r4_contract::crypto::PrivateKey;
+use r4_contract::envelope;
+use r4_contract::signed::Signed;
+use r4_contract::wire::{
     self, kind, Field, FieldResponse, FieldWithItem, ItemCheckpoint, ItemDetail, ItemList,
     ItemSummary, TreeHead, VaultSummary,
 };

@@ -4,13 +4,13 @@
 
 use std::sync::OnceLock;
 
+use r4_contract::checkpoint::{verify_item, verify_summary, VerifiedSummary};
+use r4_contract::crypto::{PrivateKey, PublicKey};
+use r4_contract::directory::{verify_directory, TrustPolicy, VerifiedDirectory};
+use r4_contract::secret::Dek;
+use r4_contract::wire::{ItemDetail, ItemList, ItemSummary, SignerDirectory, SyncVault};
+use r4_contract::{checkpoint, envelope, EnvelopeError, VerifyError};
 use r4_devserver::{Options, Running, Seed};
-use r4_exec::contract::checkpoint::{verify_item, verify_summary, VerifiedSummary};
-use r4_exec::contract::crypto::{PrivateKey, PublicKey};
-use r4_exec::contract::directory::{verify_directory, TrustPolicy, VerifiedDirectory};
-use r4_exec::contract::secret::Dek;
-use r4_exec::contract::wire::{ItemDetail, ItemList, ItemSummary, SignerDirectory, SyncVault};
-use r4_exec::contract::{checkpoint, envelope, EnvelopeError, VerifyError};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -226,8 +226,8 @@ pub async fn read_vault(
     log_pem: &str,
 ) -> Result<Vec<(String, String)>, Failure> {
     let dir = directory(api, vault, log_pem).await?;
-    let entry: r4_exec::contract::wire::Vault = api.get_ok(&format!("/vault/{vault}")).await;
-    let wk: r4_exec::contract::Signed<r4_exec::contract::wire::WrappedKey> =
+    let entry: r4_contract::wire::Vault = api.get_ok(&format!("/vault/{vault}")).await;
+    let wk: r4_contract::Signed<r4_contract::wire::WrappedKey> =
         api.get_ok(&format!("/vault/{vault}/wrapped-key")).await;
     let (dek, _) =
         checkpoint::verify_and_unwrap(&wk, vault, entry.encryption_key_id.as_deref(), key, &dir)?;

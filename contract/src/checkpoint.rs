@@ -6,13 +6,13 @@ use std::collections::{BTreeSet, HashMap};
 
 use serde::Serialize;
 
-use super::canon::canonical_of;
-use super::crypto::{digest, PrivateKey};
-use super::directory::{Role, Signer, VerifiedDirectory};
-use super::error::VerifyError;
-use super::secret::Dek;
-use super::signed::Signed;
-use super::wire::{
+use crate::canon::canonical_of;
+use crate::crypto::{digest, PrivateKey};
+use crate::directory::{Role, Signer, VerifiedDirectory};
+use crate::error::VerifyError;
+use crate::secret::Dek;
+use crate::signed::Signed;
+use crate::wire::{
     kind, Field, FieldResponse, ItemCheckpoint, ItemDetail, ItemSummary, VaultSummary, WrappedKey,
     WRAP_ALGORITHM,
 };

@@ -5,17 +5,17 @@
 
 use std::sync::OnceLock;
 
-use r4_exec::contract::checkpoint::{
+use r4_contract::checkpoint::{
     field_digest, item_digest, items_digest, verify_and_unwrap, verify_field, verify_item,
     verify_summary, VerifiedSummary, VersionFloor,
 };
-use r4_exec::contract::crypto::{PrivateKey, PublicKey};
-use r4_exec::contract::directory::{
+use r4_contract::crypto::{PrivateKey, PublicKey};
+use r4_contract::directory::{
     leaf_hash, leaf_of, verify_directory, Role, TrustPolicy, VerifiedDirectory,
 };
-use r4_exec::contract::envelope::{self, Expect};
-use r4_exec::contract::wire::*;
-use r4_exec::contract::{merkle, Dek, EnvelopeError, KeyError, Signed, VerifyError};
+use r4_contract::envelope::{self, Expect};
+use r4_contract::wire::*;
+use r4_contract::{merkle, Dek, EnvelopeError, KeyError, Signed, VerifyError};
 use serde_json::{json, Value};
 
 const VAULT: &str = "aaaaaaaaaaaaaaaaaaaaaa01";

@@ -1,7 +1,9 @@
 //! The R4 wire contract (`../shared/r4-wire-contract.md`): wire types,
 //! canonical JSON, crypto and every verification rule. Pure functions over
-//! bytes and types: no I/O, no async, so the client, the resolver and the
-//! development server share one implementation and cannot drift.
+//! bytes and types: no I/O, no async, so the client (`r4-exec`) and the
+//! development server (`r4-devserver`) share one implementation and cannot
+//! drift. No async runtime, HTTP stack or OS binding is in this crate's
+//! dependency tree.
 //!
 //! Where the contract is ambiguous, the decision is made here, once:
 //! - Signed bytes are the JCS of the object *as transmitted* minus
@@ -10,6 +12,8 @@
 //!   says so ([`directory::verify_directory`]).
 //! - A vault is *legacy* when it is encrypted but comes without a wrapped key
 //!   ([`vault_model`]); the client accepts such a vault only when told to.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod canon;
 pub mod checkpoint;
@@ -19,6 +23,7 @@ pub mod envelope;
 pub mod envname;
 pub mod error;
 pub mod merkle;
+pub mod reference;
 pub mod rotation;
 pub mod secret;
 pub mod signed;

@@ -1,11 +1,11 @@
 //! Rotating the runtime key (contract §7): the statement the previous key
 //! signs, and a vault key re-wrapped to the new key and signed by it.
 
-use super::canon::canonical_of;
-use super::crypto::{PrivateKey, PublicKey};
-use super::secret::Dek;
-use super::signed::Signed;
-use super::wire::{kind, RotationStatement, WrappedKey, WRAP_ALGORITHM};
+use crate::canon::canonical_of;
+use crate::crypto::{PrivateKey, PublicKey};
+use crate::secret::Dek;
+use crate::signed::Signed;
+use crate::wire::{kind, RotationStatement, WrappedKey, WRAP_ALGORITHM};
 
 /// The statement `{kind, previousFingerprint, newFingerprint, issuedAt}`.
 pub fn statement(previous: &str, new: &str, issued_at: &str) -> RotationStatement {
