@@ -45,11 +45,58 @@ pub enum VaultModel {
     Unencrypted,
 }
 
+impl VaultModel {
+    /// `isEncrypted` of the vault list entry of a vault of this model (§6.2):
+    /// true for v3 and legacy vaults. [`vault_model`] reads it back.
+    pub fn is_encrypted(self) -> bool {
+        self != VaultModel::Unencrypted
+    }
+}
+
 /// Classifies a vault from its list entry and whether a wrapped key exists.
 pub fn vault_model(vault: &wire::Vault, has_wrapped_key: bool) -> VaultModel {
     match (vault.is_encrypted.unwrap_or(false), has_wrapped_key) {
         (true, true) => VaultModel::V3,
         (true, false) => VaultModel::Legacy,
         (false, _) => VaultModel::Unencrypted,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(is_encrypted: Option<bool>) -> wire::Vault {
+        wire::Vault {
+            id: "v".into(),
+            name: "V".into(),
+            is_encrypted,
+            encryption_key_id: None,
+            data_classification: None,
+            item_count: None,
+            created_at: None,
+            created_by: None,
+        }
+    }
+
+    /// What a server lists for a model (`isEncrypted`, a wrapped key for v3
+    /// only) is classified back as that model.
+    #[test]
+    fn a_listed_model_reads_back_as_itself() {
+        for model in [VaultModel::V3, VaultModel::Legacy, VaultModel::Unencrypted] {
+            let listed = entry(Some(model.is_encrypted()));
+            assert_eq!(vault_model(&listed, model == VaultModel::V3), model);
+        }
+    }
+
+    /// An entry without `isEncrypted` is unencrypted, even beside a wrapped key.
+    #[test]
+    fn a_vault_is_encrypted_only_when_it_says_so() {
+        assert_eq!(vault_model(&entry(None), false), VaultModel::Unencrypted);
+        assert_eq!(vault_model(&entry(None), true), VaultModel::Unencrypted);
+        assert_eq!(
+            vault_model(&entry(Some(false)), true),
+            VaultModel::Unencrypted
+        );
     }
 }

@@ -46,9 +46,12 @@ use tokio::task::JoinHandle;
 pub use admin::Admin;
 pub use error::{AdminError, Error};
 pub use faults::{Fault, FaultKind, FaultParseError};
+/// How a seeded vault protects its values ([`VaultSeed::model`]): the
+/// contract's classification, so the devserver and the client cannot drift.
+pub use r4_contract::VaultModel;
 pub use seed::{
     agent_id, derive_id, field_id, item_id, project_id, vault_id, AgentSeed, FieldSeed, ItemSeed,
-    NamedSeed, ProjectSeed, Scope, Seed, SeedError, VaultModel, VaultSeed,
+    NamedSeed, ProjectSeed, Scope, Seed, SeedError, VaultSeed,
 };
 
 /// Path of the machine API under the server root.

@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use r4_contract::checkpoint::{verify_summary, VersionFloor};
+use r4_contract::checkpoint::{summary_entries, verify_summary, VersionFloor};
 use r4_contract::wire::{ItemList, SignerDirectory, SyncResponse};
 use r4_contract::{EnvelopeError, VerifyError};
 use r4_devserver::{Fault, FaultKind as F};
@@ -110,7 +110,7 @@ async fn rollback_serves_a_lower_summary_version_after_the_first() {
     let sync_dir =
         r4_contract::directory::verify_directory(&prod.signers, PROD, &policy(&log_pem)).unwrap();
     let summary = verify_summary(
-        &summaries_of(&prod.items),
+        &summary_entries(&prod.items),
         &prod.checkpoint,
         PROD,
         &sync_dir,

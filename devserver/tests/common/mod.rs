@@ -4,11 +4,11 @@
 
 use std::sync::OnceLock;
 
-use r4_contract::checkpoint::{verify_item, verify_summary, VerifiedSummary};
+use r4_contract::checkpoint::{summary_entries, verify_item, verify_summary, VerifiedSummary};
 use r4_contract::crypto::{PrivateKey, PublicKey};
 use r4_contract::directory::{verify_directory, TrustPolicy, VerifiedDirectory};
 use r4_contract::secret::Dek;
-use r4_contract::wire::{ItemDetail, ItemList, ItemSummary, SignerDirectory, SyncVault};
+use r4_contract::wire::{ItemDetail, ItemList, SignerDirectory, SyncVault};
 use r4_contract::{checkpoint, envelope, EnvelopeError, VerifyError};
 use r4_devserver::{Options, Running, Seed};
 use serde::de::DeserializeOwned;
@@ -152,22 +152,6 @@ impl From<EnvelopeError> for Failure {
     }
 }
 
-/// Item list entries rebuilt from sync item details (as a client does).
-pub fn summaries_of(items: &[ItemDetail]) -> Vec<ItemSummary> {
-    items
-        .iter()
-        .map(|d| ItemSummary {
-            id: d.id.clone(),
-            name: d.name.clone(),
-            item_type: d.item_type.clone(),
-            websites: d.websites.clone(),
-            version: d.checkpoint.body().version,
-            created_at: None,
-            field_count: None,
-        })
-        .collect()
-}
-
 /// Every check of a sync vault entry; returns the plaintexts by field id.
 pub fn verify_sync_vault(
     sv: &SyncVault,
@@ -182,7 +166,7 @@ pub fn verify_sync_vault(
         .ok_or_else(|| Failure::Other("no wrapped key".into()))?;
     let (dek, _) =
         checkpoint::verify_and_unwrap(wk, vid, sv.vault.encryption_key_id.as_deref(), key, &dir)?;
-    let summary = verify_summary(&summaries_of(&sv.items), &sv.checkpoint, vid, &dir)?;
+    let summary = verify_summary(&summary_entries(&sv.items), &sv.checkpoint, vid, &dir)?;
     open_items(&sv.items, vid, &summary, &dir, &dek, sv_dek_version(sv))
 }
 
