@@ -27,12 +27,12 @@ use std::time::Duration;
 use criterion::{BenchmarkId, Criterion, Throughput};
 use r4_devserver::{Options, Seed, ServerGuard};
 use r4_exec::contract::checkpoint::{
-    verify_and_unwrap, verify_item, verify_summary, VerifiedSummary,
+    summary_entries, verify_and_unwrap, verify_item, verify_summary, VerifiedSummary,
 };
 use r4_exec::contract::crypto::PrivateKey;
 use r4_exec::contract::directory::{verify_directory, TrustPolicy, VerifiedDirectory};
 use r4_exec::contract::envelope::{self, Expect};
-use r4_exec::contract::wire::{ItemSummary, SyncResponse, SyncVault};
+use r4_exec::contract::wire::SyncResponse;
 use r4_exec::contract::Dek;
 
 const API_KEY: &str = "rk_bench000000000.bench-secret";
@@ -83,22 +83,6 @@ fn fetch_sync(base_url: &str) -> Vec<u8> {
     resp.split_off(split + 4)
 }
 
-/// The summary entries a full sync implies (as `resolve::vault` builds them).
-fn summary_entries(v: &SyncVault) -> Vec<ItemSummary> {
-    v.items
-        .iter()
-        .map(|i| ItemSummary {
-            id: i.id.clone(),
-            name: i.name.clone(),
-            item_type: i.item_type.clone(),
-            websites: i.websites.clone(),
-            version: i.checkpoint.body().version,
-            created_at: None,
-            field_count: None,
-        })
-        .collect()
-}
-
 struct Verified {
     dir: VerifiedDirectory,
     dek: Dek,
@@ -132,7 +116,8 @@ fn summaries(sync: &SyncResponse, dirs: &[VerifiedDirectory]) -> Vec<VerifiedSum
         .iter()
         .zip(dirs)
         .map(|(v, dir)| {
-            verify_summary(&summary_entries(v), &v.checkpoint, &v.vault.id, dir).expect("summary")
+            verify_summary(&summary_entries(&v.items), &v.checkpoint, &v.vault.id, dir)
+                .expect("summary")
         })
         .collect()
 }

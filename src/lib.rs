@@ -21,11 +21,17 @@
 //! ```
 #![warn(missing_docs)]
 
+/// The wire contract, in its own crate (`contract/`, `r4-contract`) so the
+/// devserver shares it without linking the client; re-exported so that
+/// `crate::contract::…` and `r4_exec::contract::…` keep their meaning.
+pub use r4_contract as contract;
+/// `r4://` references (`r4_contract::reference`).
+pub use r4_contract::reference;
+
 pub mod cli;
 pub mod client;
 pub mod commands;
 pub mod config;
-pub mod contract;
 pub mod error;
 pub mod exec;
 pub mod exit;
@@ -34,7 +40,6 @@ pub mod inject;
 pub mod invocation;
 pub mod launch;
 pub mod mask;
-pub mod reference;
 pub mod resolve;
 pub mod rotate;
 pub mod run;

@@ -10,9 +10,8 @@ use std::time::Duration;
 use common::*;
 use r4_exec::client::{Client, ClientError, ClientOptions};
 use r4_exec::config::Config;
-use r4_exec::contract::checkpoint::{verify_summary, VersionFloor};
+use r4_exec::contract::checkpoint::{summary_entries, verify_summary, VersionFloor};
 use r4_exec::contract::directory::{verify_directory, TrustPolicy};
-use r4_exec::contract::wire::ItemSummary;
 use r4_exec::contract::{EnvelopeError, Secret, VerifyError};
 use r4_exec::resolve::{resolve, Failure, Problem, ResolveOptions};
 
@@ -308,19 +307,7 @@ fn a_summary_version_going_backwards_is_refused_within_a_process() {
             .find(|v| v.vault.name == "Production Secrets")
             .unwrap();
         let dir = verify_directory(&v.signers, &v.vault.id, &TrustPolicy::default()).unwrap();
-        let items: Vec<ItemSummary> = v
-            .items
-            .iter()
-            .map(|i| ItemSummary {
-                id: i.id.clone(),
-                name: i.name.clone(),
-                item_type: i.item_type.clone(),
-                websites: i.websites.clone(),
-                version: i.checkpoint.body().version,
-                created_at: None,
-                field_count: None,
-            })
-            .collect();
+        let items = summary_entries(&v.items);
         let summary = verify_summary(&items, &v.checkpoint, &v.vault.id, &dir).unwrap();
         outcome = floor.observe(&summary);
     }

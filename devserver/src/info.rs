@@ -4,13 +4,14 @@
 
 use std::collections::BTreeMap;
 
-use r4_exec::contract::envname;
-use r4_exec::contract::wire::{self, EnvResponse};
+use r4_contract::envname;
+use r4_contract::wire::{self, EnvResponse};
+use r4_contract::VaultModel;
 use serde_json::{json, Value};
 
 use crate::error::ApiError;
 use crate::faults::FaultKind as F;
-use crate::seed::{RProject, Scope, VaultModel};
+use crate::seed::{RProject, Scope};
 use crate::views::{tamper_envelope, Ctx};
 use crate::world::{Agent, Vault, World};
 
@@ -154,7 +155,7 @@ pub(crate) fn project_detail(w: &World, agent: &Agent, id: &str) -> Result<Value
     let extra = json!({
         "domainTenantId": w.tenant.0, "createdAt": w.started_at, "createdBy": w.operator_id,
         "vaults": vaults.iter().map(|v| json!({
-            "id": v.id, "name": v.name, "isEncrypted": v.model != VaultModel::Unencrypted,
+            "id": v.id, "name": v.name, "isEncrypted": v.model.is_encrypted(),
         })).collect::<Vec<_>>(),
         "licenses": [], "licenseGroups": [],
     });

@@ -4,7 +4,7 @@
 //! `BEGIN RSA PUBLIC KEY` label; the devserver reproduces both, so clients
 //! exercise the tolerance §2 asks of them.
 
-use r4_exec::contract::crypto::PrivateKey;
+use r4_contract::crypto::PrivateKey;
 use zeroize::Zeroizing;
 
 /// A server-held legacy key pair of one agent.
@@ -87,7 +87,7 @@ fn pkcs1_of_pkcs8(der: &[u8]) -> Option<&[u8]> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use r4_exec::contract::crypto::PublicKey;
+    use r4_contract::crypto::PublicKey;
 
     #[test]
     fn pkcs1_pem_parses_back_and_decrypts() {

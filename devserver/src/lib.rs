@@ -4,7 +4,7 @@
 //! and the vault DEKs, signs checkpoints, keeps the signer transparency log,
 //! and wraps a shared vault's DEK to an agent as soon as the agent registers
 //! a key. Every contract rule (JCS, digests, signatures, envelopes, Merkle
-//! proofs, env names) comes from `r4_exec::contract`; nothing is reimplemented.
+//! proofs, env names) comes from `r4_contract`; nothing is reimplemented.
 //!
 //! Run it in-process with [`start`] (async) or [`ServerGuard`] (sync tests),
 //! or as the `r4-devserver` binary. Change the world while it runs with
@@ -46,9 +46,12 @@ use tokio::task::JoinHandle;
 pub use admin::Admin;
 pub use error::{AdminError, Error};
 pub use faults::{Fault, FaultKind, FaultParseError};
+/// How a seeded vault protects its values ([`VaultSeed::model`]): the
+/// contract's classification, so the devserver and the client cannot drift.
+pub use r4_contract::VaultModel;
 pub use seed::{
     agent_id, derive_id, field_id, item_id, project_id, vault_id, AgentSeed, FieldSeed, ItemSeed,
-    NamedSeed, ProjectSeed, Scope, Seed, SeedError, VaultModel, VaultSeed,
+    NamedSeed, ProjectSeed, Scope, Seed, SeedError, VaultSeed,
 };
 
 /// Path of the machine API under the server root.

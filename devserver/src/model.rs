@@ -4,16 +4,18 @@
 
 use std::collections::HashMap;
 
-use r4_exec::contract::crypto::{PrivateKey, PublicKey};
-use r4_exec::contract::envelope;
-use r4_exec::contract::secret::Dek;
-use r4_exec::contract::signed::Signed;
-use r4_exec::contract::wire::{kind, WrappedKey, WRAP_ALGORITHM};
+use r4_contract::checkpoint;
+use r4_contract::crypto::{PrivateKey, PublicKey};
+use r4_contract::envelope;
+use r4_contract::secret::Dek;
+use r4_contract::signed::Signed;
+use r4_contract::time;
+use r4_contract::wire::WrappedKey;
+use r4_contract::VaultModel;
 use zeroize::Zeroizing;
 
-use crate::clock::now_rfc3339;
 use crate::legacy::LegacyKey;
-use crate::seed::{derive_id, RItem, Scope, VaultModel};
+use crate::seed::{derive_id, RItem, Scope};
 
 /// `ownerType` of the operator's (and fault) user keys.
 pub(crate) const USER: &str = "USER";
@@ -159,17 +161,13 @@ pub(crate) fn sign_wrapped(
     dek: &Dek,
     signer: &PrivateKey,
 ) -> Signed<WrappedKey> {
-    let body = WrappedKey {
-        kind: kind::WRAPPED_KEY.into(),
-        vault_id: vault.id.clone(),
-        encryption_key_id: vault.encryption_key_id.clone(),
-        recipient_fingerprint: recipient.fingerprint().into(),
-        dek_version: vault.dek_version,
-        algorithm: WRAP_ALGORITHM.into(),
-        wrapped_dek: recipient.wrap_dek(dek),
-        issued_at: now_rfc3339(),
-        signer_key_id: String::new(),
-        signature: String::new(),
-    };
+    let body = checkpoint::wrapped_key(
+        &vault.id,
+        &vault.encryption_key_id,
+        vault.dek_version,
+        recipient,
+        dek,
+        &time::now(),
+    );
     Signed::sign(&body, signer)
 }

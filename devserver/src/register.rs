@@ -6,12 +6,12 @@
 use std::collections::BTreeSet;
 
 use axum::http::StatusCode;
-use r4_exec::contract::crypto::PublicKey;
-use r4_exec::contract::rotation;
-use r4_exec::contract::wire::{kind, RegisterRequest, RegisterResponse, Rotation, WRAP_ALGORITHM};
+use r4_contract::crypto::PublicKey;
+use r4_contract::rotation;
+use r4_contract::wire::{kind, RegisterRequest, RegisterResponse, Rotation, WRAP_ALGORITHM};
+use r4_contract::VaultModel;
 
 use crate::error::ApiError;
-use crate::seed::VaultModel;
 use crate::world::{runtime_key_id, World};
 
 fn invalid(message: impl Into<String>) -> ApiError {
@@ -146,7 +146,7 @@ fn check_rotation(
     let needed: BTreeSet<String> = w
         .vaults
         .iter()
-        .filter(|v| v.model == VaultModel::Encrypted && v.wrapped.contains_key(agent_id))
+        .filter(|v| v.model == VaultModel::V3 && v.wrapped.contains_key(agent_id))
         .map(|v| v.id.clone())
         .collect();
     if covered != needed {

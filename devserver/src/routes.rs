@@ -92,7 +92,7 @@ async fn vaults(
             .filter(|v| project.is_none() || v.project.as_ref() == project)
             .map(|v| c.vault_entry(v, false))
             .collect();
-        Reply::json(&r4_exec::contract::wire::VaultList { vaults: list })
+        Reply::json(&r4_contract::wire::VaultList { vaults: list })
     })
     .await
 }

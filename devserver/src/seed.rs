@@ -57,7 +57,8 @@
 
 use std::collections::HashSet;
 
-use r4_exec::contract::crypto::{sha256, PublicKey};
+use r4_contract::crypto::{sha256, PublicKey};
+use r4_contract::VaultModel;
 use serde::Deserialize;
 
 /// Why a seed was refused.
@@ -165,17 +166,24 @@ pub struct ProjectSeed {
     pub external_id: Option<String>,
 }
 
-/// How a vault protects its values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum VaultModel {
-    /// v3 envelopes under a DEK wrapped to each agent key (zero-trust).
-    #[default]
-    Encrypted,
-    /// Secret fields RSA-OAEP-SHA1 encrypted to a server-held agent key (§6.5).
-    Legacy,
-    /// Plaintext values.
-    Unencrypted,
+/// Reads a seed's `model` (`encrypted`, `legacy` or `unencrypted`) as the
+/// contract's [`VaultModel`]: v3 envelopes under a DEK wrapped to each agent
+/// key, secret fields RSA-OAEP-SHA1 encrypted to a server-held agent key
+/// (§6.5), or plaintext values.
+fn seed_model<'de, D: serde::Deserializer<'de>>(d: D) -> Result<VaultModel, D::Error> {
+    match String::deserialize(d)?.as_str() {
+        "encrypted" => Ok(VaultModel::V3),
+        "legacy" => Ok(VaultModel::Legacy),
+        "unencrypted" => Ok(VaultModel::Unencrypted),
+        other => Err(serde::de::Error::unknown_variant(
+            other,
+            &["encrypted", "legacy", "unencrypted"],
+        )),
+    }
+}
+
+fn default_model() -> VaultModel {
+    VaultModel::V3
 }
 
 /// One `[[vaults]]` entry.
@@ -186,8 +194,8 @@ pub struct VaultSeed {
     pub id: Option<String>,
     /// Vault name.
     pub name: String,
-    /// Protection model.
-    #[serde(default)]
+    /// Protection model (`encrypted` when absent).
+    #[serde(default = "default_model", deserialize_with = "seed_model")]
     pub model: VaultModel,
     /// Project id or name.
     pub project: Option<String>,
@@ -536,7 +544,7 @@ pub(crate) fn resolve_item(
     let id = ids.claim(id_or(&item.id, base.clone())?, &item.name)?;
     let mut fields = Vec::new();
     for f in &item.fields {
-        if f.value.len() > r4_exec::contract::envelope::MAX_VALUE {
+        if f.value.len() > r4_contract::envelope::MAX_VALUE {
             return invalid(format!("field \"{}\": value exceeds 1 MiB", f.name));
         }
         fields.push(RField {
@@ -583,7 +591,7 @@ mod tests {
     fn derives_ids_and_defaults() {
         let r = Seed::from_toml(MINIMAL).unwrap().resolve().unwrap();
         assert_eq!(r.vaults[0].id, vault_id("V"));
-        assert_eq!(r.vaults[0].model, VaultModel::Encrypted);
+        assert_eq!(r.vaults[0].model, VaultModel::V3);
         assert_eq!(r.vaults[0].shared_with, vec![agent_id("a")]);
         let item = &r.vaults[0].items[0];
         assert_eq!(item.id, item_id("V", "I"));

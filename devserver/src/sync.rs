@@ -6,7 +6,7 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64U;
 use base64::Engine;
-use r4_exec::contract::wire::{Removed, SyncResponse, SyncVault};
+use r4_contract::wire::{Removed, SyncResponse, SyncVault};
 
 use crate::views::Ctx;
 use crate::world::World;

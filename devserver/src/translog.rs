@@ -3,9 +3,9 @@
 //! `directory::leaf_hash`, with tree heads and audit paths from
 //! `contract::merkle`. Leaves are never rewritten; a revocation appends.
 
-use r4_exec::contract::directory::leaf_hash;
-use r4_exec::contract::merkle::{self, Hash};
-use r4_exec::contract::wire::LogLeaf;
+use r4_contract::directory::leaf_hash;
+use r4_contract::merkle::{self, Hash};
+use r4_contract::wire::LogLeaf;
 
 /// The log's leaves and their hashes.
 #[derive(Debug, Default)]

@@ -5,14 +5,14 @@
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
-use r4_exec::contract::secret::Dek;
-use r4_exec::contract::signed::Signed;
-use r4_exec::contract::wire::{kind, SignerDirectory, SignerEntry, TreeHead, WrappedKey};
+use r4_contract::secret::Dek;
+use r4_contract::signed::Signed;
+use r4_contract::time;
+use r4_contract::wire::{kind, SignerDirectory, SignerEntry, TreeHead, WrappedKey};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::clock::now_rfc3339;
 use crate::faults::FaultKind as F;
 use crate::views::Ctx;
 use crate::world::{KeyRecord, Vault, World};
@@ -69,7 +69,7 @@ impl Ctx<'_> {
             }
         }
         let mut wk = if resign {
-            body.issued_at = now_rfc3339();
+            body.issued_at = time::now();
             Signed::sign(&body, key)
         } else {
             honest
@@ -92,7 +92,7 @@ impl Ctx<'_> {
             log_id: self.w.log_key.fingerprint().to_string(),
             tree_size: size,
             root_hash: self.w.log.root_hex(),
-            issued_at: now_rfc3339(),
+            issued_at: time::now(),
             signer_key_id: String::new(),
             signature: String::new(),
         };

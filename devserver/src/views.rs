@@ -10,20 +10,21 @@ use std::collections::{BTreeMap, HashMap};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64U;
 use base64::Engine;
-use r4_exec::contract::checkpoint::{field_digest, item_digest, items_digest};
-use r4_exec::contract::crypto::PrivateKey;
-use r4_exec::contract::envelope;
-use r4_exec::contract::signed::Signed;
-use r4_exec::contract::wire::{
+use r4_contract::checkpoint::{item_checkpoint, items_digest};
+use r4_contract::crypto::PrivateKey;
+use r4_contract::envelope;
+use r4_contract::signed::Signed;
+use r4_contract::time;
+use r4_contract::wire::{
     self, kind, Field, FieldResponse, FieldWithItem, ItemCheckpoint, ItemDetail, ItemList,
     ItemSummary, TreeHead, VaultSummary,
 };
+use r4_contract::VaultModel;
 use serde_json::Value;
 
-use crate::clock::now_rfc3339;
 use crate::error::ApiError;
 use crate::faults::{FaultKind as F, FaultState};
-use crate::seed::{derive_id, VaultModel};
+use crate::seed::derive_id;
 use crate::trust::corrupt;
 use crate::world::{Agent, Item, Vault, World};
 
@@ -81,25 +82,6 @@ fn placeholder_checkpoint() -> Signed<ItemCheckpoint> {
     Signed::from_raw(raw).expect("round trip")
 }
 
-/// The checkpoint body of `detail` at `version` (digests via the contract).
-fn checkpoint_body(detail: &ItemDetail, version: u64) -> ItemCheckpoint {
-    ItemCheckpoint {
-        kind: kind::ITEM_DETAIL.into(),
-        vault_id: detail.vault_id.clone(),
-        item_id: detail.id.clone(),
-        version,
-        item_digest: item_digest(detail),
-        field_digests: detail
-            .fields
-            .iter()
-            .map(|f| (f.id.clone(), field_digest(f)))
-            .collect(),
-        issued_at: now_rfc3339(),
-        signer_key_id: String::new(),
-        signature: String::new(),
-    }
-}
-
 impl<'a> Ctx<'a> {
     pub(crate) fn has(&self, kind: F) -> bool {
         self.faults.has(kind)
@@ -140,14 +122,14 @@ impl<'a> Ctx<'a> {
     /// The vault list entry (seeds/004), with `createdBy` for the detail.
     pub(crate) fn vault_entry(&self, v: &Vault, detail: bool) -> wire::Vault {
         let encryption_key_id = match v.model {
-            VaultModel::Encrypted => Some(v.encryption_key_id.clone()),
+            VaultModel::V3 => Some(v.encryption_key_id.clone()),
             VaultModel::Legacy => self.agent.legacy.as_ref().map(|k| k.id.clone()),
             VaultModel::Unencrypted => None,
         };
         wire::Vault {
             id: v.id.clone(),
             name: v.name.clone(),
-            is_encrypted: Some(v.model != VaultModel::Unencrypted),
+            is_encrypted: Some(v.model.is_encrypted()),
             encryption_key_id,
             data_classification: v.data_classification.clone(),
             item_count: Some(v.live_items().count() as u64),
@@ -185,7 +167,7 @@ impl<'a> Ctx<'a> {
         let mut fields = Vec::with_capacity(item.fields.len());
         for f in &item.fields {
             let value = match v.model {
-                VaultModel::Encrypted => f.envelope.clone().unwrap_or_default(),
+                VaultModel::V3 => f.envelope.clone().unwrap_or_default(),
                 VaultModel::Legacy if f.secret => self.legacy_value(f),
                 _ => f.value.to_string(),
             };
@@ -207,7 +189,10 @@ impl<'a> Ctx<'a> {
             fields,
             checkpoint: placeholder_checkpoint(),
         };
-        detail.checkpoint = Signed::sign(&checkpoint_body(&detail, item.version), &self.w.operator);
+        detail.checkpoint = Signed::sign(
+            &item_checkpoint(&detail, item.version, &time::now()),
+            &self.w.operator,
+        );
         self.cache
             .details
             .insert(key, (item.version, detail.clone()));
@@ -227,7 +212,7 @@ impl<'a> Ctx<'a> {
         }
         let mut detail = honest.clone();
         let mut resign = self.has(F::UnknownSigner) || self.has(F::RevokedSigner);
-        if v.model == VaultModel::Encrypted && !detail.fields.is_empty() {
+        if v.model == VaultModel::V3 && !detail.fields.is_empty() {
             if self.has(F::SwapEnvelope) {
                 detail.fields[0].value = self.swapped_envelope(v, item, &detail);
                 resign = true;
@@ -243,14 +228,16 @@ impl<'a> Ctx<'a> {
             resign = true;
         }
         if resign {
-            detail.checkpoint =
-                Signed::sign(&checkpoint_body(&detail, version), self.checkpoint_key());
+            detail.checkpoint = Signed::sign(
+                &item_checkpoint(&detail, version, &time::now()),
+                self.checkpoint_key(),
+            );
         }
         if self.has(F::ReplayedCheckpoint) {
             detail.checkpoint = match Self::other_item(v, item) {
                 Some(other) => self.honest_detail(v, other).checkpoint,
                 None => {
-                    let mut body = checkpoint_body(&detail, version);
+                    let mut body = item_checkpoint(&detail, version, &time::now());
                     body.item_id = derive_id(&format!("replayed/{}", item.id));
                     Signed::sign(&body, self.checkpoint_key())
                 }
@@ -305,7 +292,7 @@ impl<'a> Ctx<'a> {
                     vault_id: v.id.clone(),
                     version: v.version,
                     items_digest: items_digest(&items),
-                    issued_at: now_rfc3339(),
+                    issued_at: time::now(),
                     signer_key_id: String::new(),
                     signature: String::new(),
                 };
@@ -348,7 +335,7 @@ impl<'a> Ctx<'a> {
             }
         }
         let mut cp = if resign {
-            body.issued_at = now_rfc3339();
+            body.issued_at = time::now();
             Signed::sign(&body, self.checkpoint_key())
         } else {
             honest

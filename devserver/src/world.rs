@@ -6,19 +6,21 @@
 
 use std::collections::HashMap;
 
-use r4_exec::contract::crypto::{PrivateKey, PublicKey};
-use r4_exec::contract::envelope;
-use r4_exec::contract::secret::Dek;
-use r4_exec::contract::signed::Signed;
-use r4_exec::contract::wire::WrappedKey;
+use r4_contract::crypto::{PrivateKey, PublicKey};
+use r4_contract::envelope;
+use r4_contract::secret::Dek;
+use r4_contract::signed::Signed;
+use r4_contract::time;
+use r4_contract::wire::WrappedKey;
+use r4_contract::VaultModel;
 use zeroize::Zeroizing;
 
-use crate::clock::{now_rfc3339, random_hex};
+use crate::clock::random_hex;
 use crate::error::AdminError;
 use crate::faults::FaultKind;
 use crate::legacy::LegacyKey;
 pub(crate) use crate::model::*;
-use crate::seed::{derive_id, resolve_item, Ids, RProject, Resolved, Scope, VaultModel};
+use crate::seed::{derive_id, resolve_item, Ids, RProject, Resolved, Scope};
 use crate::translog::TransLog;
 
 pub(crate) struct World {
@@ -48,7 +50,7 @@ fn generate() -> PrivateKey {
 
 impl World {
     pub(crate) fn new(seed: Resolved) -> World {
-        let started_at = now_rfc3339();
+        let started_at = time::now();
         // Two RSA key generations, in parallel (they dominate start-up time).
         let (operator, log_key) = std::thread::scope(|s| {
             let op = s.spawn(generate);
@@ -96,7 +98,7 @@ impl World {
             });
         }
         for v in seed.vaults {
-            let dek = (v.model == VaultModel::Encrypted).then(Dek::generate);
+            let dek = (v.model == VaultModel::V3).then(Dek::generate);
             let mut vault = Vault {
                 encryption_key_id: derive_id(&format!("encryption-key/{}", v.id)),
                 id: v.id,
@@ -201,7 +203,7 @@ impl World {
     pub(crate) fn is_visible(&self, agent: &Agent, vault: &Vault) -> bool {
         agent.scope == Scope::Agent
             && vault.shared_with.contains(&agent.id)
-            && (vault.model != VaultModel::Encrypted || agent.key.is_some())
+            && (vault.model != VaultModel::V3 || agent.key.is_some())
     }
 
     /// Whether `vault` was visible to `agent` right after change `seq`.
@@ -254,7 +256,7 @@ impl World {
         self.vaults[vi].dir_seq = seq;
         self.vaults[vi].changed_seq = seq;
         match self.vaults[vi].model {
-            VaultModel::Encrypted => self.wrap_for(vi, agent_id, seq),
+            VaultModel::V3 => self.wrap_for(vi, agent_id, seq),
             VaultModel::Legacy => {
                 if let Some(ai) = self.agents.iter().position(|a| a.id == agent_id) {
                     if self.agents[ai].legacy.is_none() {
@@ -440,7 +442,7 @@ impl World {
         let item = resolve_item(&self.vaults[vi].name, item, &mut ids)
             .map_err(|e| AdminError::Invalid(e.to_string()))?;
         let seq = self.bump();
-        let now = now_rfc3339();
+        let now = time::now();
         let item = make_item(&self.vaults[vi], item, seq, &now);
         let id = item.id.clone();
         let vault = &mut self.vaults[vi];

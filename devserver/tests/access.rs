@@ -4,8 +4,8 @@
 mod common;
 
 use common::*;
+use r4_contract::wire::{EnvResponse, Me, ProjectList, VaultList};
 use r4_devserver::{agent_id, field_id, project_id, vault_id, Options, Seed};
-use r4_exec::contract::wire::{EnvResponse, Me, ProjectList, VaultList};
 
 const SEED: &str = r#"
 org = { name = "Acme" }
@@ -287,7 +287,7 @@ async fn env_leaves_out_colliding_names() {
     assert_eq!(env.count, 2);
     assert_eq!(env.env["_2FA_MODE"], "strict");
     assert!(env.env["PRODUCTION_DB_HOST"].starts_with("r4v3."));
-    let header = r4_exec::contract::envelope::peek_header(&env.env["PRODUCTION_DB_HOST"]).unwrap();
+    let header = r4_contract::envelope::peek_header(&env.env["PRODUCTION_DB_HOST"]).unwrap();
     assert_eq!(
         header.fid,
         field_id("Shop Secrets", "Production DB", "Host")

@@ -5,10 +5,10 @@
 mod common;
 
 use common::*;
+use r4_contract::checkpoint::{summary_entries, verify_summary, VersionFloor};
+use r4_contract::wire::{ItemList, SignerDirectory, SyncResponse};
+use r4_contract::{EnvelopeError, VerifyError};
 use r4_devserver::{Fault, FaultKind as F};
-use r4_exec::contract::checkpoint::{verify_summary, VersionFloor};
-use r4_exec::contract::wire::{ItemList, SignerDirectory, SyncResponse};
-use r4_exec::contract::{EnvelopeError, VerifyError};
 
 /// Whether a failure is the one `kind` should cause.
 fn expected(kind: F, f: &Failure) -> bool {
@@ -108,10 +108,9 @@ async fn rollback_serves_a_lower_summary_version_after_the_first() {
     let sync: SyncResponse = api.get_ok("/vault/sync").await;
     let prod = sync.vaults.iter().find(|v| v.vault.id == PROD).unwrap();
     let sync_dir =
-        r4_exec::contract::directory::verify_directory(&prod.signers, PROD, &policy(&log_pem))
-            .unwrap();
+        r4_contract::directory::verify_directory(&prod.signers, PROD, &policy(&log_pem)).unwrap();
     let summary = verify_summary(
-        &summaries_of(&prod.items),
+        &summary_entries(&prod.items),
         &prod.checkpoint,
         PROD,
         &sync_dir,

@@ -5,13 +5,13 @@
 mod common;
 
 use common::*;
-use r4_exec::contract::checkpoint::{verify_field, verify_item, verify_summary};
-use r4_exec::contract::crypto::PrivateKey;
-use r4_exec::contract::wire::{
+use r4_contract::checkpoint::{verify_field, verify_item, verify_summary};
+use r4_contract::crypto::PrivateKey;
+use r4_contract::wire::{
     EnvResponse, FieldResponse, ItemDetail, ItemList, LegacyKeyPair, Me, ProjectDetail,
     ProjectList, RegisterResponse, VaultList,
 };
-use r4_exec::contract::{envelope, envname};
+use r4_contract::{envelope, envname};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_flow_verifies_with_the_contract_layer() {
@@ -116,7 +116,7 @@ async fn demo_flow_verifies_with_the_contract_layer() {
         "PRODUCTION_DB_PASSWORD"
     );
     let wk = api
-        .get_ok::<r4_exec::contract::Signed<r4_exec::contract::wire::WrappedKey>>(&format!(
+        .get_ok::<r4_contract::Signed<r4_contract::wire::WrappedKey>>(&format!(
             "/vault/{PROD}/wrapped-key"
         ))
         .await;
@@ -153,7 +153,7 @@ async fn legacy_and_unencrypted_vaults() {
     let private = std::str::from_utf8(pair.private_key.expose()).unwrap();
     assert!(private.starts_with("-----BEGIN RSA PRIVATE KEY-----"));
     let legacy_key = PrivateKey::from_pem(pair.private_key.expose()).unwrap();
-    let entry: r4_exec::contract::wire::Vault = api.get_ok(&format!("/vault/{LEGACY}")).await;
+    let entry: r4_contract::wire::Vault = api.get_ok(&format!("/vault/{LEGACY}")).await;
     assert_eq!(entry.is_encrypted, Some(true));
     assert_eq!(
         entry.encryption_key_id.as_deref(),

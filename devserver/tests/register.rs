@@ -4,11 +4,11 @@
 mod common;
 
 use common::*;
-use r4_exec::contract::canon::canonical_of;
-use r4_exec::contract::checkpoint::verify_and_unwrap;
-use r4_exec::contract::crypto::PrivateKey;
-use r4_exec::contract::signed::Signed;
-use r4_exec::contract::wire::{kind, RotationStatement, WrappedKey, WRAP_ALGORITHM};
+use r4_contract::canon::canonical_of;
+use r4_contract::checkpoint::verify_and_unwrap;
+use r4_contract::crypto::PrivateKey;
+use r4_contract::signed::Signed;
+use r4_contract::wire::{kind, RotationStatement, WrappedKey, WRAP_ALGORITHM};
 use serde_json::{json, Value};
 
 const RSA_1024: &str = "-----BEGIN PUBLIC KEY-----

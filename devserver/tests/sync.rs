@@ -6,8 +6,8 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::*;
+use r4_contract::wire::{ItemDetail, SyncResponse, SyncVault};
 use r4_devserver::ItemSeed;
-use r4_exec::contract::wire::{ItemDetail, SyncResponse, SyncVault};
 
 /// What a client keeps between syncs: each vault's latest entry and items.
 #[derive(Default)]

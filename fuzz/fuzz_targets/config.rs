@@ -12,9 +12,9 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use libfuzzer_sys::fuzz_target;
+use r4_contract::envname::is_valid_env_name;
+use r4_contract::reference::Reference;
 use r4_exec::config::Config;
-use r4_exec::contract::envname::is_valid_env_name;
-use r4_exec::reference::Reference;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {

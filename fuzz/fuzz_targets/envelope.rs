@@ -12,8 +12,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use r4_exec::contract::envelope::{self, Expect, ALG, MAX_VALUE};
-use r4_exec::contract::{Dek, EnvelopeError};
+use r4_contract::envelope::{self, Expect, ALG, MAX_VALUE};
+use r4_contract::{Dek, EnvelopeError};
 
 const VID: &str = "507f1f77bcf86cd799439011";
 const FID: &str = "507f1f77bcf86cd799439019";

@@ -11,7 +11,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use r4_exec::reference::{Reference, ReferenceError};
+use r4_contract::reference::{Reference, ReferenceError};
 
 /// The input with every `%` escape triple upper-cased (only called on
 /// strings that parsed, where every `%` starts a complete ASCII triple).

@@ -14,9 +14,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use r4_exec::contract::canon::canonical;
-use r4_exec::contract::wire::{ItemDetail, ItemList, SignerDirectory, SyncResponse, WrappedKey};
-use r4_exec::contract::Signed;
+use r4_contract::canon::canonical;
+use r4_contract::wire::{ItemDetail, ItemList, SignerDirectory, SyncResponse, WrappedKey};
+use r4_contract::Signed;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use crate::contract::checkpoint::{
-    verify_and_unwrap, verify_item, verify_summary, VerifiedSummary,
+    summary_entries, verify_and_unwrap, verify_item, verify_summary, VerifiedSummary,
 };
 use crate::contract::crypto::PrivateKey;
 use crate::contract::directory::{verify_directory, TrustPolicy, VerifiedDirectory};
@@ -70,23 +70,6 @@ impl Candidate for crate::contract::wire::Vault {
     }
 }
 
-/// The summary entries a full sync implies: each item with the version of its
-/// detail checkpoint. A lie about a version changes `itemsDigest`.
-fn summary_entries(v: &SyncVault) -> Vec<ItemSummary> {
-    v.items
-        .iter()
-        .map(|i| ItemSummary {
-            id: i.id.clone(),
-            name: i.name.clone(),
-            item_type: i.item_type.clone(),
-            websites: i.websites.clone(),
-            version: i.checkpoint.body().version,
-            created_at: None,
-            field_count: None,
-        })
-        .collect()
-}
-
 /// A vault of a full sync whose directory and summary verified; its key is
 /// opened separately ([`Checked::open_key`]), so that the one RSA unwrap per
 /// vault can run while its items are checked (neither needs the other).
@@ -101,7 +84,7 @@ pub struct Checked<'s> {
 pub fn check_vault<'s>(v: &'s SyncVault, trust: &TrustPolicy) -> Result<Checked<'s>, Failure> {
     let id = v.vault.id.as_str();
     let dir = verify_directory(&v.signers, id, trust)?;
-    let summary = verify_summary(&summary_entries(v), &v.checkpoint, id, &dir)?;
+    let summary = verify_summary(&summary_entries(&v.items), &v.checkpoint, id, &dir)?;
     let items = v.items.iter().map(|i| (i.id.as_str(), i)).collect();
     Ok(Checked {
         raw: v,

@@ -4,13 +4,13 @@
 
 use std::sync::OnceLock;
 
+use r4_contract::checkpoint::{summary_entries, verify_item, verify_summary, VerifiedSummary};
+use r4_contract::crypto::{PrivateKey, PublicKey};
+use r4_contract::directory::{verify_directory, TrustPolicy, VerifiedDirectory};
+use r4_contract::secret::Dek;
+use r4_contract::wire::{ItemDetail, ItemList, SignerDirectory, SyncVault};
+use r4_contract::{checkpoint, envelope, EnvelopeError, VerifyError};
 use r4_devserver::{Options, Running, Seed};
-use r4_exec::contract::checkpoint::{verify_item, verify_summary, VerifiedSummary};
-use r4_exec::contract::crypto::{PrivateKey, PublicKey};
-use r4_exec::contract::directory::{verify_directory, TrustPolicy, VerifiedDirectory};
-use r4_exec::contract::secret::Dek;
-use r4_exec::contract::wire::{ItemDetail, ItemList, ItemSummary, SignerDirectory, SyncVault};
-use r4_exec::contract::{checkpoint, envelope, EnvelopeError, VerifyError};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -152,22 +152,6 @@ impl From<EnvelopeError> for Failure {
     }
 }
 
-/// Item list entries rebuilt from sync item details (as a client does).
-pub fn summaries_of(items: &[ItemDetail]) -> Vec<ItemSummary> {
-    items
-        .iter()
-        .map(|d| ItemSummary {
-            id: d.id.clone(),
-            name: d.name.clone(),
-            item_type: d.item_type.clone(),
-            websites: d.websites.clone(),
-            version: d.checkpoint.body().version,
-            created_at: None,
-            field_count: None,
-        })
-        .collect()
-}
-
 /// Every check of a sync vault entry; returns the plaintexts by field id.
 pub fn verify_sync_vault(
     sv: &SyncVault,
@@ -182,7 +166,7 @@ pub fn verify_sync_vault(
         .ok_or_else(|| Failure::Other("no wrapped key".into()))?;
     let (dek, _) =
         checkpoint::verify_and_unwrap(wk, vid, sv.vault.encryption_key_id.as_deref(), key, &dir)?;
-    let summary = verify_summary(&summaries_of(&sv.items), &sv.checkpoint, vid, &dir)?;
+    let summary = verify_summary(&summary_entries(&sv.items), &sv.checkpoint, vid, &dir)?;
     open_items(&sv.items, vid, &summary, &dir, &dek, sv_dek_version(sv))
 }
 
@@ -226,8 +210,8 @@ pub async fn read_vault(
     log_pem: &str,
 ) -> Result<Vec<(String, String)>, Failure> {
     let dir = directory(api, vault, log_pem).await?;
-    let entry: r4_exec::contract::wire::Vault = api.get_ok(&format!("/vault/{vault}")).await;
-    let wk: r4_exec::contract::Signed<r4_exec::contract::wire::WrappedKey> =
+    let entry: r4_contract::wire::Vault = api.get_ok(&format!("/vault/{vault}")).await;
+    let wk: r4_contract::Signed<r4_contract::wire::WrappedKey> =
         api.get_ok(&format!("/vault/{vault}/wrapped-key")).await;
     let (dek, _) =
         checkpoint::verify_and_unwrap(&wk, vault, entry.encryption_key_id.as_deref(), key, &dir)?;

@@ -6,8 +6,8 @@ use serde::de::{DeserializeOwned, Error as _};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
-use super::canon::{canonical, canonical_without};
-use super::crypto::PrivateKey;
+use crate::canon::{canonical, canonical_without};
+use crate::crypto::PrivateKey;
 
 /// A signed object: typed body plus the raw members it was parsed from.
 #[derive(Clone, Debug)]

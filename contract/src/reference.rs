@@ -3,7 +3,9 @@
 //! Each segment is an id or a name; `%2F` escapes `/` and `%25` escapes `%`
 //! inside a name, and no other escape exists, so a reference has exactly one
 //! reading. Matching a segment against what the server lists happens in
-//! `resolve` (exact, else a unique case-insensitive match).
+//! r4-exec's `resolve` (exact, else a unique case-insensitive match). The
+//! grammar lives here, beside the wire contract, because everything that reads
+//! a reference (the client, the fuzz targets) must read it the same way.
 
 use std::fmt;
 

@@ -6,13 +6,13 @@ use std::collections::{BTreeSet, HashMap};
 
 use serde::Serialize;
 
-use super::canon::canonical_of;
-use super::crypto::{digest, PrivateKey};
-use super::directory::{Role, Signer, VerifiedDirectory};
-use super::error::VerifyError;
-use super::secret::Dek;
-use super::signed::Signed;
-use super::wire::{
+use crate::canon::canonical_of;
+use crate::crypto::{digest, PrivateKey, PublicKey};
+use crate::directory::{Role, Signer, VerifiedDirectory};
+use crate::error::VerifyError;
+use crate::secret::Dek;
+use crate::signed::Signed;
+use crate::wire::{
     kind, Field, FieldResponse, ItemCheckpoint, ItemDetail, ItemSummary, VaultSummary, WrappedKey,
     WRAP_ALGORITHM,
 };
@@ -134,6 +134,71 @@ pub fn item_digest(item: &ItemDetail) -> String {
 /// `fieldDigests[fid]` of a field (§4.3): JCS of `{id,isSecret,name,type,value}`.
 pub fn field_digest(field: &Field) -> String {
     digest(&canonical_of(field))
+}
+
+/// The item list entries a set of item details implies (§4.2, §6.3): each
+/// item with the version of its detail checkpoint, which is what a client
+/// re-verifies `itemsDigest` over after a sync. A lie about a version changes
+/// `itemsDigest`.
+pub fn summary_entries<'a>(items: impl IntoIterator<Item = &'a ItemDetail>) -> Vec<ItemSummary> {
+    items
+        .into_iter()
+        .map(|i| ItemSummary {
+            id: i.id.clone(),
+            name: i.name.clone(),
+            item_type: i.item_type.clone(),
+            websites: i.websites.clone(),
+            version: i.checkpoint.body().version,
+            created_at: None,
+            field_count: None,
+        })
+        .collect()
+}
+
+/// The unsigned `r4.item-detail.v1` checkpoint that vouches for `detail` at
+/// `version` (§4.3): its item digest and one digest per field. Sign it with
+/// [`Signed::sign`]. (`detail.checkpoint` itself is not read.)
+pub fn item_checkpoint(detail: &ItemDetail, version: u64, issued_at: &str) -> ItemCheckpoint {
+    ItemCheckpoint {
+        kind: kind::ITEM_DETAIL.into(),
+        vault_id: detail.vault_id.clone(),
+        item_id: detail.id.clone(),
+        version,
+        item_digest: item_digest(detail),
+        field_digests: detail
+            .fields
+            .iter()
+            .map(|f| (f.id.clone(), field_digest(f)))
+            .collect(),
+        issued_at: issued_at.into(),
+        signer_key_id: String::new(),
+        signature: String::new(),
+    }
+}
+
+/// The unsigned `r4.wrapped-key.v1` object (§4.1) that wraps `dek` (version
+/// `dek_version` of vault `vault_id`'s key `encryption_key_id`) to
+/// `recipient` with RSA-OAEP-256. Sign it with [`Signed::sign`].
+pub fn wrapped_key(
+    vault_id: &str,
+    encryption_key_id: &str,
+    dek_version: u64,
+    recipient: &PublicKey,
+    dek: &Dek,
+    issued_at: &str,
+) -> WrappedKey {
+    WrappedKey {
+        kind: kind::WRAPPED_KEY.into(),
+        vault_id: vault_id.into(),
+        encryption_key_id: encryption_key_id.into(),
+        recipient_fingerprint: recipient.fingerprint().into(),
+        dek_version,
+        algorithm: WRAP_ALGORITHM.into(),
+        wrapped_dek: recipient.wrap_dek(dek),
+        issued_at: issued_at.into(),
+        signer_key_id: String::new(),
+        signature: String::new(),
+    }
 }
 
 /// A vault summary that verified: its version and its items by id.

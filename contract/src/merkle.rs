@@ -3,7 +3,7 @@
 //! Verification follows RFC 9162 §2.1.3.2; tree and proof construction
 //! (devserver side) follow §2.1.1 and §2.1.3.1.
 
-use super::crypto::sha256;
+use crate::crypto::sha256;
 
 /// A 32-byte hash.
 pub type Hash = [u8; 32];

@@ -20,8 +20,8 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use zeroize::Zeroizing;
 
-use super::error::KeyError;
-use super::secret::Dek;
+use crate::error::KeyError;
+use crate::secret::Dek;
 
 /// Smallest RSA modulus the contract accepts (§2).
 pub const MIN_RSA_BITS: usize = 2048;

@@ -2,20 +2,22 @@
 //! implementation), checked through the contract layer. Valid vectors must be
 //! accepted with the right bytes; invalid ones rejected with their own error.
 
-use r4_exec::contract::canon::canonical;
-use r4_exec::contract::checkpoint::{items_digest, verify_item, verify_summary};
-use r4_exec::contract::crypto::{PrivateKey, PublicKey};
-use r4_exec::contract::directory::{leaf_hash, leaf_of, verify_directory, Role, TrustPolicy};
-use r4_exec::contract::envelope::{self, Expect};
-use r4_exec::contract::wire::{ItemDetail, ItemSummary, SignerDirectory, VaultSummary, WrappedKey};
-use r4_exec::contract::{envname, merkle, Dek, EnvelopeError, Signed, VerifyError};
+use r4_contract::canon::canonical;
+use r4_contract::checkpoint::{items_digest, verify_item, verify_summary};
+use r4_contract::crypto::{PrivateKey, PublicKey};
+use r4_contract::directory::{leaf_hash, leaf_of, verify_directory, Role, TrustPolicy};
+use r4_contract::envelope::{self, Expect};
+use r4_contract::wire::{ItemDetail, ItemSummary, SignerDirectory, VaultSummary, WrappedKey};
+use r4_contract::{envname, merkle, Dek, EnvelopeError, Signed, VerifyError};
 use serde_json::Value;
 
 fn vectors() -> Value {
     let path = std::env::var("R4_TEST_VECTORS").unwrap_or_else(|_| {
+        // CARGO_MANIFEST_DIR is `contract/`; the vectors sit beside the
+        // repository root, as `../shared/` of it.
         concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../shared/r4-test-vectors.json"
+            "/../../shared/r4-test-vectors.json"
         )
         .to_string()
     });
@@ -94,7 +96,7 @@ fn wrapped_key_signed_bytes_signature_and_unwrap() {
     );
     let dir = verify_directory(&directory(&v), &wk.body().vault_id, &log_policy(&v)).unwrap();
     let key = agent_key(&v);
-    let (dek, signer) = r4_exec::contract::checkpoint::verify_and_unwrap(
+    let (dek, signer) = r4_contract::checkpoint::verify_and_unwrap(
         &wk,
         "507f1f77bcf86cd799439011",
         Some("507f1f77bcf86cd799439015"),
@@ -248,7 +250,7 @@ fn signer_directory_leaves_tree_head_and_inclusion() {
     let leaf_hashes = v["signerDirectory"]["allLeafHashes"].as_array().unwrap();
     for (i, entry) in dir_json.signers.iter().enumerate() {
         let leaf = leaf_of(entry);
-        let jcs = r4_exec::contract::canon::canonical_of(&leaf);
+        let jcs = r4_contract::canon::canonical_of(&leaf);
         assert_eq!(
             String::from_utf8(jcs).unwrap(),
             leaves_canonical[i].as_str().unwrap()

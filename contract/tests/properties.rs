@@ -2,8 +2,8 @@
 //! detection, Merkle inclusion proofs for every tree size and index.
 
 use proptest::prelude::*;
-use r4_exec::contract::envelope::{self, Expect};
-use r4_exec::contract::{merkle, Dek};
+use r4_contract::envelope::{self, Expect};
+use r4_contract::{merkle, Dek};
 
 const VID: &str = "507f1f77bcf86cd799439011";
 const FID: &str = "507f1f77bcf86cd799439019";

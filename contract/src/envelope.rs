@@ -6,8 +6,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64U;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
-use super::error::EnvelopeError;
-use super::secret::{Dek, Secret};
+use crate::error::EnvelopeError;
+use crate::secret::{Dek, Secret};
 
 /// Prefix of every v3 envelope.
 pub const PREFIX: &str = "r4v3.";
@@ -118,7 +118,7 @@ pub fn seal_with_iv(
         fid: fid.into(),
         vid: vid.into(),
     };
-    let header_b64 = B64U.encode(super::canon::canonical_of(&header));
+    let header_b64 = B64U.encode(crate::canon::canonical_of(&header));
     let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, dek.expose()).expect("32-byte key"));
     let mut buf = zeroize::Zeroizing::new(plaintext.to_vec());
     key.seal_in_place_append_tag(

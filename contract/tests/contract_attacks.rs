@@ -5,17 +5,17 @@
 
 use std::sync::OnceLock;
 
-use r4_exec::contract::checkpoint::{
-    field_digest, item_digest, items_digest, verify_and_unwrap, verify_field, verify_item,
-    verify_summary, VerifiedSummary, VersionFloor,
+use r4_contract::checkpoint::{
+    item_checkpoint, items_digest, summary_entries, verify_and_unwrap, verify_field, verify_item,
+    verify_summary, wrapped_key, VerifiedSummary, VersionFloor,
 };
-use r4_exec::contract::crypto::{PrivateKey, PublicKey};
-use r4_exec::contract::directory::{
+use r4_contract::crypto::{PrivateKey, PublicKey};
+use r4_contract::directory::{
     leaf_hash, leaf_of, verify_directory, Role, TrustPolicy, VerifiedDirectory,
 };
-use r4_exec::contract::envelope::{self, Expect};
-use r4_exec::contract::wire::*;
-use r4_exec::contract::{merkle, Dek, EnvelopeError, KeyError, Signed, VerifyError};
+use r4_contract::envelope::{self, Expect};
+use r4_contract::wire::*;
+use r4_contract::{merkle, Dek, EnvelopeError, KeyError, Signed, VerifyError};
 use serde_json::{json, Value};
 
 const VAULT: &str = "aaaaaaaaaaaaaaaaaaaaaa01";
@@ -115,21 +115,7 @@ fn dek() -> Dek {
 }
 
 fn wrapped(signer: &PrivateKey, recipient: &PublicKey, dek: &Dek) -> Signed<WrappedKey> {
-    Signed::sign(
-        &WrappedKey {
-            kind: kind::WRAPPED_KEY.into(),
-            vault_id: VAULT.into(),
-            encryption_key_id: EKID.into(),
-            recipient_fingerprint: recipient.fingerprint().into(),
-            dek_version: 1,
-            algorithm: WRAP_ALGORITHM.into(),
-            wrapped_dek: recipient.wrap_dek(dek),
-            issued_at: NOW.into(),
-            signer_key_id: String::new(),
-            signature: String::new(),
-        },
-        signer,
-    )
+    Signed::sign(&wrapped_key(VAULT, EKID, 1, recipient, dek, NOW), signer)
 }
 
 fn unwrap_err(wk: &Signed<WrappedKey>, dir: &VerifiedDirectory) -> VerifyError {
@@ -217,24 +203,7 @@ fn item_detail(item_id: &str, version: u64) -> ItemDetail {
 }
 
 fn sign_detail(detail: &ItemDetail, version: u64) -> Signed<ItemCheckpoint> {
-    Signed::sign(
-        &ItemCheckpoint {
-            kind: kind::ITEM_DETAIL.into(),
-            vault_id: detail.vault_id.clone(),
-            item_id: detail.id.clone(),
-            version,
-            item_digest: item_digest(detail),
-            field_digests: detail
-                .fields
-                .iter()
-                .map(|f| (f.id.clone(), field_digest(f)))
-                .collect(),
-            issued_at: NOW.into(),
-            signer_key_id: String::new(),
-            signature: String::new(),
-        },
-        &keys().operator,
-    )
+    Signed::sign(&item_checkpoint(detail, version, NOW), &keys().operator)
 }
 
 /// A syntactically valid checkpoint, replaced before use.
@@ -496,6 +465,35 @@ fn summary_version_going_backwards_is_a_rollback() {
     assert_eq!(
         floor.observe(&older).unwrap_err(),
         VerifyError::Rollback { seen: 8, found: 7 }
+    );
+}
+
+/// The second item of [`summary_items`] as a detail at `version`.
+fn stripe_detail(version: u64) -> ItemDetail {
+    let mut detail = item_detail(ITEM2, version);
+    detail.name = "Stripe".into();
+    detail.item_type = "API_KEY".into();
+    detail.checkpoint = sign_detail(&detail, version);
+    detail
+}
+
+#[test]
+fn sync_items_imply_the_signed_item_list() {
+    let details = [item_detail(ITEM, 3), stripe_detail(1)];
+    let items = summary_entries(&details);
+    assert_eq!(items, summary_items());
+    assert!(verify_summary(&items, &summary_cp(&summary_items(), 7), VAULT, &dir()).is_ok());
+}
+
+#[test]
+fn sync_item_replayed_at_an_older_version_breaks_the_items_digest() {
+    // A sync carrying an old, validly signed detail of an item the summary
+    // lists at a newer version: the list it implies is not the signed one.
+    let details = [item_detail(ITEM, 2), stripe_detail(1)];
+    let cp = summary_cp(&summary_items(), 7);
+    assert_eq!(
+        verify_summary(&summary_entries(&details), &cp, VAULT, &dir()).unwrap_err(),
+        VerifyError::ItemsDigest
     );
 }
 
@@ -853,4 +851,71 @@ fn envelope_with_another_algorithm_is_refused_before_decryption() {
         envelope::open(&env, &dek(), expect).unwrap_err(),
         EnvelopeError::Length
     );
+}
+
+// ---- §3 envelope lengths ----
+
+fn expect_f1() -> Expect<'static> {
+    Expect {
+        vault_id: VAULT,
+        field_id: Some(F1),
+        dek_version: 1,
+    }
+}
+
+/// `envelope` with its ciphertext segment replaced by `ct`.
+fn with_ciphertext(envelope: &str, ct: &[u8]) -> String {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    let (rest, _) = envelope.rsplit_once('.').unwrap();
+    format!("{rest}.{}", URL_SAFE_NO_PAD.encode(ct))
+}
+
+#[test]
+fn envelope_value_of_exactly_1_mib_opens() {
+    let value = vec![b'a'; envelope::MAX_VALUE];
+    let env = envelope::seal(&value, &dek(), VAULT, F1, 1);
+    let opened = envelope::open(&env, &dek(), expect_f1()).unwrap();
+    assert_eq!(opened.expose(), &value[..]);
+}
+
+#[test]
+fn envelope_value_over_1_mib_is_refused_before_decryption() {
+    // A server pushing a value one byte over the limit: refused as too large
+    // although it is authentic, so no oversized plaintext is ever produced.
+    let value = vec![b'a'; envelope::MAX_VALUE + 1];
+    let env = envelope::seal(&value, &dek(), VAULT, F1, 1);
+    assert_eq!(
+        envelope::open(&env, &dek(), expect_f1()).unwrap_err(),
+        EnvelopeError::TooLarge
+    );
+    // Refused before AES-GCM: a forged tag changes nothing.
+    let mut ct = vec![0u8; envelope::MAX_VALUE + 1 + 16];
+    ct[0] = 1;
+    assert_eq!(
+        envelope::open(&with_ciphertext(&env, &ct), &dek(), expect_f1()).unwrap_err(),
+        EnvelopeError::TooLarge
+    );
+}
+
+#[test]
+fn envelope_of_an_empty_value_is_just_the_tag_and_opens() {
+    let env = envelope::seal(b"", &dek(), VAULT, F1, 1);
+    let opened = envelope::open(&env, &dek(), expect_f1()).unwrap();
+    assert_eq!(opened.expose(), b"");
+}
+
+#[test]
+fn envelope_ciphertext_shorter_than_the_gcm_tag_is_refused() {
+    // A valid 12-byte IV with a ciphertext that cannot even hold the 16-byte
+    // tag: a length error, not a panic or a call into AES-GCM.
+    let env = envelope::seal(b"", &dek(), VAULT, F1, 1);
+    for len in [1, 8, 15] {
+        assert_eq!(
+            envelope::open(&with_ciphertext(&env, &vec![0u8; len]), &dek(), expect_f1())
+                .unwrap_err(),
+            EnvelopeError::Length,
+            "ciphertext of {len} bytes"
+        );
+    }
 }

@@ -6,12 +6,12 @@
 
 use std::collections::HashMap;
 
-use super::canon::canonical_of;
-use super::crypto::PublicKey;
-use super::error::VerifyError;
-use super::merkle;
-use super::signed::Signed;
-use super::wire::{kind, LogLeaf, SignerDirectory, SignerEntry};
+use crate::canon::canonical_of;
+use crate::crypto::PublicKey;
+use crate::error::VerifyError;
+use crate::merkle;
+use crate::signed::Signed;
+use crate::wire::{kind, LogLeaf, SignerDirectory, SignerEntry};
 
 /// What the client is configured to trust.
 #[derive(Debug, Clone, Default)]
@@ -178,7 +178,7 @@ fn entry_included(entry: &SignerEntry, root: &merkle::Hash, size: u64) -> bool {
 
 /// Verifies a tree head with the pinned log key; returns its root hash.
 pub fn verify_tree_head(
-    head: &Signed<super::wire::TreeHead>,
+    head: &Signed<crate::wire::TreeHead>,
     log_key: &PublicKey,
 ) -> Result<merkle::Hash, VerifyError> {
     let body = head.body();

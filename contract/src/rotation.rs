@@ -1,11 +1,12 @@
 //! Rotating the runtime key (contract §7): the statement the previous key
 //! signs, and a vault key re-wrapped to the new key and signed by it.
 
-use super::canon::canonical_of;
-use super::crypto::{PrivateKey, PublicKey};
-use super::secret::Dek;
-use super::signed::Signed;
-use super::wire::{kind, RotationStatement, WrappedKey, WRAP_ALGORITHM};
+use crate::canon::canonical_of;
+use crate::checkpoint::wrapped_key;
+use crate::crypto::{PrivateKey, PublicKey};
+use crate::secret::Dek;
+use crate::signed::Signed;
+use crate::wire::{kind, RotationStatement, WrappedKey};
 
 /// The statement `{kind, previousFingerprint, newFingerprint, issuedAt}`.
 pub fn statement(previous: &str, new: &str, issued_at: &str) -> RotationStatement {
@@ -35,17 +36,13 @@ pub fn rewrap(
     new: &PrivateKey,
     issued_at: &str,
 ) -> Signed<WrappedKey> {
-    let body = WrappedKey {
-        kind: kind::WRAPPED_KEY.into(),
-        vault_id: old.vault_id.clone(),
-        encryption_key_id: old.encryption_key_id.clone(),
-        recipient_fingerprint: new.fingerprint().into(),
-        dek_version: old.dek_version,
-        algorithm: WRAP_ALGORITHM.into(),
-        wrapped_dek: new.public().wrap_dek(dek),
-        issued_at: issued_at.into(),
-        signer_key_id: new.fingerprint().into(),
-        signature: String::new(),
-    };
+    let body = wrapped_key(
+        &old.vault_id,
+        &old.encryption_key_id,
+        old.dek_version,
+        new.public(),
+        dek,
+        issued_at,
+    );
     Signed::sign(&body, new)
 }

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::secret::Secret;
-use super::signed::Signed;
+use crate::secret::Secret;
+use crate::signed::Signed;
 
 /// Object kinds (`kind` member) of the signed objects.
 pub mod kind {

@@ -3,9 +3,9 @@
 //! Each test names the fuzz target, the minimised input and the property it
 //! broke, and stays here so the fix cannot regress.
 
-use r4_exec::contract::canon::canonical;
-use r4_exec::contract::wire::WrappedKey;
-use r4_exec::contract::Signed;
+use r4_contract::canon::canonical;
+use r4_contract::wire::WrappedKey;
+use r4_contract::Signed;
 use serde_json::Value;
 
 /// Numbers found by the `wire` target (minimised: `45e-70`), with the JCS
