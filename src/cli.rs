@@ -83,6 +83,10 @@ pub struct Global {
     /// Give up after this many seconds in total
     #[arg(long, global = true, value_name = "SECS", default_value_t = DEFAULT_TIMEOUT_SECS)]
     pub timeout: u64,
+
+    /// Read NAME=value lines (dotenv syntax; values may be r4:// references); repeatable, later files win
+    #[arg(long, global = true, value_name = "FILE")]
+    pub env_file: Vec<PathBuf>,
 }
 
 /// Help heading of the flags that select supervisor mode.
@@ -102,6 +106,10 @@ pub struct ExecArgs {
     /// Keep core dumps disabled (RLIMIT_CORE 0) for COMMAND too
     #[arg(long)]
     pub no_core_for_child: bool,
+
+    /// As PID 1 (a container), exec COMMAND so it becomes PID 1, instead of staying its init
+    #[arg(long)]
+    pub no_init: bool,
 
     /// Supervisor mode: stay the parent, poll R4 and restart COMMAND when a secret it uses changes
     #[arg(long, help_heading = SUPERVISOR)]

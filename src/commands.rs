@@ -151,9 +151,9 @@ pub fn trust(startup: &Startup) -> Result<u8, AppError> {
 
 /// `check`: resolve and verify everything, print no value.
 pub fn check(startup: &Startup, json: bool) -> Result<u8, AppError> {
-    let config = startup.require_config()?;
+    let sources = startup.sources()?;
     let resolved = startup.block_on(async {
-        let mut session = startup.session(config)?;
+        let mut session = startup.session(sources.config)?;
         session.resolve().await
     })?;
     startup.report(&resolved);

@@ -259,6 +259,18 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// No `r4.toml`: defaults everywhere, nothing to fetch (the environment
+    /// and env files may add entries, see `crate::sources`).
+    pub fn empty() -> Config {
+        Config {
+            path: PathBuf::from("(no r4.toml)"),
+            r4: RawR4::default(),
+            entries: Vec::new(),
+            project: None,
+            trust: RawTrust::default(),
+        }
+    }
+
     /// Reads and validates `path`; `require_entries` refuses a file with
     /// nothing to fetch (subcommands that only need credentials pass false).
     pub fn load(path: &Path, require_entries: bool) -> Result<Config, ConfigError> {

@@ -58,6 +58,9 @@ pub enum AppError {
     /// Bad `r4.toml`.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// An `--env-file` that cannot be read or parsed.
+    #[error(transparent)]
+    EnvFile(#[from] crate::dotenv::DotenvError),
     /// A key file that cannot be read.
     #[error("cannot read {what} {path}: {source}")]
     ReadFile {
@@ -189,6 +192,7 @@ impl AppError {
             | AppError::Write { .. } => exit::SOFTWARE,
             AppError::Usage(_)
             | AppError::Config(_)
+            | AppError::EnvFile(_)
             | AppError::ReadFile { .. }
             | AppError::Key { .. }
             | AppError::ApiKey(_) => Class::Usage.code(),

@@ -32,6 +32,8 @@ pub struct GlobalOptions {
     pub verbose: u8,
     /// `--timeout`: the whole run (each request gets at most 10 s of it).
     pub timeout: Duration,
+    /// `--env-file`, in order.
+    pub env_files: Vec<PathBuf>,
 }
 
 /// One action of the binary.
@@ -83,8 +85,13 @@ pub struct RunOptions {
 /// Whether r4-exec becomes COMMAND or stays its parent.
 #[derive(Debug, Clone)]
 pub enum Mode {
-    /// `execve(2)`: COMMAND keeps r4-exec's PID.
-    Exec,
+    /// `execve(2)`: COMMAND keeps r4-exec's PID. As PID 1 (a container),
+    /// r4-exec stays COMMAND's init instead, with these options, unless
+    /// `--no-init` (then `None`).
+    Exec {
+        /// Supervision to use when r4-exec is PID 1.
+        as_pid1: Option<Supervision>,
+    },
     /// r4-exec stays the parent.
     Supervise(Supervision),
 }
@@ -115,6 +122,7 @@ impl Invocation {
             config: cli.global.config,
             verbose: cli.global.verbose,
             timeout: Duration::from_secs(cli.global.timeout),
+            env_files: cli.global.env_file,
         };
         let action =
             match cli.subcommand {
@@ -147,10 +155,17 @@ fn run_options(args: ExecArgs, command: Vec<OsString>) -> Result<RunOptions, App
         ));
     }
     let supervised = args.watch || args.mask || args.reap || args.signal_group;
+    if supervised && args.no_init {
+        return Err(AppError::Usage(
+            "--no-init asks to exec COMMAND, and the supervisor flags to stay its parent; choose one".into(),
+        ));
+    }
     let mode = if supervised {
         Mode::Supervise(supervision(&args)?)
     } else {
-        Mode::Exec
+        Mode::Exec {
+            as_pid1: (!args.no_init).then(|| init(&args)),
+        }
     };
     Ok(RunOptions {
         command,
@@ -190,6 +205,22 @@ fn supervision(args: &ExecArgs) -> Result<Supervision, AppError> {
     })
 }
 
+/// What r4-exec does as PID 1 without a supervisor flag: tini's job —
+/// forward signals, reap orphans, exit with COMMAND's status — with the
+/// stop signal and grace period given (used when COMMAND exits and its
+/// group lingers).
+fn init(args: &ExecArgs) -> Supervision {
+    Supervision {
+        interval: None,
+        reload: None,
+        stop: args.stop_signal.0,
+        grace: args.grace.0,
+        group: false,
+        reap: true,
+        mask: false,
+    }
+}
+
 /// `--mask` takes COMMAND's stdout and stderr through pipes; on a terminal
 /// that would break prompts, colours and full-screen programs.
 fn refuse_mask_on_terminal() -> Result<(), AppError> {
@@ -223,7 +254,7 @@ mod tests {
         let Action::Run(run) = inv.action else {
             panic!("not a run")
         };
-        assert!(matches!(run.mode, Mode::Exec));
+        assert!(matches!(run.mode, Mode::Exec { as_pid1: Some(_) }));
         assert!(run.core_for_child);
         assert_eq!(inv.global.timeout, Duration::from_secs(30));
     }

@@ -16,6 +16,7 @@ use crate::exec::ExecPlan;
 use crate::harden::Hardening;
 use crate::inject::{self, EnvOptions, Sealing};
 use crate::resolve::ResolvedSecret;
+use crate::sources::Sources;
 use crate::ui::Ui;
 
 /// What to start, and how.
@@ -30,9 +31,45 @@ pub struct Launch {
     /// The core-file limit to give back to COMMAND (`None`:
     /// `--no-core-for-child`).
     pub restore: Option<Hardening>,
+    /// COMMAND's starting environment, before secrets (see
+    /// [`Launch::adopt`]). r4-exec's own variables are left out unless
+    /// `--keep-r4-env`, so this copy never holds the API key.
+    base: Vec<(OsString, OsString)>,
 }
 
 impl Launch {
+    /// A launch that starts from the inherited environment.
+    pub fn new(
+        program: PathBuf,
+        argv: Vec<OsString>,
+        env: EnvOptions,
+        restore: Option<Hardening>,
+    ) -> Launch {
+        let base = std::env::vars_os()
+            .filter(|(n, _)| env.keep_r4_env || !crate::vars::is_own(n.as_encoded_bytes()))
+            .collect();
+        Launch {
+            program,
+            argv,
+            env,
+            restore,
+            base,
+        }
+    }
+
+    /// Takes the sources into the starting environment: variables that held
+    /// a reference leave it, env-file values join it (`--no-override` keeps
+    /// an inherited value over them; `-v` names each).
+    pub fn adopt(&mut self, sources: &Sources, ui: &Ui) {
+        let (base, kept) = sources.base_env(std::mem::take(&mut self.base), self.env.no_override);
+        self.base = base;
+        for name in kept {
+            ui.note(&format!(
+                "{name}: kept the inherited value over the env file's (--no-override)"
+            ));
+        }
+    }
+
     /// The plan for `secrets`: `[env]` values in the environment, each
     /// `[files]` value in a memfd made as `sealing` says, its path in the
     /// environment. The plan's `keep_fds` are in the order of the `[files]`
@@ -67,7 +104,7 @@ impl Launch {
                 }
             }
         }
-        let envp = inject::build_env(std::env::vars_os(), &env_secrets, &files, &self.env)?;
+        let envp = inject::build_env(self.base.iter().cloned(), &env_secrets, &files, &self.env)?;
         for name in envp.not_overridden() {
             ui.note(&format!("{name}: kept the inherited value (--no-override)"));
         }

@@ -10,13 +10,13 @@
 //! supervise   commands        supervisor mode; the subcommands
 //! startup                     hardening, settings, client, key, resolve (once)
 //! invocation  launch          validated command line; COMMAND as data
-//! settings rotate trust cli   where settings come from; clap alone
+//! settings sources rotate trust cli  settings; references by source; clap alone
 //! error                       every failure -> one exit code, one line each
 //! exec                        execve(2): the one place COMMAND starts
 //! inject                      env and memfd delivery
 //! ui  resolve  mask           stderr reporter; config + refs -> verified secrets
 //! client                      the machine API over HTTPS
-//! config  harden              r4.toml; process hardening
+//! config  harden  dotenv      r4.toml; process hardening; env-file syntax
 //! contract reference exit vars  wire rules (pure); exit codes; own env names
 //! ```
 #![warn(missing_docs)]
@@ -32,6 +32,7 @@ pub mod cli;
 pub mod client;
 pub mod commands;
 pub mod config;
+pub mod dotenv;
 pub mod error;
 pub mod exec;
 pub mod exit;
@@ -44,6 +45,7 @@ pub mod resolve;
 pub mod rotate;
 pub mod run;
 pub mod settings;
+pub mod sources;
 pub mod startup;
 pub mod supervise;
 pub mod trust;

@@ -32,23 +32,32 @@ fn run_command(global: crate::invocation::GlobalOptions, opts: RunOptions) -> Re
     let path = std::env::var_os("PATH");
     let program = exec::resolve_program(&opts.command[0], path.as_deref())?;
     let startup = Startup::begin(global)?;
-    let launch = Launch {
+    let launch = Launch::new(
         program,
-        argv: opts.command,
-        env: opts.env,
-        restore: opts.core_for_child.then(|| startup.hardening()),
-    };
+        opts.command,
+        opts.env,
+        opts.core_for_child.then(|| startup.hardening()),
+    );
     match opts.mode {
         Mode::Supervise(supervision) => supervise::run(&startup, launch, supervision),
-        Mode::Exec => exec_mode(&startup, launch),
+        Mode::Exec {
+            as_pid1: Some(init),
+        } if std::process::id() == 1 => {
+            startup
+                .ui
+                .note("PID 1: staying COMMAND's init (signals forwarded, orphans reaped; --no-init to exec)");
+            supervise::run(&startup, launch, init)
+        }
+        Mode::Exec { .. } => exec_mode(&startup, launch),
     }
 }
 
 /// Resolves once and becomes COMMAND.
-fn exec_mode(startup: &Startup, launch: Launch) -> Result<u8, AppError> {
-    let config = startup.require_config()?;
+fn exec_mode(startup: &Startup, mut launch: Launch) -> Result<u8, AppError> {
+    let sources = startup.sources()?;
+    launch.adopt(&sources, &startup.ui);
     let resolved = startup.block_on(async {
-        let mut session = startup.session(config)?;
+        let mut session = startup.session(sources.config)?;
         session.resolve().await
     })?;
     startup.report(&resolved);

@@ -24,6 +24,7 @@ use crate::harden::{self, Hardening};
 use crate::invocation::GlobalOptions;
 use crate::resolve::{self, ResolveOptions, Resolved};
 use crate::settings;
+use crate::sources::{self, Sources};
 use crate::ui::Ui;
 
 /// Longest deadline of a single request; `--timeout` bounds the whole run.
@@ -73,10 +74,33 @@ impl Startup {
         Ok(Some(config))
     }
 
-    /// [`Startup::load_config`] for actions that cannot run without one.
+    /// Every source of references (`crate::sources`): `r4.toml` when there
+    /// is one, the `--env-file`s, the inherited environment. Something must
+    /// be there to resolve.
+    pub fn sources(&self) -> Result<Sources, AppError> {
+        let config = self.load_config(false)?;
+        let found = config.as_ref().map(|c| c.path.clone());
+        let inherited: Vec<_> = std::env::vars_os().collect();
+        let sources = sources::gather(config, &self.global.env_files, &inherited)?;
+        if sources.is_empty() {
+            return Err(AppError::Usage(match found {
+                Some(path) => format!(
+                    "{}: nothing to fetch: add [env], [files] or [project] (or set a variable to an r4:// reference)",
+                    path.display()
+                ),
+                None => "nothing to resolve: no ./r4.toml, and no variable or --env-file line holds an r4:// reference; start from r4.toml.example, or pass --config FILE".into(),
+            }));
+        }
+        for (name, origin) in &sources.origins {
+            self.ui.note(&format!("{name}: reference from {origin}"));
+        }
+        Ok(sources)
+    }
+
+    /// `r4.toml`, for actions that read only its settings and entries
+    /// (`trust`): the same sources as a run.
     pub fn require_config(&self) -> Result<Config, AppError> {
-        self.load_config(true)?
-            .ok_or_else(|| AppError::Usage("no configuration file".into()))
+        Ok(self.sources()?.config)
     }
 
     /// A client for the configured server, with the API key from settings.

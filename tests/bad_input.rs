@@ -352,7 +352,7 @@ fn a_bad_project_glob_is_refused() {
 fn a_config_with_nothing_to_fetch_is_refused() {
     config_fails(
         "[r4]\nbase_url = \"https://r4.dev/api/v1/machine\"\n",
-        &["r4.toml: nothing to fetch: add [env], [files] or [project]".into()],
+        &["r4.toml: nothing to fetch: add [env], [files] or [project] (or set a variable to an r4:// reference)".into()],
     );
 }
 
@@ -394,14 +394,16 @@ fn a_missing_config_given_in_r4_config_is_named() {
 
 #[test]
 fn a_missing_default_config_is_named() {
-    // No --config, no R4_CONFIG, no ./r4.toml in the working directory.
+    // No --config, no R4_CONFIG, no ./r4.toml in the working directory, and
+    // no reference in the environment: r4.toml is optional, but something
+    // must say what to fetch.
     let fx = Fx::new();
     let mut c = fx.cmd();
     c.arg("--").args(fx.marker_command());
     fails(
         &mut c,
         USAGE,
-        &["cannot read r4.toml: No such file or directory"],
+        &["nothing to resolve: no ./r4.toml, and no variable or --env-file line holds an r4:// reference; start from r4.toml.example, or pass --config FILE"],
     );
     fx.assert_not_ran();
 }

@@ -10,13 +10,13 @@ use std::path::Path;
 /// Bottom to top; keep in step with the drawing in `src/lib.rs`.
 const LAYERS: &[&[&str]] = &[
     &["contract", "reference", "exit", "vars"],
-    &["config", "harden"],
+    &["config", "harden", "dotenv"],
     &["client"],
     &["ui", "resolve", "mask"],
     &["inject"],
     &["exec"],
     &["error"],
-    &["settings", "rotate", "trust", "cli"],
+    &["settings", "sources", "rotate", "trust", "cli"],
     &["invocation", "launch"],
     &["startup"],
     &["supervise", "commands"],

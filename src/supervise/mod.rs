@@ -111,12 +111,18 @@ impl Mode {
 
 /// Runs COMMAND under supervision; returns its exit status. Called after
 /// hardening, while r4-exec still has a single thread.
-pub fn run(startup: &Startup, launch: Launch, supervision: Supervision) -> Result<u8, AppError> {
+pub fn run(
+    startup: &Startup,
+    mut launch: Launch,
+    supervision: Supervision,
+) -> Result<u8, AppError> {
     let mode = Mode::new(supervision);
     // First, while there is one thread: every later thread inherits the mask.
     let blocked =
         signals::block_all().map_err(|e| AppError::system("cannot block signals")(e.into()))?;
-    let config = startup.require_config()?;
+    let sources = startup.sources()?;
+    launch.adopt(&sources, &startup.ui);
+    let config = sources.config;
     if mode.reap && !mode.pid1 {
         nix::sys::prctl::set_child_subreaper(true)
             .map_err(|e| AppError::system("cannot become a child subreaper")(e.into()))?;

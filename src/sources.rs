@@ -1,0 +1,237 @@
+//! Where the references of a run come from, and which wins.
+//!
+//! Three sources, lowest first; for one name the highest wins:
+//!
+//! 1. the **inherited environment**: a variable whose whole value is a
+//!    reference — `r4://Vault/Item/Field` for the value itself,
+//!    `r4+file://Vault/Item/Field` for a sealed file whose path the variable
+//!    then holds. A value that merely contains `r4://` is left alone; one
+//!    that starts with either scheme but does not parse fails closed, naming
+//!    the variable. r4-exec's own `R4_*` variables are never references;
+//! 2. each **`--env-file`**, in order (a later file wins): plain values are
+//!    set in COMMAND's environment, references are resolved;
+//! 3. **`r4.toml`** `[env]`/`[files]`/`[project]`.
+//!
+//! With `--no-override`, an inherited plain value wins over all of them (a
+//! secret or an env-file value of the same name is dropped, and `-v` says
+//! so). A variable whose inherited value was a reference never reaches
+//! COMMAND as written: it holds the secret, or, overridden, the winner.
+
+use std::collections::{BTreeMap, HashSet};
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use crate::config::{Config, Delivery, Entry};
+use crate::dotenv;
+use crate::error::AppError;
+use crate::reference::{Reference, ReferenceError};
+
+/// The scheme that asks for file delivery in the environment and env files.
+pub const FILE_SCHEME: &str = "r4+file://";
+/// The scheme of a reference delivered as the variable's value.
+pub const VALUE_SCHEME: &str = "r4://";
+
+/// The references and values of a run, merged.
+#[derive(Debug)]
+pub struct Sources {
+    /// `r4.toml` (or an empty one) with every entry of every source.
+    pub config: Config,
+    /// Plain `NAME=value`s of the env files, for COMMAND's environment.
+    pub literals: Vec<(String, String)>,
+    /// Inherited names whose value was a reference.
+    pub consumed: HashSet<String>,
+    /// Where each entry came from (`r4.toml`, `FILE:LINE`, `environment`).
+    pub origins: BTreeMap<String, String>,
+}
+
+/// A value that is a reference: how it is delivered and what it names.
+fn as_reference(value: &str) -> Option<Result<(Delivery, String, Reference), ReferenceError>> {
+    let (delivery, raw) = if let Some(rest) = value.strip_prefix(FILE_SCHEME) {
+        (Delivery::File, format!("{VALUE_SCHEME}{rest}"))
+    } else if value.starts_with(VALUE_SCHEME) {
+        (Delivery::Env, value.to_owned())
+    } else {
+        return None;
+    };
+    Some(Reference::parse(&raw).map(|r| (delivery, raw, r)))
+}
+
+/// What one name is defined as in a lower source.
+enum Definition {
+    Reference(Entry),
+    Literal(String),
+}
+
+/// Merges the sources. `config` is `r4.toml` when one was found.
+pub fn gather(
+    config: Option<Config>,
+    env_files: &[PathBuf],
+    inherited: &[(OsString, OsString)],
+) -> Result<Sources, AppError> {
+    let mut lower: BTreeMap<String, (Definition, String)> = BTreeMap::new();
+    let mut consumed = HashSet::new();
+    for (name, value) in inherited {
+        let (Some(name), Some(value)) = (name.to_str(), value.to_str()) else {
+            continue;
+        };
+        if crate::vars::is_own(name.as_bytes()) {
+            continue;
+        }
+        if let Some(parsed) = as_reference(value) {
+            let entry = entry(name, parsed, "the environment")?;
+            consumed.insert(name.to_owned());
+            lower.insert(
+                name.to_owned(),
+                (Definition::Reference(entry), "environment".into()),
+            );
+        }
+    }
+    for path in env_files {
+        for pair in dotenv::read(path)? {
+            let origin = format!("{}:{}", path.display(), pair.line);
+            let definition = match as_reference(&pair.value) {
+                Some(parsed) => Definition::Reference(entry(&pair.name, parsed, &origin)?),
+                None => Definition::Literal(pair.value),
+            };
+            lower.insert(pair.name, (definition, origin));
+        }
+    }
+    let mut config = config.unwrap_or_else(Config::empty);
+    let mut origins: BTreeMap<String, String> = config
+        .entries
+        .iter()
+        .map(|e| (e.name.clone(), "r4.toml".to_owned()))
+        .collect();
+    let mut literals = Vec::new();
+    for (name, (definition, origin)) in lower {
+        if origins.contains_key(&name) {
+            continue;
+        }
+        match definition {
+            Definition::Reference(e) => {
+                config.entries.push(e);
+                origins.insert(name, origin);
+            }
+            Definition::Literal(v) => literals.push((name, v)),
+        }
+    }
+    Ok(Sources {
+        config,
+        literals,
+        consumed,
+        origins,
+    })
+}
+
+fn entry(
+    name: &str,
+    parsed: Result<(Delivery, String, Reference), ReferenceError>,
+    origin: &str,
+) -> Result<Entry, AppError> {
+    let (delivery, raw, reference) = parsed.map_err(|e| {
+        AppError::Usage(format!(
+            "{name} (from {origin}) looks like a reference but is not one: {e}; a reference is r4://Vault/Item/Field (or r4+file://… for a file)"
+        ))
+    })?;
+    Ok(Entry {
+        name: name.to_owned(),
+        delivery,
+        raw,
+        reference,
+    })
+}
+
+impl Sources {
+    /// Whether there is anything to resolve.
+    pub fn is_empty(&self) -> bool {
+        self.config.entries.is_empty() && self.config.project.is_none()
+    }
+
+    /// COMMAND's starting environment: the inherited one without the
+    /// variables that held a reference, with the env files' plain values
+    /// (an inherited value wins over them with `no_override`). Returns it
+    /// and the names `--no-override` kept.
+    pub fn base_env(
+        &self,
+        inherited: Vec<(OsString, OsString)>,
+        no_override: bool,
+    ) -> (Vec<(OsString, OsString)>, Vec<String>) {
+        let mut base: Vec<(OsString, OsString)> = inherited
+            .into_iter()
+            .filter(|(n, _)| n.to_str().is_none_or(|n| !self.consumed.contains(n)))
+            .collect();
+        let mut kept = Vec::new();
+        for (name, value) in &self.literals {
+            match base
+                .iter_mut()
+                .find(|(n, _)| n.as_os_str() == name.as_str())
+            {
+                Some(_) if no_override => kept.push(name.clone()),
+                Some((_, v)) => *v = value.into(),
+                None => base.push((name.into(), value.into())),
+            }
+        }
+        (base, kept)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(OsString, OsString)> {
+        pairs.iter().map(|(n, v)| (n.into(), v.into())).collect()
+    }
+
+    #[test]
+    fn only_whole_references_are_taken() {
+        let s = gather(
+            None,
+            &[],
+            &env(&[
+                ("A", "r4://V/I/F"),
+                ("B", "see r4://V/I/F"),
+                ("C", "r4+file://V/I/key"),
+                ("R4_CONFIG", "r4://V/I/F"),
+                ("HOME", "/root"),
+            ]),
+        )
+        .unwrap();
+        let names: Vec<_> = s
+            .config
+            .entries
+            .iter()
+            .map(|e| (e.name.as_str(), e.delivery, e.raw.as_str()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("A", Delivery::Env, "r4://V/I/F"),
+                ("C", Delivery::File, "r4://V/I/key")
+            ]
+        );
+        assert_eq!(s.origins["A"], "environment");
+    }
+
+    #[test]
+    fn a_broken_reference_fails_closed_naming_the_variable() {
+        let err = gather(None, &[], &env(&[("DB", "r4://only/two")])).unwrap_err();
+        assert!(
+            err.to_string().contains("DB (from the environment)"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn base_env_drops_consumed_names_and_applies_literals() {
+        let mut s = gather(None, &[], &env(&[("A", "r4://V/I/F")])).unwrap();
+        s.literals = vec![("X".into(), "file".into()), ("HOME".into(), "/file".into())];
+        let inherited = env(&[("A", "r4://V/I/F"), ("HOME", "/root")]);
+        let (base, kept) = s.base_env(inherited.clone(), false);
+        assert_eq!(base, env(&[("HOME", "/file"), ("X", "file")]));
+        assert!(kept.is_empty());
+        let (base, kept) = s.base_env(inherited, true);
+        assert_eq!(base, env(&[("HOME", "/root"), ("X", "file")]));
+        assert_eq!(kept, ["HOME"]);
+    }
+}
