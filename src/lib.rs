@@ -22,3 +22,4 @@ pub mod run;
 pub mod settings;
 pub mod supervise;
 pub mod trust;
+pub mod wipe;

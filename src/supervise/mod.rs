@@ -33,9 +33,21 @@
 //!   COMMAND and cancels the restart: r4-exec exits with its status.
 //! - **`--mask`**: see [`output`] and [`crate::mask`].
 //!
-//! Secrets, the API key and the agent's private key stay in r4-exec's memory
-//! while it runs (with `--watch`; otherwise the key is dropped once COMMAND
-//! starts). The process stays non-dumpable and without core dumps.
+//! **What stays in memory** once COMMAND runs: only what a flag needs.
+//!
+//! | | values | API key, agent private key |
+//! | --- | --- | --- |
+//! | `--watch` | kept, to compare a refresh with | kept, for the polls |
+//! | `--mask` (without `--watch`) | kept, to match them | dropped |
+//! | otherwise (`--reap`, `--signal-group`) | dropped | dropped |
+//!
+//! Dropped means gone from memory, not only out of reach: the secret types
+//! zeroize on drop, the `r4-exec` binary's allocator zeroes every block it
+//! frees, which covers the copies other crates made (HTTP client, JSON), and
+//! `R4_API_KEY` is wiped from the environment block as soon as the client
+//! holds the key (not with `--keep-r4-env`); see [`crate::wipe`].
+//! `tests/memory.rs` checks this by scanning the supervisor's memory. The
+//! process stays non-dumpable and without core dumps.
 
 mod child;
 mod output;
@@ -65,7 +77,7 @@ use crate::harden::Hardening;
 use crate::mask::Patterns;
 use crate::resolve::{ResolveOptions, ResolvedSecret};
 use crate::run::Ui;
-use crate::{inject, run, settings};
+use crate::{inject, run, settings, wipe};
 
 use child::SpawnOptions;
 use output::MaskedOutput;
@@ -172,6 +184,7 @@ pub(crate) fn run(
     let rt = run::runtime()?;
     rt.block_on(async move {
         let client = run::client(Some(&config), cli, ui)?;
+        forget_credentials(cli, ui);
         let watcher = Watcher::new(client, key, config, opts, timeout);
         let signals = Signals::new(&blocked)
             .map_err(|e| AppError::Other(format!("cannot read signals: {e}")))?;
@@ -197,7 +210,29 @@ pub(crate) fn run(
     })
 }
 
-/// A COMMAND ready to start: its plan and the set it was built from.
+/// Wipes the API key from r4-exec's environment block (and removes it from
+/// its environment) once the client holds its own copy: nothing reads it
+/// there again. Runs while r4-exec has one thread. Not with
+/// `--keep-r4-env`, which passes the variable on to every COMMAND started,
+/// restarts included.
+fn forget_credentials(cli: &Cli, ui: &Ui) {
+    if cli.exec.keep_r4_env {
+        return;
+    }
+    // SAFETY: r4-exec has one thread here: the runtime runs on the calling
+    // thread, and the masking threads, the verification threads and COMMAND
+    // come later; nothing else reads the environment meanwhile.
+    let forgotten = unsafe { wipe::forget_env(wipe::CREDENTIAL_VARS) };
+    let names = wipe::CREDENTIAL_VARS.join(", ");
+    if !forgotten.block_found {
+        ui.note(&format!("cannot locate the environment block (/proc/self/stat): {names} removed from the environment, but /proc/PID/environ (root only) still shows it"));
+    } else if forgotten.wiped > 0 {
+        ui.note(&format!("wiped {names} from the environment block"));
+    }
+}
+
+/// A COMMAND ready to start: its plan and, with `--watch`, the set it was
+/// built from (empty otherwise, see [`Supervisor::keeps_values`]).
 struct Prepared {
     plan: ExecPlan,
     secrets: Vec<ResolvedSecret>,
@@ -221,7 +256,7 @@ struct Supervisor<'a> {
     own_pid: i32,
     /// The running COMMAND (also its process group id).
     child: Pid,
-    /// The set the running COMMAND was given.
+    /// The set the running COMMAND was given; empty without `--watch`.
     current: Vec<ResolvedSecret>,
     /// `--reload-signal`: the running COMMAND's writable memfds, by name.
     files: Vec<(String, OwnedFd)>,
@@ -293,6 +328,8 @@ impl Supervisor<'_> {
         let prepared = self.prepare(resolved.secrets)?;
         self.take_terminal = terminal_is_ours();
         self.launch(prepared)?;
+        // Without --watch no request follows: the client (and the API key
+        // in it), the agent key and the configuration go now.
         let watcher = self.mode.interval.is_some().then_some(watcher);
         self.event_loop(&signals, watcher).await
     }
@@ -434,8 +471,19 @@ impl Supervisor<'_> {
         Ok(())
     }
 
+    /// Whether the values COMMAND was given are kept once it runs: only
+    /// `--watch` needs them, to compare a refresh with. Otherwise the only
+    /// copies are the plan's, wiped as soon as COMMAND is forked.
+    fn keeps_values(&self) -> bool {
+        self.mode.interval.is_some()
+    }
+
     fn prepare(&self, secrets: Vec<ResolvedSecret>) -> Result<Prepared, AppError> {
-        let copies = secrets.iter().map(watch::copy).collect();
+        let (copies, secrets) = if self.keeps_values() {
+            (secrets.iter().map(watch::copy).collect(), secrets)
+        } else {
+            (secrets, Vec::new())
+        };
         let memfd = if self.mode.reload.is_some() {
             reload::writable_memfd
         } else {

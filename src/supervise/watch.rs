@@ -30,8 +30,10 @@ pub(crate) enum Poll {
     Failed(String),
 }
 
-/// Everything needed to resolve again, owned for the life of the process.
-/// The agent's private key stays in memory (r4-exec is non-dumpable).
+/// Everything needed to resolve again: the client (with the API key), the
+/// agent's private key, the configuration. Kept for the life of the process
+/// with `--watch` only (r4-exec is non-dumpable); dropped once COMMAND
+/// starts otherwise.
 pub(crate) struct Watcher {
     client: Client,
     key: PrivateKey,
