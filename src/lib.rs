@@ -17,6 +17,7 @@
 //! ui  resolve  mask           stderr reporter; config + refs -> verified secrets
 //! client                      the machine API over HTTPS
 //! config  harden  dotenv      r4.toml; process hardening; env-file syntax
+//! wipe                        zeroing allocator; environment-block wipe
 //! contract reference exit vars  wire rules (pure); exit codes; own env names
 //! ```
 #![warn(missing_docs)]
@@ -51,3 +52,4 @@ pub mod supervise;
 pub mod trust;
 pub mod ui;
 pub mod vars;
+pub mod wipe;

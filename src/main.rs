@@ -4,6 +4,12 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// Every heap block is zeroed before it is freed, so a copy of a value or
+/// of the API key made by any crate is gone once dropped, not left in
+/// freed memory for as long as r4-exec runs (see `r4_exec::wipe`).
+#[global_allocator]
+static ALLOCATOR: r4_exec::wipe::ZeroOnFree = r4_exec::wipe::ZeroOnFree;
+
 fn main() -> ExitCode {
     // Usage errors exit 64 like every other usage error (clap's own is 2);
     // --help and --version exit 0.

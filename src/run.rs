@@ -31,7 +31,10 @@ pub fn run(inv: Invocation) -> Result<u8, AppError> {
 fn run_command(global: crate::invocation::GlobalOptions, opts: RunOptions) -> Result<u8, AppError> {
     let path = std::env::var_os("PATH");
     let program = exec::resolve_program(&opts.command[0], path.as_deref())?;
-    let startup = Startup::begin(global)?;
+    let mut startup = Startup::begin(global)?;
+    if opts.env.keep_r4_env {
+        startup.keep_env_credentials();
+    }
     let launch = Launch::new(
         program,
         opts.command,

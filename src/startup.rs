@@ -26,6 +26,7 @@ use crate::resolve::{self, ResolveOptions, Resolved};
 use crate::settings;
 use crate::sources::{self, Sources};
 use crate::ui::Ui;
+use crate::wipe;
 
 /// Longest deadline of a single request; `--timeout` bounds the whole run.
 const MAX_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -38,6 +39,8 @@ pub struct Startup {
     /// `--config`, `-v`, `--timeout`.
     pub global: GlobalOptions,
     hardening: Hardening,
+    /// `--keep-r4-env`: leave `R4_API_KEY` in the environment block.
+    keep_env_credentials: bool,
 }
 
 impl Startup {
@@ -48,7 +51,14 @@ impl Startup {
             ui: Ui::new(global.verbose),
             global,
             hardening,
+            keep_env_credentials: false,
         })
+    }
+
+    /// `--keep-r4-env`: COMMAND is given `R4_API_KEY`, so r4-exec must not
+    /// wipe it from its environment.
+    pub fn keep_env_credentials(&mut self) {
+        self.keep_env_credentials = true;
     }
 
     /// What hardening changed, so COMMAND can get its limits back.
@@ -130,6 +140,29 @@ impl Startup {
         }
     }
 
+    /// Wipes `R4_API_KEY` from r4-exec's environment block (and removes it
+    /// from its environment) once the client holds its own copy: nothing
+    /// reads it there again, and `/proc/PID/environ` would show it for the
+    /// life of the process (a supervisor lives as long as COMMAND). Not with
+    /// `--keep-r4-env`. See `crate::wipe`.
+    fn forget_env_credentials(&self) {
+        if self.keep_env_credentials {
+            return;
+        }
+        // SAFETY: r4-exec has one thread here: the runtime is current-thread
+        // and the private key's loading thread, the verification threads,
+        // the masking threads and COMMAND all come later, so nothing reads
+        // the environment meanwhile.
+        let forgotten = unsafe { wipe::forget_env(wipe::CREDENTIAL_VARS) };
+        let names = wipe::CREDENTIAL_VARS.join(", ");
+        if !forgotten.block_found {
+            self.ui.note(&format!("cannot locate the environment block (/proc/self/stat): {names} removed from the environment, but /proc/PID/environ (root only) still shows it"));
+        } else if forgotten.wiped > 0 {
+            self.ui
+                .note(&format!("wiped {names} from the environment block"));
+        }
+    }
+
     /// A current-thread runtime for the network part of an action.
     pub fn runtime(&self) -> Result<tokio::runtime::Runtime, AppError> {
         tokio::runtime::Builder::new_current_thread()
@@ -156,15 +189,16 @@ impl Startup {
     /// inside a runtime: the private key starts loading at once.
     pub fn session(&self, config: Config) -> Result<Session, AppError> {
         let key_path = settings::private_key_path(Some(&config))?;
-        let key = KeySlot::Loading(tokio::task::spawn_blocking(move || {
-            settings::load_private_key(key_path)
-        }));
         let opts = ResolveOptions {
             allow_legacy: config.r4.allow_legacy,
             allow_unencrypted: config.r4.allow_unencrypted,
             trust: settings::trust(&config)?,
         };
         let client = self.client(Some(&config))?;
+        self.forget_env_credentials();
+        let key = KeySlot::Loading(tokio::task::spawn_blocking(move || {
+            settings::load_private_key(key_path)
+        }));
         Ok(Session {
             client,
             config,

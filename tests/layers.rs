@@ -10,6 +10,7 @@ use std::path::Path;
 /// Bottom to top; keep in step with the drawing in `src/lib.rs`.
 const LAYERS: &[&[&str]] = &[
     &["contract", "reference", "exit", "vars"],
+    &["wipe"],
     &["config", "harden", "dotenv"],
     &["client"],
     &["ui", "resolve", "mask"],

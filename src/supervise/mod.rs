@@ -33,9 +33,21 @@
 //!   COMMAND and cancels the restart: r4-exec exits with its status.
 //! - **`--mask`**: see [`output`] and [`crate::mask`].
 //!
-//! Secrets, the API key and the agent's private key stay in r4-exec's memory
-//! while it runs (with `--watch`; otherwise the key is dropped once COMMAND
-//! starts). The process stays non-dumpable and without core dumps.
+//! **What stays in memory** once COMMAND runs: only what a flag needs.
+//!
+//! | | values | API key, agent private key |
+//! | --- | --- | --- |
+//! | `--watch` | kept, to compare a refresh with | kept, for the polls |
+//! | `--mask` (without `--watch`) | kept, to match them | dropped |
+//! | otherwise (`--reap`, `--signal-group`) | dropped | dropped |
+//!
+//! Dropped means gone from memory, not only out of reach: the secret types
+//! zeroize on drop, the `r4-exec` binary's allocator zeroes every block it
+//! frees, which covers the copies other crates made (HTTP client, JSON), and
+//! `R4_API_KEY` is wiped from the environment block as soon as the client
+//! holds the key (not with `--keep-r4-env`); see [`crate::wipe`].
+//! `tests/memory.rs` checks this by scanning the supervisor's memory. The
+//! process stays non-dumpable and without core dumps.
 
 mod child;
 mod output;
@@ -151,7 +163,8 @@ pub fn run(
     })
 }
 
-/// A COMMAND ready to start: its plan and the set it was built from.
+/// A COMMAND ready to start: its plan and, with `--watch`, the set it was
+/// built from (empty otherwise, see [`Supervisor::keeps_values`]).
 struct Prepared {
     plan: ExecPlan,
     secrets: Vec<ResolvedSecret>,
@@ -173,7 +186,7 @@ struct Supervisor<'a> {
     own_pid: i32,
     /// The running COMMAND (also its process group id).
     child: Pid,
-    /// The set the running COMMAND was given.
+    /// The set the running COMMAND was given; empty without `--watch`.
     current: Vec<ResolvedSecret>,
     /// `--reload-signal`: the running COMMAND's writable memfds, by name.
     files: Vec<(String, OwnedFd)>,
@@ -243,6 +256,8 @@ impl Supervisor<'_> {
         let prepared = self.prepare(resolved.secrets)?;
         self.take_terminal = terminal_is_ours();
         self.launch(prepared)?;
+        // Without --watch no request follows: the client (and the API key
+        // in it), the agent key and the configuration go now.
         let watcher = self.mode.interval.is_some().then_some(watcher);
         self.event_loop(&signals, watcher).await
     }
@@ -383,8 +398,20 @@ impl Supervisor<'_> {
         Ok(())
     }
 
+    /// Whether the values COMMAND was given are kept once it runs: only
+    /// `--watch` needs them, to compare a refresh with. Otherwise the only
+    /// copies are the plan's, wiped as soon as COMMAND is forked.
+    fn keeps_values(&self) -> bool {
+        self.mode.interval.is_some()
+    }
+
     fn prepare(&self, secrets: Vec<ResolvedSecret>) -> Result<Prepared, AppError> {
         let plan = self.launch.plan(&secrets, self.mode.sealing(), self.ui)?;
+        let secrets = if self.keeps_values() {
+            secrets
+        } else {
+            Vec::new()
+        };
         Ok(Prepared { plan, secrets })
     }
 

@@ -28,9 +28,10 @@ pub(crate) enum Poll {
     Failed(String),
 }
 
-/// The start-up session (client, private key, configuration, version
-/// floor) kept to resolve again, and the delta cursor. Kept for the life of
-/// the process with `--watch` only (r4-exec is non-dumpable).
+/// The start-up session (client with the API key, agent's private key,
+/// configuration, version floor) and the delta cursor. Kept for the life of the process
+/// with `--watch` only (r4-exec is non-dumpable); dropped once COMMAND
+/// starts otherwise.
 pub(crate) struct Watcher {
     session: Session,
     cursor: Option<String>,
