@@ -115,10 +115,28 @@ pub(crate) fn exit_code(status: i32) -> u8 {
     }
 }
 
+/// How COMMAND ended: the code to exit with, and the signal that killed it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Ended {
+    /// Its exit code, or 128+N.
+    pub code: u8,
+    /// N, when signal N killed it.
+    pub signal: Option<i32>,
+}
+
+impl Ended {
+    fn from_status(status: i32) -> Ended {
+        Ended {
+            code: exit_code(status),
+            signal: libc::WIFSIGNALED(status).then(|| libc::WTERMSIG(status)),
+        }
+    }
+}
+
 /// Collects exited children without blocking: only `main` unless `all`
 /// (r4-exec is PID 1 or a subreaper: every zombie is ours to reap). Returns
-/// `main`'s exit code once it has exited.
-pub(crate) fn reap(main: Pid, all: bool) -> Option<u8> {
+/// how `main` ended once it has.
+pub(crate) fn reap(main: Pid, all: bool) -> Option<Ended> {
     let target = if all { -1 } else { main.as_raw() };
     let mut main_exit = None;
     loop {
@@ -130,7 +148,7 @@ pub(crate) fn reap(main: Pid, all: bool) -> Option<u8> {
             -1 if Errno::last() == Errno::EINTR => continue,
             -1 => break,
             pid if pid == main.as_raw() => {
-                main_exit = Some(exit_code(status));
+                main_exit = Some(Ended::from_status(status));
                 if !all {
                     break;
                 }

@@ -139,8 +139,9 @@ pub fn run(
         nix::sys::prctl::set_child_subreaper(true)
             .map_err(|e| AppError::system("cannot become a child subreaper")(e.into()))?;
     }
+    let pid1 = mode.pid1;
     let rt = startup.runtime()?;
-    rt.block_on(async move {
+    let ended = rt.block_on(async move {
         let watcher = Watcher::new(startup.session(config)?, startup.global.timeout);
         let signals = Signals::new(&blocked).map_err(AppError::system("cannot read signals"))?;
         let mut sup = Supervisor {
@@ -158,9 +159,17 @@ pub fn run(
             shutdown: false,
             warned: HashSet::new(),
             next_poll: None,
+            killed_by: None,
         };
-        sup.main(signals, watcher).await
-    })
+        let code = sup.main(signals, watcher).await?;
+        Ok::<_, AppError>((code, sup.killed_by))
+    });
+    drop(rt);
+    let (code, killed_by) = ended?;
+    if let (Some(signo), false) = (killed_by, pid1) {
+        signals::reraise(signo);
+    }
+    Ok(code)
 }
 
 /// A COMMAND ready to start: its plan and, with `--watch`, the set it was
@@ -199,6 +208,9 @@ struct Supervisor<'a> {
     shutdown: bool,
     warned: HashSet<String>,
     next_poll: Option<Instant>,
+    /// The signal that killed COMMAND: r4-exec dies of it too (outside PID
+    /// 1), so its parent sees what it would have seen in exec mode.
+    killed_by: Option<i32>,
 }
 
 fn io_error(what: &'static str) -> impl Fn(std::io::Error) -> AppError {
@@ -325,7 +337,7 @@ impl Supervisor<'_> {
     /// exit.
     fn on_signal(&mut self, s: Received) -> Result<Option<u8>, AppError> {
         if s.signo == libc::SIGCHLD {
-            let Some(code) = child::reap(self.child, self.mode.reap) else {
+            let Some(ended) = child::reap(self.child, self.mode.reap) else {
                 return Ok(None);
             };
             if let Some(stopping) = self.stopping.take() {
@@ -338,7 +350,8 @@ impl Supervisor<'_> {
                     return Ok(None);
                 }
             }
-            return Ok(Some(code));
+            self.killed_by = ended.signal;
+            return Ok(Some(ended.code));
         }
         if s.pid == self.own_pid {
             return Ok(None);

@@ -105,6 +105,26 @@ pub(crate) fn asks_to_stop(signo: i32) -> bool {
     matches!(signo, libc::SIGTERM | libc::SIGINT | libc::SIGQUIT)
 }
 
+/// Dies of signal `signo`, as COMMAND did: default disposition, unblocked,
+/// raised on this thread. Returns only if the signal does not end a process
+/// by default (the caller then exits with 128+N). Not for PID 1, which the
+/// kernel protects from signals it does not handle.
+pub(crate) fn reraise(signo: i32) {
+    if !terminates_by_default(signo) {
+        return;
+    }
+    // SAFETY: plain system calls on integers and a local signal set; nothing
+    // of ours is in use any more (the caller has wound everything down).
+    unsafe {
+        libc::signal(signo, libc::SIG_DFL);
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, signo);
+        libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+        libc::raise(signo);
+    }
+}
+
 /// A signal's name (`SIGTERM`), or `signal N` for real-time ones.
 pub(crate) fn name(signo: i32) -> String {
     Signal::try_from(signo)
