@@ -65,11 +65,9 @@ pub fn api_key(config: Option<&Config>, warnings: &mut Vec<String>) -> Result<Se
     if let Some(v) = std::env::var_os(vars::API_KEY) {
         return nonempty(v.into_encoded_bytes(), "R4_API_KEY is set but empty");
     }
-    let file = config.and_then(|c| c.r4.api_key_file.clone()).or_else(|| {
-        env_nonempty(vars::CREDENTIALS_DIRECTORY)
-            .map(|d| PathBuf::from(d).join(vars::CREDENTIAL_NAME))
-            .filter(|p| p.exists())
-    });
+    let file = config
+        .and_then(|c| c.r4.api_key_file.clone())
+        .or_else(|| credential(vars::CREDENTIAL_NAME));
     let Some(path) = file else {
         return Err(AppError::ApiKey(
             "no API key: set R4_API_KEY, or api_key_file in [r4], or pass it as the systemd credential r4-api-key".into(),
@@ -121,16 +119,25 @@ pub fn connection(config: Option<&Config>) -> Result<Connection, AppError> {
     })
 }
 
-/// The private key path: `R4_PRIVATE_KEY_FILE`, else `[r4] private_key_file`.
+/// The private key path: `R4_PRIVATE_KEY_FILE`, else `[r4] private_key_file`,
+/// else `$CREDENTIALS_DIRECTORY/r4-private-key` (systemd `LoadCredential=`).
 pub fn private_key_path(config: Option<&Config>) -> Result<PathBuf, AppError> {
     env_nonempty(vars::PRIVATE_KEY_FILE)
         .map(PathBuf::from)
         .or_else(|| config.and_then(|c| c.r4.private_key_file.clone()))
+        .or_else(|| credential(vars::PRIVATE_KEY_CREDENTIAL))
         .ok_or_else(|| {
             AppError::Usage(
-                "no private key: set R4_PRIVATE_KEY_FILE or private_key_file in [r4] (create one with `r4-exec keygen`)".into(),
+                "no private key: set R4_PRIVATE_KEY_FILE or private_key_file in [r4], or pass it as the systemd credential r4-private-key (create one with `r4-exec keygen`)".into(),
             )
         })
+}
+
+/// `$CREDENTIALS_DIRECTORY/NAME`, when it exists.
+fn credential(name: &str) -> Option<PathBuf> {
+    env_nonempty(vars::CREDENTIALS_DIRECTORY)
+        .map(|d| PathBuf::from(d).join(name))
+        .filter(|p| p.exists())
 }
 
 /// Loads the agent private key.

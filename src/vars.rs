@@ -15,6 +15,8 @@ pub const BASE_URL: &str = "R4_BASE_URL";
 pub const CREDENTIALS_DIRECTORY: &str = "CREDENTIALS_DIRECTORY";
 /// File name of the API key inside `$CREDENTIALS_DIRECTORY`.
 pub const CREDENTIAL_NAME: &str = "r4-api-key";
+/// File name of the agent private key inside `$CREDENTIALS_DIRECTORY`.
+pub const PRIVATE_KEY_CREDENTIAL: &str = "r4-private-key";
 
 /// Every variable r4-exec reads for itself.
 pub const OWN: &[&str] = &[API_KEY, PRIVATE_KEY_FILE, CONFIG, BASE_URL];

@@ -532,7 +532,7 @@ fn no_private_key_configured_says_how_to_get_one() {
     fails(
         &mut c,
         USAGE,
-        &["no private key: set R4_PRIVATE_KEY_FILE or private_key_file in [r4] (create one with `r4-exec keygen`)"],
+        &["no private key: set R4_PRIVATE_KEY_FILE or private_key_file in [r4], or pass it as the systemd credential r4-private-key (create one with `r4-exec keygen`)"],
     );
     fx.assert_not_ran();
 }
