@@ -56,14 +56,20 @@ fn a_reference_that_fails_fails_closed_naming_the_variable() {
     let w = World::new();
     let marker = w.path("ran");
     let out = bare(&w)
-        .env("DB_PASSWORD", "r4://Production Secrets/No Such Item/Password")
+        .env(
+            "DB_PASSWORD",
+            "r4://Production Secrets/No Such Item/Password",
+        )
         .args(["--", "touch"])
         .arg(&marker)
         .output()
         .unwrap();
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(66), "{err}");
-    assert!(err.contains("DB_PASSWORD (r4://Production Secrets/No Such Item/Password)"), "{err}");
+    assert!(
+        err.contains("DB_PASSWORD (r4://Production Secrets/No Such Item/Password)"),
+        "{err}"
+    );
     assert!(!marker.exists(), "COMMAND must not start");
 
     let out = bare(&w)
@@ -74,7 +80,10 @@ fn a_reference_that_fails_fails_closed_naming_the_variable() {
         .unwrap();
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(64), "{err}");
-    assert!(err.contains("DB_PASSWORD (from the environment) looks like a reference"), "{err}");
+    assert!(
+        err.contains("DB_PASSWORD (from the environment) looks like a reference"),
+        "{err}"
+    );
     assert!(!marker.exists(), "COMMAND must not start");
 }
 
@@ -108,7 +117,10 @@ fn a_broken_env_file_names_its_line() {
     let out = run(bare(&w).arg("--env-file").arg(&file), "true");
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(64), "{err}");
-    assert!(err.contains(&format!("{}:2: expected NAME=value", file.display())), "{err}");
+    assert!(
+        err.contains(&format!("{}:2: expected NAME=value", file.display())),
+        "{err}"
+    );
 }
 
 /// The precedence table of the README, row by row: r4.toml over env files
@@ -168,12 +180,24 @@ fn check_covers_every_source() {
         .unwrap();
     let (text, err) = (stdout(&out), stderr(&out));
     assert!(out.status.success(), "{err}");
-    assert!(text.contains("ok  DB_PASSWORD") && text.contains("ok  STRIPE_KEY"), "{text}");
+    assert!(
+        text.contains("ok  DB_PASSWORD") && text.contains("ok  STRIPE_KEY"),
+        "{text}"
+    );
     assert!(text.contains("2 secret(s) resolved and verified"), "{text}");
-    assert!(err.contains("DB_PASSWORD: reference from environment"), "{err}");
-    assert!(err.contains(&format!("STRIPE_KEY: reference from {}:1", file.display())), "{err}");
+    assert!(
+        err.contains("DB_PASSWORD: reference from environment"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("STRIPE_KEY: reference from {}:1", file.display())),
+        "{err}"
+    );
     for value in [DB_PASSWORD, STRIPE] {
-        assert!(!text.contains(value) && !err.contains(value), "check printed a value");
+        assert!(
+            !text.contains(value) && !err.contains(value),
+            "check printed a value"
+        );
     }
 }
 

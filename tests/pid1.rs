@@ -98,7 +98,11 @@ fn as_pid_1_a_stop_ends_a_command_that_has_no_handler() {
     .unwrap();
     let status = unshare.wait().unwrap();
     // `sleep` as PID 1 would ignore SIGTERM (no handler) until SIGKILL.
-    assert!(stopped.elapsed() < Duration::from_secs(1), "{:?}", stopped.elapsed());
+    assert!(
+        stopped.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        stopped.elapsed()
+    );
     assert_eq!(status.code(), Some(143), "128 + SIGTERM");
 }
 

@@ -409,44 +409,7 @@ impl Seed {
             self.tenant.name.clone(),
         );
         let mut ids = Ids::default();
-        let mut access_keys = HashSet::new();
-        let mut agents = Vec::new();
-        for a in &self.agents {
-            let id = ids.claim(id_or(&a.id, format!("agent/{}", a.name))?, &a.name)?;
-            let Some((access, secret)) = split_api_key(&a.api_key) else {
-                return invalid(format!(
-                    "agent \"{}\": api_key must look like rk_<access>.<secret>",
-                    a.name
-                ));
-            };
-            if !access_keys.insert(access.to_string()) {
-                return invalid(format!("agent \"{}\": api_key access part reused", a.name));
-            }
-            let public_key = match &a.public_key {
-                Some(pem) => Some(PublicKey::from_pem(pem).map_err(|e| {
-                    SeedError::Invalid(format!("agent \"{}\": public_key: {e}", a.name))
-                })?),
-                None => None,
-            };
-            if public_key.is_some() && a.scope != Scope::Agent {
-                return invalid(format!(
-                    "agent \"{}\": only AGENT keys register a public_key",
-                    a.name
-                ));
-            }
-            agents.push(RAgent {
-                id,
-                name: a.name.clone(),
-                access: access.to_string(),
-                secret: secret.to_string(),
-                scope: a.scope,
-                permissions: a
-                    .permissions
-                    .clone()
-                    .unwrap_or_else(|| vec!["machine.all".into()]),
-                public_key,
-            });
-        }
+        let agents = resolve_agents(&self.agents, &mut ids)?;
         let mut projects = Vec::new();
         for p in &self.projects {
             projects.push(RProject {
@@ -458,55 +421,7 @@ impl Seed {
         }
         let mut vaults = Vec::new();
         for v in &self.vaults {
-            let id = ids.claim(id_or(&v.id, format!("vault/{}", v.name))?, &v.name)?;
-            let project = match &v.project {
-                None => None,
-                Some(r) => Some(
-                    projects
-                        .iter()
-                        .find(|p| &p.id == r)
-                        .or_else(|| projects.iter().find(|p| &p.name == r))
-                        .map(|p| p.id.clone())
-                        .ok_or_else(|| {
-                            SeedError::Invalid(format!(
-                                "vault \"{}\": unknown project \"{r}\"",
-                                v.name
-                            ))
-                        })?,
-                ),
-            };
-            let mut shared_with = Vec::new();
-            for r in &v.shared_with {
-                let agent = agents
-                    .iter()
-                    .find(|a| &a.id == r)
-                    .or_else(|| agents.iter().find(|a| &a.name == r))
-                    .ok_or_else(|| {
-                        SeedError::Invalid(format!("vault \"{}\": unknown agent \"{r}\"", v.name))
-                    })?;
-                if agent.scope != Scope::Agent {
-                    return invalid(format!(
-                        "vault \"{}\": \"{r}\" is not an AGENT key; vaults are shared to agents",
-                        v.name
-                    ));
-                }
-                if !shared_with.contains(&agent.id) {
-                    shared_with.push(agent.id.clone());
-                }
-            }
-            let mut items = Vec::new();
-            for item in &v.items {
-                items.push(resolve_item(&v.name, item, &mut ids)?);
-            }
-            vaults.push(RVault {
-                id,
-                name: v.name.clone(),
-                model: v.model,
-                project,
-                shared_with,
-                data_classification: v.data_classification.clone(),
-                items,
-            });
+            vaults.push(resolve_vault(v, &agents, &projects, &mut ids)?);
         }
         Ok(Resolved {
             org,
@@ -516,6 +431,105 @@ impl Seed {
             vaults,
         })
     }
+}
+
+/// The seed's API keys: ids unique, access parts unique, a public key only
+/// on AGENT keys.
+fn resolve_agents(seeds: &[AgentSeed], ids: &mut Ids) -> Result<Vec<RAgent>, SeedError> {
+    let mut access_keys = HashSet::new();
+    let mut agents = Vec::new();
+    for a in seeds {
+        let id = ids.claim(id_or(&a.id, format!("agent/{}", a.name))?, &a.name)?;
+        let Some((access, secret)) = split_api_key(&a.api_key) else {
+            return invalid(format!(
+                "agent \"{}\": api_key must look like rk_<access>.<secret>",
+                a.name
+            ));
+        };
+        if !access_keys.insert(access.to_string()) {
+            return invalid(format!("agent \"{}\": api_key access part reused", a.name));
+        }
+        let public_key = match &a.public_key {
+            Some(pem) => Some(PublicKey::from_pem(pem).map_err(|e| {
+                SeedError::Invalid(format!("agent \"{}\": public_key: {e}", a.name))
+            })?),
+            None => None,
+        };
+        if public_key.is_some() && a.scope != Scope::Agent {
+            return invalid(format!(
+                "agent \"{}\": only AGENT keys register a public_key",
+                a.name
+            ));
+        }
+        agents.push(RAgent {
+            id,
+            name: a.name.clone(),
+            access: access.to_string(),
+            secret: secret.to_string(),
+            scope: a.scope,
+            permissions: a
+                .permissions
+                .clone()
+                .unwrap_or_else(|| vec!["machine.all".into()]),
+            public_key,
+        });
+    }
+    Ok(agents)
+}
+
+/// One vault: its project and the agents it is shared with, by id or name.
+fn resolve_vault(
+    v: &VaultSeed,
+    agents: &[RAgent],
+    projects: &[RProject],
+    ids: &mut Ids,
+) -> Result<RVault, SeedError> {
+    let id = ids.claim(id_or(&v.id, format!("vault/{}", v.name))?, &v.name)?;
+    let project = match &v.project {
+        None => None,
+        Some(r) => Some(
+            projects
+                .iter()
+                .find(|p| &p.id == r)
+                .or_else(|| projects.iter().find(|p| &p.name == r))
+                .map(|p| p.id.clone())
+                .ok_or_else(|| {
+                    SeedError::Invalid(format!("vault \"{}\": unknown project \"{r}\"", v.name))
+                })?,
+        ),
+    };
+    let mut shared_with = Vec::new();
+    for r in &v.shared_with {
+        let agent = agents
+            .iter()
+            .find(|a| &a.id == r)
+            .or_else(|| agents.iter().find(|a| &a.name == r))
+            .ok_or_else(|| {
+                SeedError::Invalid(format!("vault \"{}\": unknown agent \"{r}\"", v.name))
+            })?;
+        if agent.scope != Scope::Agent {
+            return invalid(format!(
+                "vault \"{}\": \"{r}\" is not an AGENT key; vaults are shared to agents",
+                v.name
+            ));
+        }
+        if !shared_with.contains(&agent.id) {
+            shared_with.push(agent.id.clone());
+        }
+    }
+    let mut items = Vec::new();
+    for item in &v.items {
+        items.push(resolve_item(&v.name, item, ids)?);
+    }
+    Ok(RVault {
+        id,
+        name: v.name.clone(),
+        model: v.model,
+        project,
+        shared_with,
+        data_classification: v.data_classification.clone(),
+        items,
+    })
 }
 
 /// Ids handed out so far; every object id must be unique.

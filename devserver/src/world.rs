@@ -20,7 +20,7 @@ use crate::error::AdminError;
 use crate::faults::FaultKind;
 use crate::legacy::LegacyKey;
 pub(crate) use crate::model::*;
-use crate::seed::{derive_id, resolve_item, Ids, RProject, Resolved, Scope};
+use crate::seed::{derive_id, resolve_item, Ids, RAgent, RProject, RVault, Resolved, Scope};
 use crate::translog::TransLog;
 
 pub(crate) struct World {
@@ -80,54 +80,64 @@ impl World {
         let op_id = world.operator_id.clone();
         world.log_key_record(&op_fp, op_public, USER, &op_id, true);
         for a in seed.agents {
-            let fp = a.public_key.as_ref().map(|k| k.fingerprint().to_string());
-            if let Some(k) = a.public_key {
-                world.log_key_record(k.fingerprint(), k.clone(), AGENT, &a.id, true);
-            }
-            world.agents.push(Agent {
-                api_key_id: derive_id(&format!("api-key/{}", a.access)),
-                id: a.id,
-                name: a.name,
-                access: a.access,
-                secret: a.secret,
-                scope: a.scope,
-                permissions: a.permissions,
-                key: fp,
-                revoked: Vec::new(),
-                legacy: None,
-            });
+            world.add_agent(a);
         }
         for v in seed.vaults {
-            let dek = (v.model == VaultModel::V3).then(Dek::generate);
-            let mut vault = Vault {
-                encryption_key_id: derive_id(&format!("encryption-key/{}", v.id)),
-                id: v.id,
-                name: v.name,
-                model: v.model,
-                project: v.project,
-                shared_with: Vec::new(),
-                data_classification: v.data_classification,
-                dek,
-                dek_version: 1,
-                items: Vec::new(),
-                version: 1,
-                changed_seq: 0,
-                dir_seq: 0,
-                wrapped: HashMap::new(),
-                created_at: started_at.clone(),
-            };
-            for item in v.items {
-                let item = make_item(&vault, item, 0, &started_at);
-                vault.items.push(item);
-            }
-            world.vaults.push(vault);
-            let vi = world.vaults.len() - 1;
-            for agent in v.shared_with {
-                world.share_at(vi, &agent, 0);
-            }
+            world.add_vault(v, &started_at);
         }
         world.refresh_visibility();
         world
+    }
+
+    /// A seed agent, its registered key (if any) logged.
+    fn add_agent(&mut self, a: RAgent) {
+        let fp = a.public_key.as_ref().map(|k| k.fingerprint().to_string());
+        if let Some(k) = a.public_key {
+            self.log_key_record(k.fingerprint(), k.clone(), AGENT, &a.id, true);
+        }
+        self.agents.push(Agent {
+            api_key_id: derive_id(&format!("api-key/{}", a.access)),
+            id: a.id,
+            name: a.name,
+            access: a.access,
+            secret: a.secret,
+            scope: a.scope,
+            permissions: a.permissions,
+            key: fp,
+            revoked: Vec::new(),
+            legacy: None,
+        });
+    }
+
+    /// A seed vault with a fresh DEK (v3), its items, shared as the seed says.
+    fn add_vault(&mut self, v: RVault, started_at: &str) {
+        let dek = (v.model == VaultModel::V3).then(Dek::generate);
+        let mut vault = Vault {
+            encryption_key_id: derive_id(&format!("encryption-key/{}", v.id)),
+            id: v.id,
+            name: v.name,
+            model: v.model,
+            project: v.project,
+            shared_with: Vec::new(),
+            data_classification: v.data_classification,
+            dek,
+            dek_version: 1,
+            items: Vec::new(),
+            version: 1,
+            changed_seq: 0,
+            dir_seq: 0,
+            wrapped: HashMap::new(),
+            created_at: started_at.to_owned(),
+        };
+        for item in v.items {
+            let item = make_item(&vault, item, 0, started_at);
+            vault.items.push(item);
+        }
+        self.vaults.push(vault);
+        let vi = self.vaults.len() - 1;
+        for agent in v.shared_with {
+            self.share_at(vi, &agent, 0);
+        }
     }
 
     fn log_key_record(

@@ -1,0 +1,295 @@
+//! r4-exec in a real container engine: podman builds a `FROM scratch`
+//! image holding only the static r4-exec (packaging/build-static.sh, the
+//! size-tuned binary that ships) and a static test program, and runs it
+//! against the devserver on the host, configured the way manifests do —
+//! references in the environment, no r4.toml, the agent key mounted
+//! read-only. It shows: the secret arrives by env and by file; r4-exec, as
+//! PID 1, is COMMAND's init (orphans reaped, `podman stop` ends a COMMAND
+//! without a SIGTERM handler at once, status 143); `--read-only` works; no
+//! plaintext in the image, its layers or the container's filesystem.
+//!
+//! On our machines podman runs rootful with `--runtime runc`, host network
+//! and low ulimits (see the README's Containers section). Where no engine
+//! can start containers the test says so and stops — except under CI
+//! (`CI` set), where `.ci/run` installs podman and runc and a missing
+//! engine is a failure.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// `podman --runtime runc …`.
+fn podman() -> Command {
+    let mut cmd = Command::new("podman");
+    cmd.args(["--runtime", "runc"]);
+    cmd
+}
+
+fn ok(out: Output, what: &str) -> String {
+    assert!(
+        out.status.success(),
+        "{what}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The static r4-exec, built (or found up to date) by the packaging script
+/// with the size-tuned AWS-LC it ships with.
+fn static_r4_exec() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new(root.join("packaging/build-static.sh"))
+        .env("AWS_LC_SYS_SMALL", "1")
+        .env_remove("RUSTFLAGS")
+        .output()
+        .expect("packaging/build-static.sh");
+    ok(out, "static build");
+    root.join("target/x86_64-unknown-linux-gnu/release/r4-exec")
+}
+
+/// An image tag, removed with its image when dropped.
+struct Image(String);
+
+impl Drop for Image {
+    fn drop(&mut self) {
+        let _ = podman().args(["rmi", "-f", &self.0]).output();
+    }
+}
+
+/// A container name, removed when dropped.
+struct Container(String);
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        let _ = podman().args(["rm", "-f", "-t", "0", &self.0]).output();
+    }
+}
+
+/// The application image (the probe) and the base it is built `FROM`
+/// (packaging/Dockerfile.prebuilt); dropped in that order.
+struct Images {
+    app: Image,
+    _base: Image,
+}
+
+/// Builds the base image from packaging/Dockerfile.prebuilt exactly as its
+/// comment says, then an application image on it holding the probe.
+fn build_images(dir: &Path) -> Result<Images, String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let (base_dir, app_dir) = (dir.join("base"), dir.join("app"));
+    std::fs::create_dir_all(&base_dir).unwrap();
+    std::fs::create_dir_all(&app_dir).unwrap();
+    std::fs::copy(static_r4_exec(), base_dir.join("r4-exec")).unwrap();
+    let probe = Command::new("cc")
+        .args(["-static", "-O2", "-o"])
+        .arg(app_dir.join("probe"))
+        .arg(root.join("tests/container/probe.c"))
+        .output()
+        .expect("cc");
+    ok(probe, "cc -static probe.c (libc6-dev)");
+    let id = std::process::id();
+    let base = build(
+        &format!("localhost/r4-exec-base-test:{id}"),
+        &root.join("packaging/Dockerfile.prebuilt"),
+        &base_dir,
+    )?;
+    std::fs::write(
+        app_dir.join("Containerfile"),
+        format!("FROM {}\nCOPY probe /probe\n", base.0),
+    )
+    .unwrap();
+    let app = build(
+        &format!("localhost/r4-exec-app-test:{id}"),
+        &app_dir.join("Containerfile"),
+        &app_dir,
+    )?;
+    Ok(Images { app, _base: base })
+}
+
+fn build(tag: &str, file: &Path, context: &Path) -> Result<Image, String> {
+    let out = podman()
+        .args(["build", "-q", "-t", tag, "-f"])
+        .arg(file)
+        .arg(context)
+        .output()
+        .map_err(|e| format!("podman: {e}"))?;
+    let image = Image(tag.to_owned());
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    Ok(image)
+}
+
+/// `podman run` of the image as a manifest would configure it.
+fn run_args(w: &World, image: &Image, extra: &[&str]) -> Command {
+    let mut cmd = podman();
+    cmd.args(["run", "--network", "host"])
+        .args([
+            "--ulimit",
+            "nofile=1024:1024",
+            "--ulimit",
+            "nproc=1000:1000",
+        ])
+        .args(["-e", &format!("R4_BASE_URL={}", w.server.base_url())])
+        .args(["-e", &format!("R4_API_KEY={API_KEY}")])
+        .args(["-e", "R4_PRIVATE_KEY_FILE=/run/secrets/agent.pem"])
+        .arg("-v")
+        .arg(format!(
+            "{}:/run/secrets/agent.pem:ro",
+            w.path("agent.pem").display()
+        ))
+        .args([
+            "-e",
+            "DB_PASSWORD=r4://Production Secrets/Production DB/Password",
+        ])
+        .args(["-e", "TLS_KEY_FILE=r4+file://Edge/TLS/private key"])
+        .args(extra)
+        .arg(&image.0);
+    cmd
+}
+
+/// The images, or `None` (with the reason printed) where no engine runs.
+fn images_or_skip(dir: &Path) -> Option<Images> {
+    let why = match Command::new("podman").arg("--version").output() {
+        Err(e) => format!("podman is not installed ({e})"),
+        Ok(_) => match build_images(dir) {
+            Ok(images) => return Some(images),
+            Err(e) => format!("podman cannot build images here: {e}"),
+        },
+    };
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI must be able to run containers: {why}"
+    );
+    eprintln!("container test not run: {why}");
+    None
+}
+
+#[test]
+fn a_scratch_image_gets_its_secrets_and_r4_exec_is_its_init() {
+    let w = World::new();
+    let Some(images) = images_or_skip(w.dir.path()) else {
+        return;
+    };
+    let image = &images.app;
+    // Env and file delivery, credentials not passed on, read-only root.
+    let out = run_args(&w, image, &["--rm", "--read-only"])
+        .args([
+            "/probe",
+            "print",
+            "DB_PASSWORD",
+            "file:TLS_KEY_FILE",
+            "R4_API_KEY",
+        ])
+        .output()
+        .unwrap();
+    let text = ok(out, "podman run print");
+    assert!(
+        text.contains(&format!("DB_PASSWORD={DB_PASSWORD}\n")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("file:TLS_KEY_FILE={TLS_KEY}")),
+        "{text}"
+    );
+    assert!(text.contains("R4_API_KEY=<unset>"), "{text}");
+
+    // PID 1 is r4-exec; COMMAND is its child.
+    let out = run_args(&w, image, &["--rm"])
+        .args(["/probe", "pid"])
+        .output()
+        .unwrap();
+    let text = ok(out, "podman run pid");
+    assert!(
+        text.trim_end().ends_with("ppid=1") && !text.starts_with("pid=1 "),
+        "{text}"
+    );
+
+    // Orphans are reaped.
+    let out = run_args(&w, image, &["--rm"])
+        .args(["/probe", "orphans"])
+        .output()
+        .unwrap();
+    assert_eq!(ok(out, "podman run orphans").trim(), "zombies=0");
+}
+
+#[test]
+fn podman_stop_ends_a_command_without_a_handler_and_leaves_no_plaintext() {
+    let w = World::new();
+    let Some(images) = images_or_skip(w.dir.path()) else {
+        return;
+    };
+    let image = &images.app;
+    let name = Container(format!("r4-exec-stop-{}", std::process::id()));
+    let out = run_args(&w, image, &["-d", "--name", &name.0])
+        .args(["/probe", "sleep"])
+        .output()
+        .unwrap();
+    ok(out, "podman run -d");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let logs = podman().args(["logs", &name.0]).output().unwrap();
+        if String::from_utf8_lossy(&logs.stdout).contains("ready") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "COMMAND never started: {logs:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let stop = Instant::now();
+    ok(
+        podman()
+            .args(["stop", "-t", "10", &name.0])
+            .output()
+            .unwrap(),
+        "podman stop",
+    );
+    let took = stop.elapsed();
+    let code = ok(
+        podman()
+            .args(["inspect", "--format", "{{.State.ExitCode}}", &name.0])
+            .output()
+            .unwrap(),
+        "podman inspect",
+    );
+    assert_eq!(code.trim(), "143", "128 + SIGTERM");
+    // Without an init, `/probe sleep` as PID 1 ignores SIGTERM and is killed
+    // after the 10 s grace period.
+    assert!(took < Duration::from_secs(1), "podman stop took {took:?}");
+
+    // No plaintext anywhere: the container's filesystem and the image.
+    let values = [DB_PASSWORD, TLS_KEY, API_KEY];
+    let diff = ok(
+        podman().args(["diff", &name.0]).output().unwrap(),
+        "podman diff",
+    );
+    assert_eq!(diff.trim(), "", "files written in the container");
+    let fs = podman().args(["export", &name.0]).output().unwrap();
+    assert!(fs.status.success());
+    let archive = w.path("image.tar");
+    ok(
+        podman()
+            .args(["save", "--format", "docker-archive", "-o"])
+            .arg(&archive)
+            .arg(&image.0)
+            .output()
+            .unwrap(),
+        "podman save",
+    );
+    let image_bytes = std::fs::read(&archive).unwrap();
+    for value in values {
+        for (what, bytes) in [
+            ("container filesystem", &fs.stdout),
+            ("image", &image_bytes),
+        ] {
+            assert!(
+                !bytes.windows(value.len()).any(|w| w == value.as_bytes()),
+                "a secret is in the {what}"
+            );
+        }
+    }
+}
