@@ -821,6 +821,65 @@ fn private_key_rules() {
 }
 
 #[test]
+fn a_key_under_2048_bits_is_too_small_in_every_encoding() {
+    // A 1024-bit signer in a directory, or a 1024-bit agent key: factorable,
+    // so refused, and named as too small rather than as not RSA.
+    assert_eq!(
+        PublicKey::from_pem(include_str!("data/rsa-1024.public.pem")).unwrap_err(),
+        KeyError::TooSmall(0)
+    );
+    for pem in [
+        include_str!("data/rsa-1024.pkcs8.pem"),
+        include_str!("data/rsa-1024.pkcs1.pem"),
+    ] {
+        assert!(matches!(
+            PrivateKey::from_pem(pem.as_bytes()).unwrap_err(),
+            KeyError::TooSmall(_)
+        ));
+    }
+}
+
+#[test]
+fn a_key_over_2048_bits_is_accepted_with_its_size() {
+    let key = PrivateKey::generate(3072).unwrap();
+    assert_eq!(key.public().bits(), 3072);
+    let public = PublicKey::from_pem(&key.public().to_pem()).unwrap();
+    assert_eq!(public.bits(), 3072);
+    assert!(public.verify_pss(b"m", &key.sign_pss(b"m")));
+    assert_eq!(keys().agent.public().bits(), 2048);
+}
+
+#[test]
+fn keys_print_their_fingerprint_and_never_their_secret() {
+    let k = keys();
+    assert_eq!(
+        format!("{:?}", k.agent.public()),
+        format!("PublicKey({}, 2048 bits)", k.agent.fingerprint())
+    );
+    assert_eq!(
+        format!("{:?}", k.agent),
+        format!("PrivateKey(<redacted>, {})", k.agent.fingerprint())
+    );
+}
+
+#[test]
+fn a_legacy_value_opens_only_as_rsa_oaep_sha1_under_its_key() {
+    // §6.5: legacy values are RSA-OAEP-SHA1; they are not DEK wraps
+    // (OAEP-SHA256) and no other key opens them.
+    let k = keys();
+    let ct = k.agent.public().legacy_encrypt(b"hunter2");
+    assert_eq!(&k.agent.legacy_decrypt(&ct).unwrap()[..], b"hunter2");
+    assert_eq!(
+        k.agent.unwrap_dek(&ct).unwrap_err(),
+        KeyError::DecryptFailed
+    );
+    assert_eq!(
+        k.other_agent.legacy_decrypt(&ct).unwrap_err(),
+        KeyError::DecryptFailed
+    );
+}
+
+#[test]
 fn envelope_with_another_algorithm_is_refused_before_decryption() {
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use base64::Engine;
