@@ -761,6 +761,60 @@ fn a_key_listed_active_and_revoked_is_revoked() {
     ));
 }
 
+#[test]
+fn a_duplicate_listing_without_a_proof_does_not_hide_a_proven_signer() {
+    // A server adding a second, unproven listing of the operator cannot make
+    // a log-pinned client refuse what the operator signed: one valid
+    // inclusion proof puts the key in the log.
+    let k = keys();
+    let mut d = directory_json();
+    d.signers
+        .push(entry(&k.operator, "USER", "user1", "active"));
+    let dir = verify_directory(&d, VAULT, &log_pinned()).unwrap();
+    assert_eq!(
+        dir.signer(k.operator.fingerprint()).unwrap().included,
+        Some(true)
+    );
+    let items = summary_items();
+    assert!(verify_summary(&items, &summary_cp(&items, 7), VAULT, &dir).is_ok());
+}
+
+#[test]
+fn a_verified_directory_lists_every_signer_of_its_vault() {
+    // What `r4-exec trust` prints and offers to pin.
+    let k = keys();
+    let dir = dir();
+    assert_eq!(dir.vault_id(), VAULT);
+    let mut listed: Vec<&str> = dir.signers().map(|s| s.key_id.as_str()).collect();
+    listed.sort_unstable();
+    let mut expected = vec![
+        k.operator.fingerprint(),
+        k.agent.fingerprint(),
+        k.other_agent.fingerprint(),
+        k.revoked.fingerprint(),
+    ];
+    expected.sort_unstable();
+    assert_eq!(listed, expected);
+}
+
+#[test]
+fn a_policy_is_unpinned_only_without_pinned_signers_and_log_key() {
+    // Unpinned means trusting the directory as served: the client warns.
+    let k = keys();
+    assert!(unpinned().is_unpinned());
+    assert!(!log_pinned().is_unpinned());
+    let signers_only = TrustPolicy {
+        pinned_signers: vec![k.operator.fingerprint().into()],
+        log_key: None,
+    };
+    assert!(!signers_only.is_unpinned());
+    let both = TrustPolicy {
+        pinned_signers: vec![k.operator.fingerprint().into()],
+        log_key: Some(k.log.public().clone()),
+    };
+    assert!(!both.is_unpinned());
+}
+
 // ---- §2 keys ----
 
 #[test]
@@ -975,6 +1029,45 @@ fn envelope_ciphertext_shorter_than_the_gcm_tag_is_refused() {
                 .unwrap_err(),
             EnvelopeError::Length,
             "ciphertext of {len} bytes"
+        );
+    }
+}
+
+#[test]
+fn only_an_r4v3_prefix_marks_an_envelope() {
+    // A value without the prefix is plaintext (§6.4), which the client
+    // accepts only where its configuration allows unencrypted values.
+    assert!(envelope::is_envelope(&envelope::seal(
+        b"x",
+        &dek(),
+        VAULT,
+        F1,
+        1
+    )));
+    assert!(envelope::is_envelope("r4v3."));
+    for plain in ["", "s3cret", "r4v2.a.b.c", "R4V3.a.b.c", " r4v3.a.b.c"] {
+        assert!(!envelope::is_envelope(plain), "{plain:?}");
+    }
+}
+
+#[test]
+fn envelope_with_an_empty_segment_is_malformed() {
+    // Each of header, IV and ciphertext must be present: an empty one is a
+    // shape error, found before any segment is decoded.
+    let env = envelope::seal(b"x", &dek(), VAULT, F1, 1);
+    let parts: Vec<&str> = env.strip_prefix("r4v3.").unwrap().split('.').collect();
+    for empty in 0..3 {
+        let mut p = parts.clone();
+        p[empty] = "";
+        let broken = format!("r4v3.{}", p.join("."));
+        assert_eq!(
+            envelope::open(&broken, &dek(), expect_f1()).unwrap_err(),
+            EnvelopeError::Malformed,
+            "{broken}"
+        );
+        assert_eq!(
+            envelope::peek_header(&broken).unwrap_err(),
+            EnvelopeError::Malformed
         );
     }
 }
