@@ -14,6 +14,8 @@ use r4_contract::directory::{
     leaf_hash, leaf_of, verify_directory, Role, TrustPolicy, VerifiedDirectory,
 };
 use r4_contract::envelope::{self, Expect};
+use r4_contract::envname::is_valid_env_name;
+use r4_contract::rotation::{rewrap, sign_proof, statement, verify_proof};
 use r4_contract::wire::*;
 use r4_contract::{merkle, Dek, EnvelopeError, KeyError, Signed, VerifyError};
 use serde_json::{json, Value};
@@ -1070,4 +1072,81 @@ fn envelope_with_an_empty_segment_is_malformed() {
             EnvelopeError::Malformed
         );
     }
+}
+
+// ---- §6.4 env names ----
+
+#[test]
+fn only_portable_names_are_valid_env_names() {
+    // A name a shell or execve(2) consumer could misread (leading digit,
+    // `=`, space, dash, non-ASCII) is refused in configuration.
+    for ok in ["A", "_", "_1", "DB_PASSWORD", "db_password", "A1_B2"] {
+        assert!(is_valid_env_name(ok), "{ok:?}");
+    }
+    for bad in ["", "1A", "A-B", "A B", "A=B", "É", "A\0"] {
+        assert!(!is_valid_env_name(bad), "{bad:?}");
+    }
+}
+
+// ---- §7 key rotation ----
+
+#[test]
+fn a_rotation_proof_vouches_only_for_its_statement_and_only_with_the_previous_key() {
+    let k = keys();
+    let stmt = statement(k.agent.fingerprint(), k.other_agent.fingerprint(), NOW);
+    assert_eq!(stmt.kind, kind::KEY_ROTATION);
+    assert_eq!(
+        (
+            stmt.previous_fingerprint.as_str(),
+            stmt.new_fingerprint.as_str(),
+            stmt.issued_at.as_str()
+        ),
+        (k.agent.fingerprint(), k.other_agent.fingerprint(), NOW)
+    );
+    let proof = sign_proof(&k.agent, &stmt);
+    assert!(verify_proof(k.agent.public(), &stmt, &proof));
+    // Whoever holds only the API key and a new key cannot sign for the old one.
+    assert!(!verify_proof(
+        k.agent.public(),
+        &stmt,
+        &sign_proof(&k.other_agent, &stmt)
+    ));
+    // A proof does not carry over to another new key or another time.
+    let elsewhere = statement(k.agent.fingerprint(), k.stranger.fingerprint(), NOW);
+    assert!(!verify_proof(k.agent.public(), &elsewhere, &proof));
+    let later = statement(
+        k.agent.fingerprint(),
+        k.other_agent.fingerprint(),
+        "2026-11-24T00:00:00.000Z",
+    );
+    assert!(!verify_proof(k.agent.public(), &later, &proof));
+    // The old key's signature over another kind of object is no proof.
+    let mut other_kind = stmt.clone();
+    other_kind.kind = kind::WRAPPED_KEY.into();
+    assert!(!verify_proof(
+        k.agent.public(),
+        &other_kind,
+        &sign_proof(&k.agent, &other_kind)
+    ));
+}
+
+#[test]
+fn a_rewrapped_key_is_the_same_vault_key_for_the_new_key_signed_by_it() {
+    let k = keys();
+    let old = wrapped(&k.operator, k.agent.public(), &dek());
+    let new = rewrap(old.body(), &dek(), &k.other_agent, NOW);
+    let (o, n) = (old.body(), new.body());
+    assert_eq!(
+        (&n.vault_id, &n.encryption_key_id, n.dek_version),
+        (&o.vault_id, &o.encryption_key_id, o.dek_version)
+    );
+    assert_eq!(n.recipient_fingerprint, k.other_agent.fingerprint());
+    assert_eq!(n.issued_at, NOW);
+    assert_eq!(new.signer_key_id(), k.other_agent.fingerprint());
+    // It passes every check of §4.1 for the new key: an AGENT signer may
+    // sign the wrapped key addressed to itself.
+    let dir = dir();
+    let (got, signer) = verify_and_unwrap(&new, VAULT, Some(EKID), &k.other_agent, &dir).unwrap();
+    assert_eq!(got.expose(), dek().expose());
+    assert_eq!(signer.key_id, k.other_agent.fingerprint());
 }
