@@ -971,43 +971,10 @@ vvlS2ykRltXh1Dy8NdcOkQMFuRs8K8gPJA==
 ";
 
 /// A 1024-bit RSA key, PKCS#8 (`openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:1024`).
-const RSA_1024_PKCS8: &str = "\
------BEGIN PRIVATE KEY-----
-MIICeAIBADANBgkqhkiG9w0BAQEFAASCAmIwggJeAgEAAoGBALAQbY6LbCPP38tg
-itQL7525uWz8mcTj+nNrNiP7VesyP7wtw+CXBX+oeUL98p5hX9xwdTieTB+q3HBR
-HaY8tzO0cTX/3EjXvXzHplU/cQpsLOwSJamfHLRyQcPPqM//4GhrhEf2LY+MgzZm
-6AGNDTpP6Rt2hAhTu+ULjO/PCS1DAgMBAAECgYBj+OAMqbQ83YNo+ye5YhGsUNIu
-RXyW5RDISt9SLRvLUhwIoT/xHi/cHfDFDmeecRI6nIyjGpeE/8Lt79FTHHS1cMOD
-M0Md1t0zRVqavBEGxYXgRU2Eeyu6dYNoaVw4XqhMQpML6ljtrh8eePU+lTScvDFT
-jlOmgf/Gi9914kpUQQJBAOEYjXjwNBoarqCBgGlGXO8hAmHBogasCKLn8sLh31Yg
-bgLKcddhxETyAV/tRJhWseSO/zpSMISyXDtyLlKUwqECQQDIPI56A7CsowuNyn+c
-ap8+l3YRLyZcponp9gFPVkeFrVQy5KZgCKCut5Gp4jPnL9tfGXlV1uECQHZGi7A2
-wkljAkEAykh1QnyiZd8alVUrn+/Crob8i/sl71cEf9lv2OCBAvYrxshFW+gZKFhP
-EfS4kyo9vYcgKDoaLfXXWvi2VjInYQJBAKQbfWnivFnBByceX5gCiqDx4YIT8ozc
-sQte45PyUovskqVjYDg02fxX1ro0+fTv9ArtBdSkV6VQz57hvXojoaECQQDDXo6r
-HuxWSDr99HF4UCMe/6x4Yw0dzzkeJ4XxZk1BZ/XekWXI/rBZ+3J/diJeGLMOx+QA
-5N5L3cInopZ8aFHA
------END PRIVATE KEY-----
-";
+const RSA_1024_PKCS8: &str = include_str!("../contract/tests/data/rsa-1024.pkcs8.pem");
 
 /// The same 1024-bit key as PKCS#1 (`openssl rsa -traditional`).
-const RSA_1024_PKCS1: &str = "\
------BEGIN RSA PRIVATE KEY-----
-MIICXgIBAAKBgQCwEG2Oi2wjz9/LYIrUC++dubls/JnE4/pzazYj+1XrMj+8LcPg
-lwV/qHlC/fKeYV/ccHU4nkwfqtxwUR2mPLcztHE1/9xI1718x6ZVP3EKbCzsEiWp
-nxy0ckHDz6jP/+Boa4RH9i2PjIM2ZugBjQ06T+kbdoQIU7vlC4zvzwktQwIDAQAB
-AoGAY/jgDKm0PN2DaPsnuWIRrFDSLkV8luUQyErfUi0by1IcCKE/8R4v3B3wxQ5n
-nnESOpyMoxqXhP/C7e/RUxx0tXDDgzNDHdbdM0VamrwRBsWF4EVNhHsrunWDaGlc
-OF6oTEKTC+pY7a4fHnj1PpU0nLwxU45TpoH/xovfdeJKVEECQQDhGI148DQaGq6g
-gYBpRlzvIQJhwaIGrAii5/LC4d9WIG4CynHXYcRE8gFf7USYVrHkjv86UjCEslw7
-ci5SlMKhAkEAyDyOegOwrKMLjcp/nGqfPpd2ES8mXKaJ6fYBT1ZHha1UMuSmYAig
-rreRqeIz5y/bXxl5VdbhAkB2RouwNsJJYwJBAMpIdUJ8omXfGpVVK5/vwq6G/Iv7
-Je9XBH/Zb9jggQL2K8bIRVvoGShYTxH0uJMqPb2HICg6Gi3111r4tlYyJ2ECQQCk
-G31p4rxZwQcnHl+YAoqg8eGCE/KM3LELXuOT8lKL7JKlY2A4NNn8V9a6NPn07/QK
-7QXUpFelUM+e4b16I6GhAkEAw16Oqx7sVkg6/fRxeFAjHv+seGMNHc85HieF8WZN
-QWf13pFlyP6wWftyf3YiXhizDsfkAOTeS93CJ6KWfGhRwA==
------END RSA PRIVATE KEY-----
-";
+const RSA_1024_PKCS1: &str = include_str!("../contract/tests/data/rsa-1024.pkcs1.pem");
 
 /// A 2048-bit RSA key encrypted with AES-256 (PKCS#8 `ENCRYPTED PRIVATE KEY`, passphrase `x`).
 const RSA_2048_ENCRYPTED_PKCS8: &str = "\

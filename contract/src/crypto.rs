@@ -77,7 +77,8 @@ impl PublicKey {
 
     /// Parses SubjectPublicKeyInfo DER.
     pub fn from_spki_der(der: &[u8]) -> Result<PublicKey, KeyError> {
-        let enc = PublicEncryptingKey::from_der(der).map_err(|_| KeyError::NotRsaSpki)?;
+        let enc =
+            PublicEncryptingKey::from_der(der).map_err(|e| rejected(e, KeyError::NotRsaSpki))?;
         let bits = enc.key_size_bits();
         if bits < MIN_RSA_BITS {
             return Err(KeyError::TooSmall(bits));
@@ -150,12 +151,13 @@ impl PublicKey {
     }
 }
 
-/// Maps aws-lc's refusal of a private key: it rejects small moduli itself,
-/// before our own size check can name the problem.
-fn rejected(e: aws_lc_rs::error::KeyRejected) -> KeyError {
+/// Maps aws-lc's refusal of a key to `otherwise`, except a small modulus:
+/// aws-lc rejects moduli under 2048 bits itself, before our own size check
+/// can name the problem.
+fn rejected(e: aws_lc_rs::error::KeyRejected, otherwise: KeyError) -> KeyError {
     match e.description_() {
         "TooSmall" => KeyError::TooSmall(0),
-        _ => KeyError::NotRsaPrivate,
+        _ => otherwise,
     }
 }
 
@@ -188,7 +190,8 @@ impl PrivateKey {
         match label.as_str() {
             PEM_PKCS8 => PrivateKey::from_pkcs8_der(&der),
             PEM_PKCS1 => {
-                let kp = KeyPair::from_der(&der).map_err(rejected)?;
+                let kp =
+                    KeyPair::from_der(&der).map_err(|e| rejected(e, KeyError::NotRsaPrivate))?;
                 PrivateKey::from_key_pair(kp)
             }
             PEM_PUBLIC | PEM_RSA_PUBLIC => Err(KeyError::ExpectedPrivateKey),
@@ -201,7 +204,7 @@ impl PrivateKey {
 
     /// Parses PKCS#8 DER.
     pub fn from_pkcs8_der(der: &[u8]) -> Result<PrivateKey, KeyError> {
-        let kp = KeyPair::from_pkcs8(der).map_err(rejected)?;
+        let kp = KeyPair::from_pkcs8(der).map_err(|e| rejected(e, KeyError::NotRsaPrivate))?;
         PrivateKey::from_key_pair(kp)
     }
 

@@ -14,6 +14,8 @@ use r4_contract::directory::{
     leaf_hash, leaf_of, verify_directory, Role, TrustPolicy, VerifiedDirectory,
 };
 use r4_contract::envelope::{self, Expect};
+use r4_contract::envname::is_valid_env_name;
+use r4_contract::rotation::{rewrap, sign_proof, statement, verify_proof};
 use r4_contract::wire::*;
 use r4_contract::{merkle, Dek, EnvelopeError, KeyError, Signed, VerifyError};
 use serde_json::{json, Value};
@@ -761,6 +763,60 @@ fn a_key_listed_active_and_revoked_is_revoked() {
     ));
 }
 
+#[test]
+fn a_duplicate_listing_without_a_proof_does_not_hide_a_proven_signer() {
+    // A server adding a second, unproven listing of the operator cannot make
+    // a log-pinned client refuse what the operator signed: one valid
+    // inclusion proof puts the key in the log.
+    let k = keys();
+    let mut d = directory_json();
+    d.signers
+        .push(entry(&k.operator, "USER", "user1", "active"));
+    let dir = verify_directory(&d, VAULT, &log_pinned()).unwrap();
+    assert_eq!(
+        dir.signer(k.operator.fingerprint()).unwrap().included,
+        Some(true)
+    );
+    let items = summary_items();
+    assert!(verify_summary(&items, &summary_cp(&items, 7), VAULT, &dir).is_ok());
+}
+
+#[test]
+fn a_verified_directory_lists_every_signer_of_its_vault() {
+    // What `r4-exec trust` prints and offers to pin.
+    let k = keys();
+    let dir = dir();
+    assert_eq!(dir.vault_id(), VAULT);
+    let mut listed: Vec<&str> = dir.signers().map(|s| s.key_id.as_str()).collect();
+    listed.sort_unstable();
+    let mut expected = vec![
+        k.operator.fingerprint(),
+        k.agent.fingerprint(),
+        k.other_agent.fingerprint(),
+        k.revoked.fingerprint(),
+    ];
+    expected.sort_unstable();
+    assert_eq!(listed, expected);
+}
+
+#[test]
+fn a_policy_is_unpinned_only_without_pinned_signers_and_log_key() {
+    // Unpinned means trusting the directory as served: the client warns.
+    let k = keys();
+    assert!(unpinned().is_unpinned());
+    assert!(!log_pinned().is_unpinned());
+    let signers_only = TrustPolicy {
+        pinned_signers: vec![k.operator.fingerprint().into()],
+        log_key: None,
+    };
+    assert!(!signers_only.is_unpinned());
+    let both = TrustPolicy {
+        pinned_signers: vec![k.operator.fingerprint().into()],
+        log_key: Some(k.log.public().clone()),
+    };
+    assert!(!both.is_unpinned());
+}
+
 // ---- §2 keys ----
 
 #[test]
@@ -818,6 +874,65 @@ fn private_key_rules() {
         KeyError::BadPem
     );
     assert!(!format!("{:?}", k.agent).contains("BEGIN"));
+}
+
+#[test]
+fn a_key_under_2048_bits_is_too_small_in_every_encoding() {
+    // A 1024-bit signer in a directory, or a 1024-bit agent key: factorable,
+    // so refused, and named as too small rather than as not RSA.
+    assert_eq!(
+        PublicKey::from_pem(include_str!("data/rsa-1024.public.pem")).unwrap_err(),
+        KeyError::TooSmall(0)
+    );
+    for pem in [
+        include_str!("data/rsa-1024.pkcs8.pem"),
+        include_str!("data/rsa-1024.pkcs1.pem"),
+    ] {
+        assert!(matches!(
+            PrivateKey::from_pem(pem.as_bytes()).unwrap_err(),
+            KeyError::TooSmall(_)
+        ));
+    }
+}
+
+#[test]
+fn a_key_over_2048_bits_is_accepted_with_its_size() {
+    let key = PrivateKey::generate(3072).unwrap();
+    assert_eq!(key.public().bits(), 3072);
+    let public = PublicKey::from_pem(&key.public().to_pem()).unwrap();
+    assert_eq!(public.bits(), 3072);
+    assert!(public.verify_pss(b"m", &key.sign_pss(b"m")));
+    assert_eq!(keys().agent.public().bits(), 2048);
+}
+
+#[test]
+fn keys_print_their_fingerprint_and_never_their_secret() {
+    let k = keys();
+    assert_eq!(
+        format!("{:?}", k.agent.public()),
+        format!("PublicKey({}, 2048 bits)", k.agent.fingerprint())
+    );
+    assert_eq!(
+        format!("{:?}", k.agent),
+        format!("PrivateKey(<redacted>, {})", k.agent.fingerprint())
+    );
+}
+
+#[test]
+fn a_legacy_value_opens_only_as_rsa_oaep_sha1_under_its_key() {
+    // §6.5: legacy values are RSA-OAEP-SHA1; they are not DEK wraps
+    // (OAEP-SHA256) and no other key opens them.
+    let k = keys();
+    let ct = k.agent.public().legacy_encrypt(b"hunter2");
+    assert_eq!(&k.agent.legacy_decrypt(&ct).unwrap()[..], b"hunter2");
+    assert_eq!(
+        k.agent.unwrap_dek(&ct).unwrap_err(),
+        KeyError::DecryptFailed
+    );
+    assert_eq!(
+        k.other_agent.legacy_decrypt(&ct).unwrap_err(),
+        KeyError::DecryptFailed
+    );
 }
 
 #[test]
@@ -918,4 +1033,120 @@ fn envelope_ciphertext_shorter_than_the_gcm_tag_is_refused() {
             "ciphertext of {len} bytes"
         );
     }
+}
+
+#[test]
+fn only_an_r4v3_prefix_marks_an_envelope() {
+    // A value without the prefix is plaintext (§6.4), which the client
+    // accepts only where its configuration allows unencrypted values.
+    assert!(envelope::is_envelope(&envelope::seal(
+        b"x",
+        &dek(),
+        VAULT,
+        F1,
+        1
+    )));
+    assert!(envelope::is_envelope("r4v3."));
+    for plain in ["", "s3cret", "r4v2.a.b.c", "R4V3.a.b.c", " r4v3.a.b.c"] {
+        assert!(!envelope::is_envelope(plain), "{plain:?}");
+    }
+}
+
+#[test]
+fn envelope_with_an_empty_segment_is_malformed() {
+    // Each of header, IV and ciphertext must be present: an empty one is a
+    // shape error, found before any segment is decoded.
+    let env = envelope::seal(b"x", &dek(), VAULT, F1, 1);
+    let parts: Vec<&str> = env.strip_prefix("r4v3.").unwrap().split('.').collect();
+    for empty in 0..3 {
+        let mut p = parts.clone();
+        p[empty] = "";
+        let broken = format!("r4v3.{}", p.join("."));
+        assert_eq!(
+            envelope::open(&broken, &dek(), expect_f1()).unwrap_err(),
+            EnvelopeError::Malformed,
+            "{broken}"
+        );
+        assert_eq!(
+            envelope::peek_header(&broken).unwrap_err(),
+            EnvelopeError::Malformed
+        );
+    }
+}
+
+// ---- §6.4 env names ----
+
+#[test]
+fn only_portable_names_are_valid_env_names() {
+    // A name a shell or execve(2) consumer could misread (leading digit,
+    // `=`, space, dash, non-ASCII) is refused in configuration.
+    for ok in ["A", "_", "_1", "DB_PASSWORD", "db_password", "A1_B2"] {
+        assert!(is_valid_env_name(ok), "{ok:?}");
+    }
+    for bad in ["", "1A", "A-B", "A B", "A=B", "É", "A\0"] {
+        assert!(!is_valid_env_name(bad), "{bad:?}");
+    }
+}
+
+// ---- §7 key rotation ----
+
+#[test]
+fn a_rotation_proof_vouches_only_for_its_statement_and_only_with_the_previous_key() {
+    let k = keys();
+    let stmt = statement(k.agent.fingerprint(), k.other_agent.fingerprint(), NOW);
+    assert_eq!(stmt.kind, kind::KEY_ROTATION);
+    assert_eq!(
+        (
+            stmt.previous_fingerprint.as_str(),
+            stmt.new_fingerprint.as_str(),
+            stmt.issued_at.as_str()
+        ),
+        (k.agent.fingerprint(), k.other_agent.fingerprint(), NOW)
+    );
+    let proof = sign_proof(&k.agent, &stmt);
+    assert!(verify_proof(k.agent.public(), &stmt, &proof));
+    // Whoever holds only the API key and a new key cannot sign for the old one.
+    assert!(!verify_proof(
+        k.agent.public(),
+        &stmt,
+        &sign_proof(&k.other_agent, &stmt)
+    ));
+    // A proof does not carry over to another new key or another time.
+    let elsewhere = statement(k.agent.fingerprint(), k.stranger.fingerprint(), NOW);
+    assert!(!verify_proof(k.agent.public(), &elsewhere, &proof));
+    let later = statement(
+        k.agent.fingerprint(),
+        k.other_agent.fingerprint(),
+        "2026-11-24T00:00:00.000Z",
+    );
+    assert!(!verify_proof(k.agent.public(), &later, &proof));
+    // The old key's signature over another kind of object is no proof.
+    let mut other_kind = stmt.clone();
+    other_kind.kind = kind::WRAPPED_KEY.into();
+    assert!(!verify_proof(
+        k.agent.public(),
+        &other_kind,
+        &sign_proof(&k.agent, &other_kind)
+    ));
+}
+
+#[test]
+fn a_rewrapped_key_is_the_same_vault_key_for_the_new_key_signed_by_it() {
+    let k = keys();
+    let old = wrapped(&k.operator, k.agent.public(), &dek());
+    let new = rewrap(old.body(), &dek(), &k.other_agent, NOW);
+    let (o, n) = (old.body(), new.body());
+    assert_eq!(
+        (&n.vault_id, &n.encryption_key_id, n.dek_version),
+        (&o.vault_id, &o.encryption_key_id, o.dek_version)
+    );
+    assert_eq!(n.recipient_fingerprint, k.other_agent.fingerprint());
+    assert_eq!(n.issued_at, NOW);
+    assert_eq!(new.signer_key_id(), k.other_agent.fingerprint());
+    // It passes every check of §4.1 for the new key: an AGENT signer may
+    // sign the wrapped key addressed to itself.
+    let dir = dir();
+    let (got, signer) = verify_and_unwrap(&new, VAULT, Some(EKID), &k.other_agent, &dir).unwrap();
+    assert_eq!(got.expose(), dek().expose());
+    assert_eq!(signer.key_id, k.other_agent.fingerprint());
 }
