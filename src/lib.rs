@@ -10,7 +10,8 @@
 //! supervise   commands        supervisor mode; the subcommands
 //! startup                     hardening, settings, client, key, resolve (once)
 //! invocation  launch          validated command line; COMMAND as data
-//! settings rotate trust cli   where settings come from; clap alone
+//! settings rotate trust cli   where settings come from; clap alone;
+//! browse                      `ls`/`init`: what a key can read, verified
 //! error                       every failure -> one exit code, one line each
 //! exec                        execve(2): the one place COMMAND starts
 //! inject                      env and memfd delivery
@@ -28,6 +29,7 @@ pub use r4_contract as contract;
 /// `r4://` references (`r4_contract::reference`).
 pub use r4_contract::reference;
 
+pub mod browse;
 pub mod cli;
 pub mod client;
 pub mod commands;

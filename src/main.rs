@@ -2,12 +2,10 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
     // Usage errors exit 64 like every other usage error (clap's own is 2);
     // --help and --version exit 0.
-    let cli = match r4_exec::cli::Cli::try_parse() {
+    let cli = match r4_exec::cli::parse() {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();

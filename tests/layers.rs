@@ -16,7 +16,7 @@ const LAYERS: &[&[&str]] = &[
     &["inject"],
     &["exec"],
     &["error"],
-    &["settings", "rotate", "trust", "cli"],
+    &["settings", "rotate", "trust", "cli", "browse"],
     &["invocation", "launch"],
     &["startup"],
     &["supervise", "commands"],
