@@ -34,6 +34,8 @@ Examples:
   r4-exec keygen --out agent.pem          create the agent's RSA key (0600)
   r4-exec register                        register its public key with R4
   r4-exec whoami                          show the key's identity and policy
+  r4-exec ls                              what this key can read, as references
+  r4-exec init                            write a starter ./r4.toml from that
   r4-exec check                           resolve and verify, print no value
   r4-exec trust                           signer directories and a [trust] block
 
@@ -193,6 +195,56 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// List the vaults, items and fields this key can read, verified; never a value
+    #[command(
+        after_help = "Each field line starts with its reference, ready for r4.toml. No value is ever\nprinted, not even of a field marked not secret.\n\nExamples:\n  r4-exec ls\n  r4-exec ls 'r4://Production Secrets/Production DB'\n  r4-exec ls --toml >> r4.toml   # [env] lines with suggested names"
+    )]
+    Ls {
+        /// Only this vault, item or field: r4://<vault>[/<item>[/<field>]]
+        #[arg(value_name = "REF")]
+        reference: Option<String>,
+        /// Print [env] lines with suggested variable names instead
+        #[arg(long)]
+        toml: bool,
+    },
+    /// Write a starter r4.toml from what this key can read (never overwrites)
+    #[command(
+        after_help = "Writes ./r4.toml (or --config FILE): [r4] settings without the API key, and an\n[env] line per readable field, or a [project] table with --project.\n\nExamples:\n  r4-exec init && r4-exec check\n  r4-exec init --project 'Demo Project'"
+    )]
+    Init {
+        /// Fetch every field of this project (name or id) instead of listing fields
+        #[arg(long, value_name = "NAME")]
+        project: Option<String>,
+    },
+}
+
+/// Parses the process's command line. A word where COMMAND belongs without
+/// `--` before it (`r4-exec node server.js`) is the commonest first
+/// mistake, and clap's "unexpected argument" alone does not say the fix.
+pub fn parse() -> Result<Cli, clap::Error> {
+    Cli::try_parse().map_err(hint_dash_dash)
+}
+
+/// Adds the `--` advice to clap's error for a stray word (not a flag).
+pub fn hint_dash_dash(e: clap::Error) -> clap::Error {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if e.kind() != ErrorKind::UnknownArgument {
+        return e;
+    }
+    let Some(ContextValue::String(arg)) = e.get(ContextKind::InvalidArg) else {
+        return e;
+    };
+    if arg.starts_with('-') {
+        return e;
+    }
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    clap::Error::raw(
+        ErrorKind::UnknownArgument,
+        format!(
+            "unexpected argument '{arg}' found; to run it as COMMAND, put -- before it: r4-exec [OPTIONS] -- {arg} [ARGS...]"
+        ),
+    )
+    .format(&mut cmd)
 }
 
 /// A number of seconds, fractions allowed (`0.2`, `30`), up to a year.

@@ -1,13 +1,17 @@
 //! The subcommands: `keygen`, `register`, `whoami`, `rotate-key`, `trust`,
-//! `check`. Each gets a hardened [`Startup`] and does its one job.
+//! `check`, `ls`, `init`. Each gets a hardened [`Startup`] and does its one job.
 
 use std::io::Write;
 use std::path::Path;
 
+use crate::browse::{self, Scope};
 use crate::client::Client;
 use crate::config::Delivery;
 use crate::contract::crypto::PrivateKey;
+use crate::contract::directory::TrustPolicy;
+use crate::contract::wire::{ProjectDetail, SyncResponse};
 use crate::error::AppError;
+use crate::resolve::select::select;
 use crate::settings;
 use crate::startup::Startup;
 
@@ -38,9 +42,11 @@ pub fn keygen(startup: &Startup, out: &Path, bits: usize) -> Result<u8, AppError
             path: out.to_path_buf(),
             source,
         })?;
+    let shown = std::path::absolute(out).unwrap_or_else(|_| out.to_path_buf());
     startup.ui.tell(&format!(
-        "wrote a {bits}-bit RSA key to {} (mode 0600); next: r4-exec register",
-        out.display()
+        "wrote a {bits}-bit RSA key to {} (mode 0600); next: export R4_PRIVATE_KEY_FILE={} (or set private_key_file in [r4]), then run `r4-exec register`",
+        out.display(),
+        shown.display()
     ));
     println!("{}", key.fingerprint());
     Ok(0)
@@ -49,8 +55,9 @@ pub fn keygen(startup: &Startup, out: &Path, bits: usize) -> Result<u8, AppError
 /// `register`: the agent's public key, idempotent.
 pub fn register(startup: &Startup) -> Result<u8, AppError> {
     let config = startup.load_config(false)?;
-    let key = settings::private_key(config.as_ref())?;
-    startup.block_on(async { register_key(&startup.client(config.as_ref())?, &key).await })
+    let (path, client) = startup.agent(config.as_ref())?;
+    let key = settings::load_private_key(path)?;
+    startup.block_on(async { register_key(&client, &key).await })
 }
 
 async fn register_key(client: &Client, key: &PrivateKey) -> Result<u8, AppError> {
@@ -99,7 +106,8 @@ pub fn whoami(startup: &Startup, json: bool) -> Result<u8, AppError> {
 /// `rotate-key`: re-wrap every vault key to a new runtime key.
 pub fn rotate_key(startup: &Startup, new_key: &Path) -> Result<u8, AppError> {
     let config = startup.load_config(false)?;
-    let current = settings::private_key(config.as_ref())?;
+    let (path, client) = startup.agent(config.as_ref())?;
+    let current = settings::load_private_key(path)?;
     let pem =
         zeroize::Zeroizing::new(std::fs::read(new_key).map_err(|source| AppError::ReadFile {
             what: "new private key",
@@ -115,10 +123,8 @@ pub fn rotate_key(startup: &Startup, new_key: &Path) -> Result<u8, AppError> {
         Some(c) => settings::trust(c)?,
         None => Default::default(),
     };
-    let outcome = startup.block_on(async {
-        let client = startup.client(config.as_ref())?;
-        crate::rotate::rotate(&client, &current, &new, &trust).await
-    })?;
+    let outcome =
+        startup.block_on(async { crate::rotate::rotate(&client, &current, &new, &trust).await })?;
     match outcome {
         crate::rotate::Outcome::Rotated(resp) => println!("{} {}", resp.status, resp.fingerprint),
         crate::rotate::Outcome::AlreadyDone(fp) => println!("unchanged {fp} (already rotated)"),
@@ -188,4 +194,139 @@ pub fn check(startup: &Startup, json: bool) -> Result<u8, AppError> {
         println!("{} secret(s) resolved and verified", resolved.secrets.len());
     }
     Ok(0)
+}
+
+/// `ls`: what this key can read, verified, as references; never a value.
+pub fn ls(startup: &Startup, scope: &Scope, toml: bool) -> Result<u8, AppError> {
+    let config = startup.load_config(false)?;
+    let trust = match &config {
+        Some(c) => settings::trust(c)?,
+        None => TrustPolicy::default(),
+    };
+    let (path, client) = startup.agent(config.as_ref())?;
+    let key = settings::load_private_key(path)?;
+    let sync = startup.block_on(async { Ok(client.sync(None).await?) })?;
+    warn_unpinned(startup, &trust);
+    let listing = browse::list(&sync, &key, &trust, scope);
+    if toml {
+        print!("{}", browse::env_lines(&listing).0);
+    } else {
+        print!("{}", browse::render(&listing));
+    }
+    listing.complete("what failed is not listed")?;
+    Ok(0)
+}
+
+/// `init`: a starter `r4.toml` from what this key can read, or from a
+/// project; never over an existing file, never with the API key in it.
+pub fn init(startup: &Startup, project: Option<&str>) -> Result<u8, AppError> {
+    let (path, _) = settings::config_path(startup.global.config.as_deref());
+    if path.exists() {
+        return Err(AppError::Usage(format!(
+            "{} exists and `r4-exec init` never overwrites; edit it, or pass --config NEW_FILE",
+            path.display()
+        )));
+    }
+    let (key_path, client) = startup.agent(None)?;
+    let key = settings::load_private_key(key_path.clone())?;
+    let trust = TrustPolicy::default();
+    let (sync, detail) = startup.block_on(async {
+        let sync = client.sync(None).await?;
+        let detail = match project {
+            Some(p) => Some(project_detail(&client, p).await?),
+            None => None,
+        };
+        Ok((sync, detail))
+    })?;
+    warn_unpinned(startup, &trust);
+    let listing = match &detail {
+        Some((_, d)) => browse::list_project(&sync, &key, &trust, d),
+        None => browse::list(&sync, &key, &trust, &Scope::default()),
+    };
+    let listing = listing.complete("nothing was written")?;
+    let key_file = std::path::absolute(&key_path).unwrap_or(key_path);
+    let starter = browse::Starter {
+        base_url: &settings::base_url(None),
+        private_key_file: Some(&key_file),
+        project: detail.map(|(selector, d)| (selector, unseen(&sync, &d))),
+    };
+    let text = browse::starter(&listing, &starter, &path)?;
+    write_new(&path, text.as_bytes())?;
+    if project.is_some() {
+        for refusal in browse::refused_by_default(&listing) {
+            startup.ui.warn(&refusal);
+        }
+    }
+    startup.ui.tell(&format!(
+        "wrote {} from {} vault(s); next: `r4-exec check`, then `r4-exec -- COMMAND`",
+        path.display(),
+        listing.vaults.len()
+    ));
+    Ok(0)
+}
+
+/// The project `name_or_id` names, and the line that selects it in
+/// `[project]`: by name when the name selects it unambiguously, else by id.
+async fn project_detail(
+    client: &Client,
+    name_or_id: &str,
+) -> Result<(String, ProjectDetail), AppError> {
+    let list = client.projects().await?;
+    let found = select("project", name_or_id, list.projects.iter()).map_err(|failure| {
+        AppError::Incomplete {
+            problems: vec![project_problem(name_or_id, failure)],
+            outcome: "nothing was written",
+        }
+    })?;
+    let by_name =
+        select("project", &found.name, list.projects.iter()).is_ok_and(|p| p.id == found.id);
+    let selector = if by_name {
+        format!("name = {}", toml::Value::String(found.name.clone()))
+    } else {
+        format!("id = {}", toml::Value::String(found.id.clone()))
+    };
+    Ok((selector, client.project(&found.id).await?))
+}
+
+fn project_problem(name_or_id: &str, failure: crate::resolve::Failure) -> crate::resolve::Problem {
+    crate::resolve::Problem {
+        name: None,
+        reference: Some(format!("--project {name_or_id}")),
+        failure,
+    }
+}
+
+/// Vaults of the project that this key cannot see, by name.
+fn unseen(sync: &SyncResponse, project: &ProjectDetail) -> Vec<String> {
+    project
+        .vaults
+        .iter()
+        .filter(|pv| !sync.vaults.iter().any(|v| v.vault.id == pv.id))
+        .map(|pv| format!("\"{}\" ({})", pv.name, pv.id))
+        .collect()
+}
+
+/// The warning of an unpinned run: `ls` and `init` trust the directory
+/// the server serves, as `check` does.
+fn warn_unpinned(startup: &Startup, trust: &TrustPolicy) {
+    if trust.is_unpinned() {
+        startup.ui.warn(crate::resolve::UNPINNED);
+    }
+}
+
+/// Writes a new file (mode 0644: it holds no secret); an existing one is
+/// an error, so two `init`s racing cannot clobber each other.
+fn write_new(path: &Path, bytes: &[u8]) -> Result<(), AppError> {
+    let write = |source| AppError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(write)?;
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .map_err(write)
 }

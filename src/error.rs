@@ -132,6 +132,19 @@ pub enum AppError {
         /// Cause.
         source: std::io::Error,
     },
+    /// Independent problems found together (both credentials missing), so
+    /// that one run reports all of them; the exit code is the first one's.
+    #[error("{}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))]
+    Several(Vec<AppError>),
+    /// `ls`/`init`: what failed verification (one line each), and what
+    /// that means for the command (`outcome`, the last line).
+    #[error("{} problem(s); {outcome}", .problems.len())]
+    Incomplete {
+        /// What failed.
+        problems: Vec<Problem>,
+        /// What the command did about it.
+        outcome: &'static str,
+    },
 }
 
 fn client_class(e: &ClientError) -> Class {
@@ -176,12 +189,15 @@ impl AppError {
         match self {
             AppError::Hinted(inner, _) => inner.exit_code(),
             AppError::Client(e) => client_class(e).code(),
-            AppError::Resolve(problems) => problems
+            AppError::Resolve(problems) | AppError::Incomplete { problems, .. } => problems
                 .iter()
                 .map(|p| failure_class(&p.failure))
                 .max()
                 .unwrap_or(Class::Usage)
                 .code(),
+            AppError::Several(errors) => errors.first().map_or(exit::USAGE, AppError::exit_code),
+            // A configuration problem, not a system failure: [files] is the fix.
+            AppError::Inject(InjectError::TooLong { .. }) => Class::Usage.code(),
             AppError::Deadline(_) => Class::Network.code(),
             AppError::Exec(e) => e.exit_code(),
             AppError::Inject(_)
@@ -207,6 +223,12 @@ impl AppError {
                 lines.push("COMMAND was not started".into());
                 lines
             }
+            AppError::Incomplete { problems, outcome } => problems
+                .iter()
+                .map(|p| p.to_string())
+                .chain(std::iter::once(outcome.to_string()))
+                .collect(),
+            AppError::Several(errors) => errors.iter().flat_map(AppError::lines).collect(),
             other => vec![other.to_string()],
         }
     }

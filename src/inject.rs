@@ -44,7 +44,21 @@ pub enum InjectError {
     /// cannot hold. The value itself is never part of the error.
     #[error("the value for {0} contains a NUL byte and cannot be an environment variable; deliver it as a file")]
     NulInValue(String),
+    /// `NAME=value` is longer than the kernel takes for one variable
+    /// ([`MAX_ARG_STRLEN`]); `execve(2)` would fail with E2BIG, naming
+    /// nothing. The value itself is never part of the error.
+    #[error("the value for {name} is {bytes} bytes: over the kernel's limit of 128 KiB for one environment variable (MAX_ARG_STRLEN); deliver it as a file: map {name} in [files] instead of [env]")]
+    TooLong {
+        /// The variable.
+        name: String,
+        /// The value's length.
+        bytes: usize,
+    },
 }
+
+/// The longest string, NUL included, that `execve(2)` accepts as one
+/// argument or `NAME=value` entry (Linux: 32 pages of 4 KiB).
+pub const MAX_ARG_STRLEN: usize = 32 * 4096;
 
 /// How a `[files]` memfd is made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -270,6 +284,12 @@ pub fn build_env(
         }
         if value.contains(&0) {
             return Err(InjectError::NulInValue(name.clone()));
+        }
+        if name.len() + 1 + value.len() + 1 > MAX_ARG_STRLEN {
+            return Err(InjectError::TooLong {
+                name: name.clone(),
+                bytes: value.len(),
+            });
         }
         builder.add_override(name, value, opts.no_override);
     }
@@ -571,6 +591,35 @@ mod tests {
         )
         .expect_err("= in name");
         assert_eq!(err, InjectError::InvalidName("A=B".into()));
+    }
+
+    #[test]
+    fn a_value_over_max_arg_strlen_is_refused_naming_the_variable() {
+        let fits = "x".repeat(MAX_ARG_STRLEN - "BIG=".len() - 1);
+        let env = build_env(
+            inherited(&[]),
+            &[("BIG".into(), secret(&fits))],
+            &[],
+            &EnvOptions::default(),
+        )
+        .expect("exactly at the limit");
+        assert_eq!(env.as_slice()[0].as_bytes_with_nul().len(), MAX_ARG_STRLEN);
+        let over = format!("{fits}y");
+        let err = build_env(
+            inherited(&[]),
+            &[("BIG".into(), secret(&over))],
+            &[],
+            &EnvOptions::default(),
+        )
+        .expect_err("one byte over");
+        assert_eq!(
+            err,
+            InjectError::TooLong {
+                name: "BIG".into(),
+                bytes: over.len()
+            }
+        );
+        assert!(err.to_string().contains("map BIG in [files]"), "{err}");
     }
 
     #[test]

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
+use crate::browse::Scope;
 use crate::cli::{Cli, Command, ExecArgs};
 use crate::error::AppError;
 use crate::inject::EnvOptions;
@@ -66,6 +67,18 @@ pub enum Action {
     Check {
         /// `--json`.
         json: bool,
+    },
+    /// `ls`.
+    Ls {
+        /// What to list.
+        scope: Scope,
+        /// `--toml`.
+        toml: bool,
+    },
+    /// `init`.
+    Init {
+        /// `--project`.
+        project: Option<String>,
     },
 }
 
@@ -130,22 +143,30 @@ impl Invocation {
                     "a subcommand takes no COMMAND after --; run `r4-exec -- COMMAND` separately"
                         .into(),
                 )),
-                Some(sub) => subcommand(sub),
+                Some(sub) => subcommand(sub)?,
                 None => Action::Run(run_options(cli.exec, cli.command)?),
             };
         Ok(Invocation { global, action })
     }
 }
 
-fn subcommand(sub: Command) -> Action {
-    match sub {
+fn subcommand(sub: Command) -> Result<Action, AppError> {
+    Ok(match sub {
         Command::Keygen { out, bits } => Action::Keygen { out, bits },
         Command::Register => Action::Register,
         Command::RotateKey { new_key } => Action::RotateKey { new_key },
         Command::Whoami { json } => Action::Whoami { json },
         Command::Trust => Action::Trust,
         Command::Check { json } => Action::Check { json },
-    }
+        Command::Ls { reference, toml } => Action::Ls {
+            scope: match reference {
+                Some(r) => Scope::parse(&r).map_err(AppError::Usage)?,
+                None => Scope::default(),
+            },
+            toml,
+        },
+        Command::Init { project } => Action::Init { project },
+    })
 }
 
 fn run_options(args: ExecArgs, command: Vec<OsString>) -> Result<RunOptions, AppError> {

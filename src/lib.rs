@@ -11,6 +11,7 @@
 //! startup                     hardening, settings, client, key, resolve (once)
 //! invocation  launch          validated command line; COMMAND as data
 //! settings sources rotate trust cli  settings; references by source; clap alone
+//! browse                      `ls`/`init`: what a key can read, verified
 //! error                       every failure -> one exit code, one line each
 //! exec                        execve(2): the one place COMMAND starts
 //! inject                      env and memfd delivery
@@ -29,6 +30,7 @@ pub use r4_contract as contract;
 /// `r4://` references (`r4_contract::reference`).
 pub use r4_contract::reference;
 
+pub mod browse;
 pub mod cli;
 pub mod client;
 pub mod commands;

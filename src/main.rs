@@ -2,8 +2,6 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 /// Every heap block is zeroed before it is freed, so a copy of a value or
 /// of the API key made by any crate is gone once dropped, not left in
 /// freed memory for as long as r4-exec runs (see `r4_exec::wipe`).
@@ -13,7 +11,7 @@ static ALLOCATOR: r4_exec::wipe::ZeroOnFree = r4_exec::wipe::ZeroOnFree;
 fn main() -> ExitCode {
     // Usage errors exit 64 like every other usage error (clap's own is 2);
     // --help and --version exit 0.
-    let cli = match r4_exec::cli::Cli::try_parse() {
+    let cli = match r4_exec::cli::parse() {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();

@@ -23,6 +23,8 @@ pub fn run(inv: Invocation) -> Result<u8, AppError> {
         Action::Check { json } => commands::check(&Startup::begin(global)?, json),
         Action::Trust => commands::trust(&Startup::begin(global)?),
         Action::RotateKey { new_key } => commands::rotate_key(&Startup::begin(global)?, &new_key),
+        Action::Ls { scope, toml } => commands::ls(&Startup::begin(global)?, &scope, toml),
+        Action::Init { project } => commands::init(&Startup::begin(global)?, project.as_deref()),
     }
 }
 

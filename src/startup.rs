@@ -11,12 +11,13 @@
 //!    the session's version floor (a rollback across polls fails).
 
 use std::future::Future;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use tokio::task::JoinHandle;
 
 use crate::client::{Client, ClientOptions};
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 use crate::contract::checkpoint::VersionFloor;
 use crate::contract::crypto::PrivateKey;
 use crate::error::AppError;
@@ -30,6 +31,9 @@ use crate::wipe;
 
 /// Longest deadline of a single request; `--timeout` bounds the whole run.
 const MAX_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What to do when there is no `./r4.toml` and no `--config`/`R4_CONFIG`.
+const NO_CONFIG_HINT: &str = "write one with `r4-exec init` (or start from r4.toml.example), or pass --config FILE or set R4_CONFIG";
 
 /// A hardened process with its global options.
 #[derive(Debug)]
@@ -73,13 +77,16 @@ impl Startup {
         if !explicit && !required && !path.exists() {
             return Ok(None);
         }
-        let config = match Config::load(&path, required) {
-            Ok(config) => config,
-            Err(e) if !explicit => {
-                return Err(AppError::from(e).with_hint("pass --config FILE or set R4_CONFIG"))
+        let config = Config::load(&path, required).map_err(|e| match e {
+            // Only a missing default file is a question of where to look;
+            // a problem inside a file that was found is that file's.
+            ConfigError::Read { ref source, .. }
+                if !explicit && source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                AppError::from(e).with_hint(NO_CONFIG_HINT)
             }
-            Err(e) => return Err(e.into()),
-        };
+            e => e.into(),
+        })?;
         self.ui.timing("configuration loaded");
         Ok(Some(config))
     }
@@ -98,7 +105,7 @@ impl Startup {
                     "{}: nothing to fetch: add [env], [files] or [project] (or set a variable to an r4:// reference)",
                     path.display()
                 ),
-                None => "nothing to resolve: no ./r4.toml, and no variable or --env-file line holds an r4:// reference; start from r4.toml.example, or pass --config FILE".into(),
+                None => "nothing to resolve: no ./r4.toml, and no variable or --env-file line holds an r4:// reference; write one with `r4-exec init` (or start from r4.toml.example), or pass --config FILE".into(),
             }));
         }
         for (name, origin) in &sources.origins {
@@ -128,6 +135,17 @@ impl Startup {
             .max(Duration::from_secs(1));
         opts.progress = self.ui.progress();
         Ok(Client::new(opts)?)
+    }
+
+    /// The agent's two credentials: the private key's path and a client
+    /// holding the API key. When both are missing (a first run), both are
+    /// reported at once rather than one per attempt.
+    pub fn agent(&self, config: Option<&Config>) -> Result<(PathBuf, Client), AppError> {
+        match (settings::private_key_path(config), self.client(config)) {
+            (Ok(path), Ok(client)) => Ok((path, client)),
+            (Err(key), Err(api)) => Err(AppError::Several(vec![key, api])),
+            (Err(e), Ok(_)) | (Ok(_), Err(e)) => Err(e),
+        }
     }
 
     /// Prints a resolution's warnings and notes.
@@ -188,17 +206,16 @@ impl Startup {
     /// Everything needed to resolve `config`, repeatedly. Must be called
     /// inside a runtime: the private key starts loading at once.
     pub fn session(&self, config: Config) -> Result<Session, AppError> {
-        let key_path = settings::private_key_path(Some(&config))?;
+        let (key_path, client) = self.agent(Some(&config))?;
+        self.forget_env_credentials();
+        let key = KeySlot::Loading(tokio::task::spawn_blocking(move || {
+            settings::load_private_key(key_path)
+        }));
         let opts = ResolveOptions {
             allow_legacy: config.r4.allow_legacy,
             allow_unencrypted: config.r4.allow_unencrypted,
             trust: settings::trust(&config)?,
         };
-        let client = self.client(Some(&config))?;
-        self.forget_env_credentials();
-        let key = KeySlot::Loading(tokio::task::spawn_blocking(move || {
-            settings::load_private_key(key_path)
-        }));
         Ok(Session {
             client,
             config,

@@ -403,7 +403,40 @@ fn a_missing_default_config_is_named() {
     fails(
         &mut c,
         USAGE,
-        &["nothing to resolve: no ./r4.toml, and no variable or --env-file line holds an r4:// reference; start from r4.toml.example, or pass --config FILE"],
+        &["nothing to resolve: no ./r4.toml, and no variable or --env-file line holds an r4:// reference; write one with `r4-exec init` (or start from r4.toml.example), or pass --config FILE"],
+    );
+    fx.assert_not_ran();
+}
+
+#[test]
+fn check_without_r4_toml_points_at_init_and_the_example() {
+    let fx = Fx::new();
+    let mut c = fx.cmd();
+    c.arg("check");
+    fails(
+        &mut c,
+        USAGE,
+        &["r4-exec: nothing to resolve: no ./r4.toml, and no variable or --env-file line holds an r4:// reference; write one with `r4-exec init` (or start from r4.toml.example), or pass --config FILE\n"],
+    );
+}
+
+#[test]
+fn an_error_inside_the_default_r4_toml_gets_no_advice_about_finding_it() {
+    // It used to end in "; pass --config FILE or set R4_CONFIG", as if the
+    // file had not been found.
+    let fx = Fx::new();
+    fx.config("[env]\nA = \"r4://V/I\"\n");
+    let mut c = fx.cmd();
+    c.arg("--").args(fx.marker_command());
+    let a = fails(
+        &mut c,
+        USAGE,
+        &["r4-exec: r4.toml: [env] A = \"r4://V/I\": a reference has exactly three segments r4://<vault>/<item>/<field>, found 2\n"],
+    );
+    let stderr = stderr_of(&a);
+    assert!(
+        !stderr.contains("--config") && !stderr.contains("R4_CONFIG"),
+        "{stderr}"
     );
     fx.assert_not_ran();
 }
@@ -520,6 +553,24 @@ fn a_missing_private_key_is_named() {
             missing.display()
         )],
     );
+    fx.assert_not_ran();
+}
+
+#[test]
+fn no_api_key_and_no_private_key_are_reported_together() {
+    let fx = Fx::new();
+    let cfg = fx.config(VALID_CONFIG);
+    let expected = "r4-exec: no private key: set R4_PRIVATE_KEY_FILE or private_key_file in [r4], or pass it as the systemd credential r4-private-key (create one with `r4-exec keygen`)\n\
+                    r4-exec: no API key: set R4_API_KEY, or api_key_file in [r4], or pass it as the systemd credential r4-api-key\n";
+    let a = fails(&mut fx.exec(&cfg), USAGE, &[expected]);
+    assert_eq!(stderr_of(&a), expected);
+    let new = fx.path("new.toml");
+    for (sub, config) in [("register", &cfg), ("ls", &cfg), ("init", &new)] {
+        let mut c = fx.cmd();
+        c.arg("--config").arg(config).arg(sub);
+        let a = fails(&mut c, USAGE, &[expected]);
+        assert_eq!(stderr_of(&a), expected, "{sub}");
+    }
     fx.assert_not_ran();
 }
 
@@ -689,6 +740,53 @@ fn an_api_key_with_control_characters_is_blamed_on_the_key_not_the_url() {
     fx.assert_not_ran();
 }
 
+// ------------------------------------------------------ unreachable server ----
+
+/// Exec mode against `base_url` with valid credentials.
+fn unreachable_fails(base_url: &str, fragment: &str) {
+    let fx = Fx::new();
+    let key = fx.keygen();
+    let cfg = fx.config(VALID_CONFIG);
+    let mut c = fx.exec(&cfg);
+    c.env("R4_PRIVATE_KEY_FILE", &key)
+        .env("R4_API_KEY", API_KEY)
+        .env("R4_BASE_URL", base_url);
+    let a = fails(
+        &mut c,
+        NETWORK,
+        &[fragment, "r4-exec: COMMAND was not started\n"],
+    );
+    let stderr = stderr_of(&a);
+    for internal in [
+        "Query {",
+        "client error (Connect)",
+        "os error",
+        "error sending request",
+    ] {
+        assert!(!stderr.contains(internal), "{internal}: {stderr}");
+    }
+    fx.assert_not_ran();
+}
+
+#[test]
+fn a_host_that_does_not_resolve_is_named_in_words() {
+    // Used to end in hickory's debug text: "dns error: proto error: no
+    // records found for Query { name: Name(\"…\"), query_type: AAAA, … }".
+    // `.invalid` never resolves (RFC 6761) and is answered without a query.
+    unreachable_fails(
+        "https://no-such-host.invalid/api/v1/machine",
+        "r4-exec: GET /vault/sync: cannot reach the server: cannot resolve no-such-host.invalid: no such name in DNS; check base_url in [r4] (or R4_BASE_URL) and the network\n",
+    );
+}
+
+#[test]
+fn a_refused_connection_names_host_and_port() {
+    unreachable_fails(
+        "http://127.0.0.1:9/api/v1/machine",
+        "r4-exec: GET /vault/sync: cannot reach the server: connection to 127.0.0.1:9 refused (nothing listens there); check base_url in [r4] (or R4_BASE_URL) and the network\n",
+    );
+}
+
 // -------------------------------------------------------------- base URL ----
 
 #[test]
@@ -786,6 +884,22 @@ fn dash_dash_without_a_command_is_a_usage_error() {
             USAGE,
             &["no command: usage is r4-exec [OPTIONS] -- COMMAND [ARGS...] (see --help)"],
         );
+    }
+}
+
+#[test]
+fn a_command_without_dash_dash_says_to_put_it_there() {
+    // clap alone said "unexpected argument 'true' found" and showed the usage.
+    let fx = Fx::new();
+    for (args, word) in [
+        (&["true"][..], "true"),
+        (&["-v", "node", "server.js"][..], "node"),
+    ] {
+        let mut c = fx.cmd();
+        c.args(args);
+        c.assert().code(USAGE).stdout("").stderr(predicate::str::starts_with(format!(
+            "error: unexpected argument '{word}' found; to run it as COMMAND, put -- before it: r4-exec [OPTIONS] -- {word} [ARGS...]\n"
+        )));
     }
 }
 
@@ -889,6 +1003,35 @@ fn keygen_refuses_unsupported_sizes() {
         &["unsupported key size 1024 (use 2048, 3072 or 4096)"],
     );
     assert!(!out.exists());
+}
+
+#[test]
+fn keygen_says_to_point_r4_private_key_file_at_the_new_key() {
+    let fx = Fx::new();
+    let out = fx.path("agent.pem");
+    fx.cmd()
+        .args(["keygen", "--bits", "2048", "--out", "agent.pem"])
+        .assert()
+        .success()
+        .stderr(format!(
+            "r4-exec: wrote a 2048-bit RSA key to agent.pem (mode 0600); next: export R4_PRIVATE_KEY_FILE={} (or set private_key_file in [r4]), then run `r4-exec register`\n",
+            out.display()
+        ));
+    assert!(out.exists());
+}
+
+#[test]
+fn keygen_without_out_writes_r4_agent_pem_here() {
+    let fx = Fx::new();
+    fx.cmd()
+        .args(["keygen", "--bits", "2048"])
+        .assert()
+        .success();
+    let mode = std::fs::metadata(fx.path("r4-agent.pem"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
 }
 
 #[test]

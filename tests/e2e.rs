@@ -54,11 +54,12 @@ fn the_command_keeps_r4_execs_pid() {
         .std_command()
         .args(["--", "sh", "-c", "echo $$"])
         .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     let pid = child.id();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
+    assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out).trim(), pid.to_string());
 }
 

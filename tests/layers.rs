@@ -17,7 +17,7 @@ const LAYERS: &[&[&str]] = &[
     &["inject"],
     &["exec"],
     &["error"],
-    &["settings", "sources", "rotate", "trust", "cli"],
+    &["settings", "sources", "rotate", "trust", "cli", "browse"],
     &["invocation", "launch"],
     &["startup"],
     &["supervise", "commands"],

@@ -199,8 +199,11 @@ fn new_values_are_masked_after_a_restart() {
 
 #[test]
 fn mask_refuses_a_terminal() {
-    if Command::new("script").arg("--version").output().is_err() {
-        eprintln!("SKIPPED: no `script` (util-linux) to run r4-exec on a terminal");
+    if !require(
+        on_path("script"),
+        "mask_refuses_a_terminal",
+        "`script` (util-linux) to run r4-exec on a terminal",
+    ) {
         return;
     }
     let w = World::new();

@@ -249,10 +249,11 @@ fn namespaces_allowed() -> bool {
 
 #[test]
 fn zombies_are_reaped_when_r4_exec_is_pid_1() {
-    if !namespaces_allowed() {
-        eprintln!(
-            "SKIPPED: this kernel forbids PID namespaces (unshare -p -f --mount-proc failed)"
-        );
+    if !require(
+        namespaces_allowed(),
+        "zombies_are_reaped_when_r4_exec_is_pid_1",
+        "PID namespaces (unshare -p -f --mount-proc failed: run as root)",
+    ) {
         return;
     }
     let w = World::new();

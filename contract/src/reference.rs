@@ -64,6 +64,19 @@ impl Reference {
     }
 }
 
+/// One segment of a reference, unescaped (`%2F` → `/`, `%25` → `%`), or
+/// `None` for any other `%`. Public so that a partial reference
+/// (`r4://vault[/item]`, what `r4-exec ls` browses) reads its segments
+/// exactly as a full one does.
+pub fn unescape_segment(seg: &str) -> Option<String> {
+    unescape(seg)
+}
+
+/// A name as a reference segment: the inverse of [`unescape_segment`].
+pub fn escape_segment(name: &str) -> String {
+    escape(name)
+}
+
 fn unescape(seg: &str) -> Option<String> {
     let mut out = String::with_capacity(seg.len());
     let mut rest = seg;
@@ -109,6 +122,16 @@ mod tests {
         assert_eq!(r.field, "100% key");
         assert_eq!(r.to_string(), "r4://Production Secrets/CI%2FCD/100%25 key");
         assert_eq!(Reference::parse(&r.to_string()).unwrap(), r);
+    }
+
+    #[test]
+    fn single_segments_round_trip() {
+        assert_eq!(escape_segment("CI/CD 100%"), "CI%2FCD 100%25");
+        assert_eq!(
+            unescape_segment("CI%2fCD 100%25").as_deref(),
+            Some("CI/CD 100%")
+        );
+        assert_eq!(unescape_segment("a%20b"), None);
     }
 
     #[test]

@@ -45,11 +45,22 @@ impl Resolve for R4Resolver {
                 .get_or_init(|| {
                     TokioResolver::builder_tokio()
                         .map(|b| b.build())
-                        .map_err(|e| format!("DNS configuration (/etc/resolv.conf): {e}"))
+                        .map_err(|e| {
+                            format!("cannot read the DNS configuration (/etc/resolv.conf): {e}")
+                        })
                 })
                 .as_ref()
-                .map_err(|e| -> Box<dyn std::error::Error + Send + Sync> { e.clone().into() })?;
-            let ips = resolver.lookup_ip(host.as_str()).await?;
+                .map_err(|e| DnsError {
+                    host: host.clone(),
+                    reason: e.clone(),
+                })?;
+            let ips = resolver
+                .lookup_ip(host.as_str())
+                .await
+                .map_err(|e| DnsError {
+                    host: host.clone(),
+                    reason: reason(&e),
+                })?;
             let addrs: Addrs = Box::new(
                 ips.iter()
                     .map(|ip| SocketAddr::new(ip, 0))
@@ -58,6 +69,44 @@ impl Resolve for R4Resolver {
             );
             Ok(addrs)
         })
+    }
+}
+
+/// A name that did not resolve, in words: hickory's own `Display` is its
+/// internal debug text (`no records found for Query { name: Name(...) }`),
+/// which says neither what failed nor what to check.
+#[derive(Debug)]
+pub struct DnsError {
+    /// The name looked up.
+    pub host: String,
+    /// Why it failed.
+    pub reason: String,
+}
+
+impl std::fmt::Display for DnsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "cannot resolve {}: {}", self.host, self.reason)
+    }
+}
+
+impl std::error::Error for DnsError {}
+
+/// Why a lookup failed, for a person.
+fn reason(e: &hickory_resolver::ResolveError) -> String {
+    use hickory_resolver::proto::ProtoErrorKind;
+    if e.is_nx_domain() {
+        return "no such name in DNS".into();
+    }
+    if e.is_no_records_found() {
+        return "the name has no address (A or AAAA) record".into();
+    }
+    match e.proto().map(|p| p.kind()) {
+        Some(ProtoErrorKind::Timeout) => "the DNS servers did not answer in time".into(),
+        Some(ProtoErrorKind::NoConnections) => {
+            "no DNS server to ask (check /etc/resolv.conf)".into()
+        }
+        Some(ProtoErrorKind::Io(io)) => format!("the DNS query failed: {io}"),
+        _ => "the DNS lookup failed".into(),
     }
 }
 

@@ -130,6 +130,8 @@ pub struct Client {
     http: reqwest::Client,
     base: String,
     opts: Arc<ClientOptions>,
+    /// The variable naming the proxy in use, for connection errors.
+    proxy: Option<&'static str>,
 }
 
 impl std::fmt::Debug for Client {
@@ -195,6 +197,10 @@ impl Client {
             http,
             base: opts.base_url.trim_end_matches('/').to_string(),
             opts: Arc::new(opts),
+            proxy: match &route {
+                proxy::Route::Connect { var, .. } => Some(*var),
+                proxy::Route::Direct(_) => None,
+            },
         };
         client.report(&route.to_string());
         Ok(client)
@@ -251,7 +257,7 @@ impl Client {
         path: &str,
         request: reqwest::RequestBuilder,
     ) -> Result<T, ClientError> {
-        let net = |e: reqwest::Error| classify(method, path, e, self.opts.timeout);
+        let net = |e: reqwest::Error| classify(method, path, e, self.opts.timeout, self.proxy);
         let resp = request.send().await.map_err(net)?;
         let status = resp.status();
         let retry_after = resp
@@ -416,8 +422,20 @@ fn enc(segment: &str) -> String {
     url::form_urlencoded::byte_serialize(segment.as_bytes()).collect()
 }
 
-fn classify(method: &'static str, path: &str, e: reqwest::Error, after: Duration) -> ClientError {
-    if e.is_timeout() {
+fn classify(
+    method: &'static str,
+    path: &str,
+    e: reqwest::Error,
+    after: Duration,
+    proxy: Option<&'static str>,
+) -> ClientError {
+    if let Some(detail) = unreachable(&e, proxy) {
+        ClientError::Network {
+            method,
+            path: path.to_string(),
+            detail,
+        }
+    } else if e.is_timeout() {
         ClientError::Timeout {
             method,
             path: path.to_string(),
@@ -443,6 +461,65 @@ fn classify(method: &'static str, path: &str, e: reqwest::Error, after: Duration
             detail,
         }
     }
+}
+
+/// A name that does not resolve or a connection the network refuses, in
+/// words: which host, what failed, what to check. `None` for anything else
+/// (TLS, HTTP), which keeps the library's own chain of messages.
+fn unreachable(e: &reqwest::Error, proxy: Option<&'static str>) -> Option<String> {
+    if !e.is_connect() {
+        return None;
+    }
+    let (target, check) = match proxy {
+        Some(var) => (
+            format!("the proxy of {var}"),
+            format!("check {var} (and NO_PROXY) and the network"),
+        ),
+        None => (
+            e.url().map_or_else(
+                || "the server".to_string(),
+                |u| {
+                    let host = u.host_str().unwrap_or("?");
+                    match u.port_or_known_default() {
+                        Some(port) => format!("{host}:{port}"),
+                        None => host.to_string(),
+                    }
+                },
+            ),
+            "check base_url in [r4] (or R4_BASE_URL) and the network".to_string(),
+        ),
+    };
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(dns) = s.downcast_ref::<dns::DnsError>() {
+            return Some(format!("{dns}; {check}"));
+        }
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            if let Some(what) = connect_failure(io, &target) {
+                return Some(format!("{what}; {check}"));
+            }
+        }
+        source = s.source();
+    }
+    e.is_timeout()
+        .then(|| format!("connecting to {target} timed out; {check}"))
+}
+
+/// What an operating-system error on connect means. TLS errors also reach
+/// us as `io::Error`s, but carry no OS error code, so they are left alone.
+fn connect_failure(io: &std::io::Error, target: &str) -> Option<String> {
+    use std::io::ErrorKind;
+    io.raw_os_error()?;
+    Some(match io.kind() {
+        ErrorKind::ConnectionRefused => {
+            format!("connection to {target} refused (nothing listens there)")
+        }
+        ErrorKind::TimedOut => format!("connecting to {target} timed out"),
+        ErrorKind::HostUnreachable | ErrorKind::NetworkUnreachable => {
+            format!("{target} is unreachable from this host")
+        }
+        _ => format!("cannot connect to {target}: {io}"),
+    })
 }
 
 /// A TLS failure because the server's chain reaches no trusted root. rustls

@@ -15,7 +15,7 @@ mod par;
 mod prepare;
 pub mod project;
 pub mod select;
-mod vault;
+pub mod vault;
 
 use std::collections::HashMap;
 
@@ -28,6 +28,10 @@ use crate::contract::wire::{SyncResponse, SyncVault};
 use crate::contract::{EnvelopeError, KeyError, Secret, VaultModel, VerifyError};
 use select::select;
 use vault::{check_vault, Opener, VerifiedVault};
+
+/// The warning of every run without a pin (`resolve`, `ls`, `init`): what
+/// pinning would close, and where to start.
+pub const UNPINNED: &str = "no signer or log key is pinned: signatures are checked against the directory the server serves; see `r4-exec trust`";
 
 /// Options that change what is accepted.
 #[derive(Debug, Clone, Default)]
@@ -339,9 +343,7 @@ pub async fn verify(
     let mut out = Resolved::default();
     out.notes.push(plan_note(sync, project.as_ref()));
     if opts.trust.is_unpinned() {
-        out.warnings.push(
-            "no signer or log key is pinned: signatures are checked against the directory the server serves; see `r4-exec trust`".into(),
-        );
+        out.warnings.push(UNPINNED.into());
     }
     let mut r = Resolver {
         sync,

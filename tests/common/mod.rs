@@ -266,6 +266,39 @@ pub fn assert_only_the_tls_key_memfd(listing: &str) {
     assert_eq!(memfds, 1, "{listing}");
 }
 
+/// Whether a prerequisite of `test` that this machine may lack (a tool,
+/// a kernel permission) is present. CI (`CI` set; `.ci/run` sets it)
+/// installs every prerequisite, so there a missing one fails the test.
+/// Elsewhere the test is skipped and says so on the process's real stderr,
+/// which `cargo test` shows even for a passing test (libtest captures only
+/// `print!`/`eprint!`): a skipped check never passes silently.
+pub fn require(available: bool, test: &str, what: &str) -> bool {
+    if available {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{test}: {what}; CI must provide it (see .ci/run)"
+    );
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED {test}: {what} (README: Prerequisites; with CI=1 this is a failure)"
+    );
+    false
+}
+
+/// Whether `program` is an executable file in `PATH`.
+pub fn on_path(program: &str) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::env::var_os("PATH").is_some_and(|path| {
+        std::env::split_paths(&path).any(|dir| {
+            std::fs::metadata(dir.join(program))
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+    })
+}
+
 /// Stdout of an assert, as text.
 pub fn stdout(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
