@@ -223,6 +223,17 @@ mod tests {
     }
 
     #[test]
+    fn empty_only_without_entries_and_project() {
+        assert!(gather(None, &[], &[]).unwrap().is_empty());
+        assert!(!gather(None, &[], &env(&[("A", "r4://V/I/F")]))
+            .unwrap()
+            .is_empty());
+        let project =
+            Config::parse("[project]\nname = \"P\"\n", "r4.toml".as_ref(), false).unwrap();
+        assert!(!gather(Some(project), &[], &[]).unwrap().is_empty());
+    }
+
+    #[test]
     fn base_env_drops_consumed_names_and_applies_literals() {
         let mut s = gather(None, &[], &env(&[("A", "r4://V/I/F")])).unwrap();
         s.literals = vec![("X".into(), "file".into()), ("HOME".into(), "/file".into())];
