@@ -230,16 +230,24 @@ pub fn parse_max_age(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs(total))
 }
 
-/// A duration for people: `"3h 12m"`, `"45s"`, `"2d 3h"`.
+/// A duration for people, in its two largest units: `"3h 12m"`, `"45s"`,
+/// `"1d"`, `"2d 3h"`.
 pub fn human(d: Duration) -> String {
     let s = d.as_secs();
-    let (days, hours, minutes, seconds) = (s / 86_400, s / 3600 % 24, s / 60 % 60, s % 60);
-    match (days, hours, minutes) {
-        (0, 0, 0) => format!("{seconds}s"),
-        (0, 0, _) => format!("{minutes}m {seconds}s"),
-        (0, _, _) => format!("{hours}h {minutes}m"),
-        _ => format!("{days}d {hours}h"),
-    }
+    let units = [
+        (s / 86_400, "d"),
+        (s / 3600 % 24, "h"),
+        (s / 60 % 60, "m"),
+        (s % 60, "s"),
+    ];
+    let first = units.iter().position(|(n, _)| *n > 0).unwrap_or(3);
+    units[first..(first + 2).min(4)]
+        .iter()
+        .enumerate()
+        .filter(|(i, (n, _))| *i == 0 || *n > 0)
+        .map(|(_, (n, unit))| format!("{n}{unit}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Now, in Unix milliseconds.
@@ -516,6 +524,10 @@ mod tests {
         assert_eq!(human(Duration::from_secs(11_520)), "3h 12m");
         assert_eq!(human(Duration::from_secs(45)), "45s");
         assert_eq!(human(Duration::from_secs(183_600)), "2d 3h");
+        assert_eq!(human(Duration::from_secs(86_400)), "1d");
+        assert_eq!(human(Duration::from_secs(3600)), "1h");
+        assert_eq!(human(Duration::from_secs(90)), "1m 30s");
+        assert_eq!(human(Duration::ZERO), "0s");
     }
 
     #[test]

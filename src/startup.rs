@@ -275,7 +275,7 @@ impl Session {
         let received_ms = fallback::now_ms();
         match fetched {
             Ok(fetched) => self.verify_live(&fetched, received_ms).await,
-            Err(live) if may_fall_back && resolve::is_outage(&live) => self.from_copy(live).await,
+            Err(live) if may_fall_back && resolve::is_outage(&live) => self.resolve_copy(live).await,
             Err(live) => Err(AppError::Resolve(live)),
         }
     }
@@ -379,7 +379,7 @@ impl Session {
     /// (stamp, age) and verified like a live answer, with the session's
     /// version floor. If it cannot be used, the run fails with the live
     /// problems and the reason.
-    async fn from_copy(&mut self, mut live: Vec<Problem>) -> Result<Resolved, AppError> {
+    async fn resolve_copy(&mut self, mut live: Vec<Problem>) -> Result<Resolved, AppError> {
         let settings = self.fallback.clone().expect("called with a fallback");
         let refused = |mut live: Vec<Problem>, e: FallbackError| {
             live.push(copy_problem(e));

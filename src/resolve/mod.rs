@@ -348,6 +348,8 @@ pub async fn resolve_with_floor(
 pub struct Fetched {
     sync: SyncResponse,
     project: Option<project::Fetched>,
+    /// Read back from the fallback copy ([`restore`]), not from R4.
+    from_copy: bool,
 }
 
 /// Fetches, in one round, everything `config` needs (the plan above).
@@ -356,6 +358,7 @@ pub async fn fetch(client: &Client, config: &Config) -> Result<Fetched, Vec<Prob
     Ok(Fetched {
         sync: sync.map_err(general)?,
         project: project.map_err(general)?,
+        from_copy: false,
     })
 }
 
@@ -369,9 +372,19 @@ pub async fn verify(
     opts: &ResolveOptions,
     floor: Option<&mut VersionFloor>,
 ) -> Result<Resolved, Vec<Problem>> {
-    let Fetched { sync, project } = fetched;
+    let Fetched {
+        sync,
+        project,
+        from_copy,
+    } = fetched;
     let mut out = Resolved::default();
-    out.notes.push(plan_note(sync, project.as_ref()));
+    out.notes.push(match from_copy {
+        false => plan_note(sync, project.as_ref()),
+        true => format!(
+            "plan: the fallback copy ({} vaults kept)",
+            sync.vaults.len()
+        ),
+    });
     if opts.trust.is_unpinned() {
         out.warnings.push(
             "no signer or log key is pinned: signatures are checked against the directory the server serves; see `r4-exec trust`".into(),

@@ -127,5 +127,6 @@ pub fn restore(body: &[u8]) -> Result<Fetched, &'static str> {
     Ok(Fetched {
         sync: kept.sync,
         project: kept.project,
+        from_copy: true,
     })
 }
