@@ -171,9 +171,11 @@ pub enum FallbackError {
         /// How far ahead.
         ahead: Duration,
     },
-    /// The stored answer failed the contract's checks (listed before this).
-    #[error("{}: the stored answer fails verification (above), so it is not used", .0.display())]
-    Unverified(PathBuf),
+    /// The stored answer failed the contract's checks or does not resolve
+    /// the configuration (the problems are listed before this, each with
+    /// its own exit class).
+    #[error("{}: the stored answer does not verify or resolve (above), so it is not used", .0.display())]
+    Unusable(PathBuf),
     /// Writing failed.
     #[error("cannot write {}: {detail}", .path.display())]
     Write {
@@ -185,16 +187,15 @@ pub enum FallbackError {
 }
 
 impl FallbackError {
-    /// Whether the copy was changed (by someone without the agent key, or
-    /// so that it breaks the contract), as opposed to missing, old or from
-    /// elsewhere: a verification failure, exit 65.
+    /// Whether the copy was changed by someone without the agent key (as
+    /// opposed to missing, old or from elsewhere): a verification failure,
+    /// exit 65.
     pub fn is_tampering(&self) -> bool {
         matches!(
             self,
             FallbackError::Malformed { .. }
                 | FallbackError::BadStamp(_)
                 | FallbackError::BodyDigest(_)
-                | FallbackError::Unverified(_)
         )
     }
 }

@@ -275,7 +275,9 @@ impl Session {
         let received_ms = fallback::now_ms();
         match fetched {
             Ok(fetched) => self.verify_live(&fetched, received_ms).await,
-            Err(live) if may_fall_back && resolve::is_outage(&live) => self.resolve_copy(live).await,
+            Err(live) if may_fall_back && resolve::is_outage(&live) => {
+                self.resolve_copy(live).await
+            }
             Err(live) => Err(AppError::Resolve(live)),
         }
     }
@@ -400,7 +402,7 @@ impl Session {
             Ok(resolved) => resolved,
             Err(problems) => {
                 live.extend(problems);
-                return Err(refused(live, FallbackError::Unverified(path)));
+                return Err(refused(live, FallbackError::Unusable(path)));
             }
         };
         self.ui.timing("fallback copy verified and decrypted");

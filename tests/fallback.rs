@@ -282,6 +282,69 @@ fn used_on_503_and_not_replaced_by_itself() {
     );
 }
 
+/// A server that never answers: the live attempt gives up early enough
+/// (`--timeout` minus a reserve) for the copy to be read within
+/// `--timeout`.
+#[test]
+fn used_when_the_server_hangs() {
+    let w = World::new();
+    configure(&w, "24h");
+    live_run(&w);
+    w.server
+        .admin()
+        .set_faults(vec![Fault::new(FaultKind::Hang)]);
+    let start = Instant::now();
+    let out_file = w.path("out");
+    let out = w
+        .r4exec()
+        .args([
+            "--timeout",
+            "4",
+            "--",
+            "sh",
+            "-c",
+            "printf %s \"$DB_PASSWORD\" > \"$1\"",
+            "sh",
+        ])
+        .arg(&out_file)
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert_eq!(std::fs::read_to_string(&out_file).unwrap(), DB_PASSWORD);
+    let gave_up = "R4 cannot be reached (GET /vault/sync: no complete answer within 2s)";
+    assert!(err.contains(gave_up), "{err}");
+    assert!(
+        start.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+/// A reference the copy cannot resolve (r4.toml changed during the
+/// outage) fails as "not found", not as tampering.
+#[test]
+fn a_reference_missing_from_the_copy_is_not_found() {
+    let w = World::new();
+    configure(&w, "24h");
+    live_run(&w);
+    outage(&w);
+    w.config(&format!(
+        "[env]\nDB_PASSWORD = \"r4://Elsewhere/X/Y\"\n[fallback]\npath = \"{}\"\n",
+        copy_path(&w).display()
+    ));
+    let err = refused(
+        &w,
+        66,
+        "DB_PASSWORD (r4://Elsewhere/X/Y): no vault \"Elsewhere\"",
+    );
+    assert!(err.contains("GET /vault/sync: 503"), "{err}");
+    assert!(
+        err.contains("does not verify or resolve (above), so it is not used"),
+        "{err}"
+    );
+}
+
 #[test]
 fn check_uses_r4_only() {
     let w = World::new();
@@ -392,7 +455,7 @@ fn refused_when_tampered_with() {
     write_restamped(&w, stamp.clone(), &flip_signature(&body, 0));
     let err = refused(&w, 65, "verification failed: signature does not verify");
     assert!(
-        err.contains("the stored answer fails verification"),
+        err.contains("the stored answer does not verify or resolve"),
         "{err}"
     );
 
