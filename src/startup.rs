@@ -216,6 +216,7 @@ impl Startup {
             ui: self.ui.clone(),
             fallback,
             live_budget: timeout.saturating_sub(FALLBACK_RESERVE.min(timeout / 2)),
+            kept: None,
         })
     }
 }
@@ -239,6 +240,15 @@ pub struct Session {
     fallback: Option<fallback::Settings>,
     /// How long a start may wait for R4 before it turns to the copy.
     live_budget: Duration,
+    /// What this session last wrote to the copy.
+    kept: Option<Kept>,
+}
+
+/// An answer as stored in the fallback copy: ciphertext only.
+struct Kept {
+    body: Vec<u8>,
+    versions: std::collections::BTreeMap<String, u64>,
+    at_ms: u64,
 }
 
 impl Session {
@@ -346,8 +356,8 @@ impl Session {
     /// Stores a verified live answer in the fallback copy, if configured;
     /// a warning when it was not stored. Never fails the run: the copy is
     /// for the next start.
-    fn keep(&self, fetched: &Fetched, resolved: &Resolved, received_ms: u64) -> Option<String> {
-        let settings = self.fallback.as_ref()?;
+    fn keep(&mut self, fetched: &Fetched, resolved: &Resolved, received_ms: u64) -> Option<String> {
+        self.fallback.as_ref()?;
         let body = match resolve::keep(fetched, resolved) {
             Ok(body) => body,
             Err(why) => return Some(format!("fallback copy not stored: {why}")),
@@ -357,13 +367,57 @@ impl Session {
             .iter()
             .map(|v| (v.id.clone(), v.version))
             .collect();
+        self.write_copy(Kept {
+            body,
+            versions,
+            at_ms: received_ms,
+        })
+    }
+
+    /// `--watch`, after a poll R4 answered with "nothing changed since the
+    /// last answer": the copy is re-stamped with the time of that answer,
+    /// so that its age stays the time since R4 last vouched for it (once a
+    /// tenth of `max_age` has passed; not on every poll). The delta is the
+    /// server's unsigned word, but a server could as well serve the same
+    /// signed answer again in full, which would be stored the same way.
+    pub fn refresh_copy(&mut self, answered_ms: u64) {
+        let (Some(settings), Some(kept)) = (&self.fallback, &self.kept) else {
+            return;
+        };
+        let due = kept.at_ms + (settings.max_age / 10).as_millis() as u64;
+        if answered_ms < due {
+            return;
+        }
+        let Some(kept) = self.kept.take() else { return };
+        let refreshed = Kept {
+            at_ms: answered_ms,
+            ..kept
+        };
+        if let Some(problem) = self.write_copy(refreshed) {
+            self.ui.note(&format!("refresh: {problem}"));
+        }
+    }
+
+    /// Writes `kept`; remembers it (for [`Session::refresh_copy`]) when it
+    /// is now the copy on disk.
+    fn write_copy(&mut self, kept: Kept) -> Option<String> {
+        let settings = self.fallback.as_ref()?;
         let base_url = self.client.base_url();
-        let stored = fallback::store(settings, self.key(), base_url, &body, versions, received_ms);
+        let versions = kept.versions.clone();
+        let stored = fallback::store(
+            settings,
+            self.key(),
+            base_url,
+            &kept.body,
+            versions,
+            kept.at_ms,
+        );
         self.ui.timing("fallback copy stored");
         match stored {
             Ok(Stored::Written) => {
                 let path = settings.path.display();
                 self.ui.note(&format!("fallback copy stored in {path}"));
+                self.kept = Some(kept);
                 None
             }
             Ok(Stored::KeptNewer {

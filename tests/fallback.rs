@@ -656,3 +656,42 @@ while kill -0 "$PPID" 2>/dev/null; do sleep 0.05; done"#;
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(got.as_deref(), Some("after the outage"));
 }
+
+/// With `--watch`, polls R4 answers with "nothing changed" keep the copy
+/// young (re-stamped once a tenth of `max_age` has passed), without a
+/// restart: a restart during a later outage finds a recent copy.
+#[test]
+fn unchanged_polls_keep_the_copy_young() {
+    let w = World::new();
+    configure(&w, "10s");
+    let stderr_path = w.path("supervisor.stderr");
+    let starts = w.path("starts");
+    let script = r#"echo "start" >> "$1"
+trap 'exit 0' TERM
+while kill -0 "$PPID" 2>/dev/null; do sleep 0.05; done"#;
+    let child = w
+        .std_command()
+        .args(["-v", "--watch", "--watch-interval", "0.3"])
+        .args(["--", "sh", "-c", script, "sh"])
+        .arg(&starts)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&stderr_path).unwrap())
+        .spawn()
+        .unwrap();
+    let sup = Supervisor {
+        child,
+        stderr: stderr_path,
+    };
+    let stored_at = || {
+        std::fs::read_to_string(copy_path(&w))
+            .ok()
+            .and_then(|t| read_copy_from(&t).0["storedAtMs"].as_u64())
+    };
+    wait_for("the first copy", || stored_at().is_some());
+    let first = stored_at().unwrap();
+    wait_for("a re-stamped copy", || stored_at().unwrap() >= first + 1000);
+    let err = std::fs::read_to_string(&sup.stderr).unwrap();
+    assert!(err.contains("refresh: no change since the last one"), "{err}");
+    assert_eq!(std::fs::read_to_string(&starts).unwrap(), "start\n", "{err}");
+}

@@ -88,6 +88,7 @@ impl Watcher {
                 && sync.removed.item_ids.is_empty();
             if unchanged {
                 self.cursor = Some(sync.cursor);
+                self.session.refresh_copy(crate::fallback::now_ms());
                 return Poll::Unchanged;
             }
             // Taken before the resolution: a change made during it shows in
