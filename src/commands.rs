@@ -155,12 +155,13 @@ pub fn trust(startup: &Startup) -> Result<u8, AppError> {
     Ok(0)
 }
 
-/// `check`: resolve and verify everything, print no value.
+/// `check`: resolve and verify everything, print no value. From R4 only:
+/// it checks the server (the fallback copy is stored, never used).
 pub fn check(startup: &Startup, json: bool) -> Result<u8, AppError> {
     let sources = startup.sources()?;
     let resolved = startup.block_on(async {
         let mut session = startup.session(sources.config)?;
-        session.resolve().await
+        session.resolve_live().await
     })?;
     startup.report(&resolved);
     if json {

@@ -36,6 +36,21 @@ pub struct RawConfig {
     /// Pins.
     #[serde(default)]
     pub trust: RawTrust,
+    /// The fallback copy (`docs/fallback.md`).
+    #[serde(default)]
+    pub fallback: RawFallback,
+}
+
+/// `[fallback]`: where to keep the last verified answer, and how old it may
+/// be when R4 cannot be reached. Validated by `crate::settings::fallback`,
+/// where the environment overrides it.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawFallback {
+    /// The file.
+    pub path: Option<PathBuf>,
+    /// E.g. `"24h"`.
+    pub max_age: Option<String>,
 }
 
 /// `[r4]`.
@@ -186,6 +201,8 @@ pub struct Config {
     pub project: Option<Project>,
     /// `[trust]`.
     pub trust: RawTrust,
+    /// `[fallback]`.
+    pub fallback: RawFallback,
 }
 
 /// A configuration problem. Messages name the file and the key.
@@ -268,6 +285,7 @@ impl Config {
             entries: Vec::new(),
             project: None,
             trust: RawTrust::default(),
+            fallback: RawFallback::default(),
         }
     }
 
@@ -341,6 +359,7 @@ impl Config {
             entries,
             project,
             trust: raw.trust,
+            fallback: raw.fallback,
         })
     }
 }

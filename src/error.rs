@@ -170,6 +170,8 @@ fn failure_class(f: &Failure) -> Class {
             Class::Usage
         }
         Failure::Client(e) => client_class(e),
+        Failure::Fallback(e) if e.is_tampering() => Class::Verify,
+        Failure::Fallback(_) => Class::Network,
     }
 }
 

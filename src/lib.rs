@@ -16,7 +16,7 @@
 //! exec                        execve(2): the one place COMMAND starts
 //! inject                      env and memfd delivery
 //! ui  resolve  mask           stderr reporter; config + refs -> verified secrets
-//! client                      the machine API over HTTPS
+//! client  fallback            the machine API over HTTPS; the stored copy
 //! config  harden  dotenv      r4.toml; process hardening; env-file syntax
 //! wipe                        zeroing allocator; environment-block wipe
 //! contract reference exit vars  wire rules (pure); exit codes; own env names
@@ -39,6 +39,7 @@ pub mod dotenv;
 pub mod error;
 pub mod exec;
 pub mod exit;
+pub mod fallback;
 pub mod harden;
 pub mod inject;
 pub mod invocation;

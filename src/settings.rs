@@ -10,6 +10,7 @@ use crate::contract::crypto::{PrivateKey, PublicKey};
 use crate::contract::directory::TrustPolicy;
 use crate::contract::Secret;
 use crate::error::AppError;
+use crate::fallback;
 
 pub use crate::vars;
 
@@ -186,4 +187,38 @@ pub fn trust(config: &Config) -> Result<TrustPolicy, AppError> {
         pinned_signers: config.trust.signers.clone(),
         log_key,
     })
+}
+
+/// The fallback copy (`docs/fallback.md`): `R4_FALLBACK_FILE`, else
+/// `[fallback] path`; `R4_FALLBACK_MAX_AGE`, else `[fallback] max_age`,
+/// else 24 hours. `None` without a path: the copy is opt-in. A `max_age`
+/// without a path is an error, not a silent no-op.
+pub fn fallback(config: Option<&Config>) -> Result<Option<fallback::Settings>, AppError> {
+    let raw = config.map(|c| &c.fallback);
+    let path = env_nonempty(vars::FALLBACK_FILE)
+        .map(PathBuf::from)
+        .or_else(|| raw.and_then(|f| f.path.clone()));
+    let (max_age, from) = match env_nonempty(vars::FALLBACK_MAX_AGE) {
+        Some(v) => (
+            Some(v.to_string_lossy().into_owned()),
+            vars::FALLBACK_MAX_AGE,
+        ),
+        None => (raw.and_then(|f| f.max_age.clone()), "[fallback] max_age"),
+    };
+    let Some(path) = path else {
+        return match max_age {
+            Some(_) => Err(AppError::Usage(format!(
+                "{from} is set but no fallback path is: set {} or [fallback] path",
+                vars::FALLBACK_FILE
+            ))),
+            None => Ok(None),
+        };
+    };
+    let max_age = match max_age {
+        Some(text) => {
+            fallback::parse_max_age(&text).map_err(|e| AppError::Usage(format!("{from}: {e}")))?
+        }
+        None => fallback::DEFAULT_MAX_AGE,
+    };
+    Ok(Some(fallback::Settings { path, max_age }))
 }

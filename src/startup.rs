@@ -8,7 +8,9 @@
 //! 3. build the client and the resolve options;
 //! 4. [`Session::resolve`]: fetch, with the private key parsed on a blocking
 //!    thread while the request is in flight, then verify and decrypt with
-//!    the session's version floor (a rollback across polls fails).
+//!    the session's version floor (a rollback across polls fails); keep
+//!    the answer in the fallback copy, or, when R4 cannot be reached, verify
+//!    and use that copy instead (`docs/fallback.md`).
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -16,14 +18,15 @@ use std::time::Duration;
 
 use tokio::task::JoinHandle;
 
-use crate::client::{Client, ClientOptions};
+use crate::client::{Client, ClientError, ClientOptions};
 use crate::config::{Config, ConfigError};
 use crate::contract::checkpoint::VersionFloor;
 use crate::contract::crypto::PrivateKey;
 use crate::error::AppError;
+use crate::fallback::{self, FallbackError, Stored};
 use crate::harden::{self, Hardening};
 use crate::invocation::GlobalOptions;
-use crate::resolve::{self, ResolveOptions, Resolved};
+use crate::resolve::{self, Failure, Fetched, Problem, ResolveOptions, Resolved};
 use crate::settings;
 use crate::sources::{self, Sources};
 use crate::ui::Ui;
@@ -31,6 +34,9 @@ use crate::wipe;
 
 /// Longest deadline of a single request; `--timeout` bounds the whole run.
 const MAX_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Part of `--timeout` kept from the live attempt, when a fallback copy is
+/// configured, for reading and verifying the copy (at most half of it).
+const FALLBACK_RESERVE: Duration = Duration::from_secs(2);
 
 /// What to do when there is no `./r4.toml` and no `--config`/`R4_CONFIG`.
 const NO_CONFIG_HINT: &str = "write one with `r4-exec init` (or start from r4.toml.example), or pass --config FILE or set R4_CONFIG";
@@ -206,6 +212,7 @@ impl Startup {
     /// Everything needed to resolve `config`, repeatedly. Must be called
     /// inside a runtime: the private key starts loading at once.
     pub fn session(&self, config: Config) -> Result<Session, AppError> {
+        let fallback = settings::fallback(Some(&config))?;
         let (key_path, client) = self.agent(Some(&config))?;
         self.forget_env_credentials();
         let key = KeySlot::Loading(tokio::task::spawn_blocking(move || {
@@ -216,6 +223,7 @@ impl Startup {
             allow_unencrypted: config.r4.allow_unencrypted,
             trust: settings::trust(&config)?,
         };
+        let timeout = self.global.timeout;
         Ok(Session {
             client,
             config,
@@ -223,6 +231,9 @@ impl Startup {
             key,
             floor: VersionFloor::default(),
             ui: self.ui.clone(),
+            fallback,
+            live_budget: timeout.saturating_sub(FALLBACK_RESERVE.min(timeout / 2)),
+            kept: None,
         })
     }
 }
@@ -242,6 +253,19 @@ pub struct Session {
     key: KeySlot,
     floor: VersionFloor,
     ui: Ui,
+    /// Where the fallback copy is kept, when configured.
+    fallback: Option<fallback::Settings>,
+    /// How long a start may wait for R4 before it turns to the copy.
+    live_budget: Duration,
+    /// What this session last wrote to the copy.
+    kept: Option<Kept>,
+}
+
+/// An answer as stored in the fallback copy: ciphertext only.
+struct Kept {
+    body: Vec<u8>,
+    versions: std::collections::BTreeMap<String, u64>,
+    at_ms: u64,
 }
 
 impl Session {
@@ -255,14 +279,43 @@ impl Session {
         &self.config
     }
 
-    /// Fetches and verifies everything the configuration asks for. The
-    /// first call overlaps the request with parsing the private key (~1 ms):
-    /// a key that fails to load is reported as soon as it fails, and wins
-    /// over a network error, as if it had been read first.
+    /// Fetches and verifies everything the configuration asks for, and
+    /// keeps the answer in the fallback copy when one is configured. When
+    /// R4 cannot be reached — and only then ([`resolve::is_outage`]), never
+    /// after a verification failure or a 401, 403 or 404 — the copy is
+    /// verified exactly like a live answer and used instead, with a warning.
     pub async fn resolve(&mut self) -> Result<Resolved, AppError> {
+        self.resolve_with(self.fallback.is_some()).await
+    }
+
+    /// [`Session::resolve`] from R4 only: the supervisor's polls (a failed
+    /// poll leaves COMMAND as it is; a successful one replaces whatever the
+    /// copy gave) and `check`, which checks the server.
+    pub async fn resolve_live(&mut self) -> Result<Resolved, AppError> {
+        self.resolve_with(false).await
+    }
+
+    async fn resolve_with(&mut self, may_fall_back: bool) -> Result<Resolved, AppError> {
         self.ui
             .note(&format!("resolving from {}", self.client.base_url()));
-        let fetch = resolve::fetch(&self.client, &self.config);
+        let fetched = self.fetch(may_fall_back).await?;
+        let received_ms = fallback::now_ms();
+        match fetched {
+            Ok(fetched) => self.verify_live(&fetched, received_ms).await,
+            Err(live) if may_fall_back && resolve::is_outage(&live) => {
+                self.resolve_copy(live).await
+            }
+            Err(live) => Err(AppError::Resolve(live)),
+        }
+    }
+
+    /// The answer, and the private key. The first call overlaps the request
+    /// with parsing the key (~1 ms): a key that fails to load is reported as
+    /// soon as it fails, and wins over a network error, as if it had been
+    /// read first. `bounded`: give up on R4 after the live budget.
+    async fn fetch(&mut self, bounded: bool) -> Result<Result<Fetched, Vec<Problem>>, AppError> {
+        let budget = bounded.then_some(self.live_budget);
+        let fetch = fetch_within(&self.client, &self.config, budget);
         let fetched = match &mut self.key {
             KeySlot::Ready(_) => fetch.await,
             KeySlot::Loading(task) => {
@@ -283,22 +336,189 @@ impl Session {
             }
         };
         self.ui.timing("answer and private key ready");
+        Ok(fetched)
+    }
+
+    /// The loaded private key.
+    fn key(&self) -> &PrivateKey {
         let KeySlot::Ready(key) = &self.key else {
-            unreachable!("the key was loaded above")
+            unreachable!("the key is loaded by the first fetch")
         };
-        let fetched = fetched.map_err(AppError::Resolve)?;
-        let resolved = resolve::verify(
-            &self.client,
-            &fetched,
-            key,
-            &self.config,
-            &self.opts,
-            Some(&mut self.floor),
-        )
-        .await
-        .map_err(AppError::Resolve)?;
+        key
+    }
+
+    /// Verifies and decrypts `fetched`, live or from the copy alike.
+    async fn verify(&mut self, fetched: &Fetched) -> Result<Resolved, Vec<Problem>> {
+        let KeySlot::Ready(key) = &self.key else {
+            unreachable!("the key is loaded by the first fetch")
+        };
+        let floor = Some(&mut self.floor);
+        resolve::verify(&self.client, fetched, key, &self.config, &self.opts, floor).await
+    }
+
+    /// A live answer: verified, then kept.
+    async fn verify_live(
+        &mut self,
+        fetched: &Fetched,
+        received_ms: u64,
+    ) -> Result<Resolved, AppError> {
+        let mut resolved = self.verify(fetched).await.map_err(AppError::Resolve)?;
         self.ui.timing("verified and decrypted");
+        if let Some(warning) = self.keep(fetched, &resolved, received_ms) {
+            resolved.warnings.push(warning);
+        }
         Ok(resolved)
+    }
+
+    /// Stores a verified live answer in the fallback copy, if configured;
+    /// a warning when it was not stored. Never fails the run: the copy is
+    /// for the next start.
+    fn keep(&mut self, fetched: &Fetched, resolved: &Resolved, received_ms: u64) -> Option<String> {
+        self.fallback.as_ref()?;
+        let body = match resolve::keep(fetched, resolved) {
+            Ok(body) => body,
+            Err(why) => return Some(format!("fallback copy not stored: {why}")),
+        };
+        let versions = resolved
+            .vaults
+            .iter()
+            .map(|v| (v.id.clone(), v.version))
+            .collect();
+        self.write_copy(Kept {
+            body,
+            versions,
+            at_ms: received_ms,
+        })
+    }
+
+    /// `--watch`, after a poll R4 answered with "nothing changed since the
+    /// last answer": the copy is re-stamped with the time of that answer,
+    /// so that its age stays the time since R4 last vouched for it (once a
+    /// tenth of `max_age` has passed; not on every poll). The delta is the
+    /// server's unsigned word, but a server could as well serve the same
+    /// signed answer again in full, which would be stored the same way.
+    pub fn refresh_copy(&mut self, answered_ms: u64) {
+        let (Some(settings), Some(kept)) = (&self.fallback, &self.kept) else {
+            return;
+        };
+        let due = kept.at_ms + (settings.max_age / 10).as_millis() as u64;
+        if answered_ms < due {
+            return;
+        }
+        let Some(kept) = self.kept.take() else { return };
+        let refreshed = Kept {
+            at_ms: answered_ms,
+            ..kept
+        };
+        if let Some(problem) = self.write_copy(refreshed) {
+            self.ui.note(&format!("refresh: {problem}"));
+        }
+    }
+
+    /// Writes `kept`; remembers it (for [`Session::refresh_copy`]) when it
+    /// is now the copy on disk.
+    fn write_copy(&mut self, kept: Kept) -> Option<String> {
+        let settings = self.fallback.as_ref()?;
+        let base_url = self.client.base_url();
+        let versions = kept.versions.clone();
+        let stored = fallback::store(
+            settings,
+            self.key(),
+            base_url,
+            &kept.body,
+            versions,
+            kept.at_ms,
+        );
+        self.ui.timing("fallback copy stored");
+        match stored {
+            Ok(Stored::Written) => {
+                let path = settings.path.display();
+                self.ui.note(&format!("fallback copy stored in {path}"));
+                self.kept = Some(kept);
+                None
+            }
+            Ok(Stored::KeptNewer {
+                vault_id,
+                stored,
+                answer,
+            }) => Some(format!(
+                "fallback copy not replaced: vault {vault_id} is at version {answer} in this answer but at {stored} in the stored copy (the copy only moves forward)"
+            )),
+            Err(e) => Some(format!("fallback copy not stored: {e}")),
+        }
+    }
+
+    /// R4 cannot be reached (`live` says how): the fallback copy, checked
+    /// (stamp, age) and verified like a live answer, with the session's
+    /// version floor. If it cannot be used, the run fails with the live
+    /// problems and the reason.
+    async fn resolve_copy(&mut self, mut live: Vec<Problem>) -> Result<Resolved, AppError> {
+        let settings = self.fallback.clone().expect("called with a fallback");
+        let refused = |mut live: Vec<Problem>, e: FallbackError| {
+            live.push(copy_problem(e));
+            AppError::Resolve(live)
+        };
+        let base_url = self.client.base_url().to_string();
+        let public = self.key().public();
+        let copy = match fallback::load(&settings, public, &base_url, fallback::now_ms()) {
+            Ok(copy) => copy,
+            Err(e) => return Err(refused(live, e)),
+        };
+        let path = settings.path.clone();
+        let fetched = match resolve::restore(&copy.body) {
+            Ok(fetched) => fetched,
+            Err(what) => return Err(refused(live, FallbackError::Malformed { path, what })),
+        };
+        let mut resolved = match self.verify(&fetched).await {
+            Ok(resolved) => resolved,
+            Err(problems) => {
+                live.extend(problems);
+                return Err(refused(live, FallbackError::Unusable(path)));
+            }
+        };
+        self.ui.timing("fallback copy verified and decrypted");
+        resolved.warnings.push(format!(
+            "R4 cannot be reached ({}); started from the fallback copy {}, stored {} ago (max_age {})",
+            live[0],
+            settings.path.display(),
+            fallback::human(copy.age),
+            fallback::human(settings.max_age),
+        ));
+        resolved.fallback_age = Some(copy.age);
+        Ok(resolved)
+    }
+}
+
+/// [`resolve::fetch`], given up after `budget` (as a timeout, an outage).
+async fn fetch_within(
+    client: &Client,
+    config: &Config,
+    budget: Option<Duration>,
+) -> Result<Fetched, Vec<Problem>> {
+    let fetch = resolve::fetch(client, config);
+    let Some(after) = budget else {
+        return fetch.await;
+    };
+    match tokio::time::timeout(after, fetch).await {
+        Ok(fetched) => fetched,
+        Err(_) => Err(vec![Problem {
+            name: None,
+            reference: None,
+            failure: Failure::Client(ClientError::Timeout {
+                method: "GET",
+                path: "/vault/sync".into(),
+                after,
+            }),
+        }]),
+    }
+}
+
+/// The line that says why the copy was not used.
+fn copy_problem(e: FallbackError) -> Problem {
+    Problem {
+        name: None,
+        reference: None,
+        failure: Failure::Fallback(e),
     }
 }
 

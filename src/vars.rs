@@ -10,6 +10,10 @@ pub const PRIVATE_KEY_FILE: &str = "R4_PRIVATE_KEY_FILE";
 pub const CONFIG: &str = "R4_CONFIG";
 /// API base URL.
 pub const BASE_URL: &str = "R4_BASE_URL";
+/// Path of the fallback copy (`[fallback] path`).
+pub const FALLBACK_FILE: &str = "R4_FALLBACK_FILE";
+/// Oldest fallback copy used (`[fallback] max_age`).
+pub const FALLBACK_MAX_AGE: &str = "R4_FALLBACK_MAX_AGE";
 /// systemd's credentials directory (`LoadCredential=`); not ours, so it is
 /// passed on to COMMAND.
 pub const CREDENTIALS_DIRECTORY: &str = "CREDENTIALS_DIRECTORY";
@@ -19,7 +23,14 @@ pub const CREDENTIAL_NAME: &str = "r4-api-key";
 pub const PRIVATE_KEY_CREDENTIAL: &str = "r4-private-key";
 
 /// Every variable r4-exec reads for itself.
-pub const OWN: &[&str] = &[API_KEY, PRIVATE_KEY_FILE, CONFIG, BASE_URL];
+pub const OWN: &[&str] = &[
+    API_KEY,
+    PRIVATE_KEY_FILE,
+    CONFIG,
+    BASE_URL,
+    FALLBACK_FILE,
+    FALLBACK_MAX_AGE,
+];
 
 /// Whether `name` is one of r4-exec's own variables: listed in [`OWN`] or
 /// starting with `R4_`, so a variable added in a later version, or one the

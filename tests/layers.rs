@@ -12,7 +12,7 @@ const LAYERS: &[&[&str]] = &[
     &["contract", "reference", "exit", "vars"],
     &["wipe"],
     &["config", "harden", "dotenv"],
-    &["client"],
+    &["client", "fallback"],
     &["ui", "resolve", "mask"],
     &["inject"],
     &["exec"],

@@ -339,14 +339,21 @@ pub struct VersionFloor {
 impl VersionFloor {
     /// Records `summary`, refusing it if older than one already seen.
     pub fn observe(&mut self, summary: &VerifiedSummary) -> Result<(), VerifyError> {
-        let entry = self.seen.entry(summary.vault_id.clone()).or_insert(0);
-        if summary.version < *entry {
+        self.observe_version(&summary.vault_id, summary.version)
+    }
+
+    /// Records `version` of vault `vault_id`, refusing it if older than one
+    /// already seen. Only for versions that were verified when first seen
+    /// (r4-exec's stored fallback copy keeps them under its own signature).
+    pub fn observe_version(&mut self, vault_id: &str, version: u64) -> Result<(), VerifyError> {
+        let entry = self.seen.entry(vault_id.to_string()).or_insert(0);
+        if version < *entry {
             return Err(VerifyError::Rollback {
                 seen: *entry,
-                found: summary.version,
+                found: version,
             });
         }
-        *entry = summary.version;
+        *entry = version;
         Ok(())
     }
 }

@@ -11,6 +11,7 @@
 //! All or nothing: every problem is collected (one per env var) and, if there
 //! is any, no secret is returned.
 
+mod offline;
 mod par;
 mod prepare;
 pub mod project;
@@ -26,6 +27,8 @@ use crate::contract::crypto::PrivateKey;
 use crate::contract::directory::TrustPolicy;
 use crate::contract::wire::{SyncResponse, SyncVault};
 use crate::contract::{EnvelopeError, KeyError, Secret, VaultModel, VerifyError};
+use crate::fallback::FallbackError;
+pub use offline::{keep, restore};
 use select::select;
 use vault::{check_vault, Opener, VerifiedVault};
 
@@ -74,6 +77,22 @@ pub struct Resolved {
     pub notes: Vec<String>,
     /// Warnings shown once per run.
     pub warnings: Vec<String>,
+    /// Every vault the resolution rested on, verified: what a fallback copy
+    /// keeps, and the versions it keeps them at.
+    pub vaults: Vec<UsedVault>,
+    /// When the answer came from the fallback copy: how old it was.
+    pub fallback_age: Option<std::time::Duration>,
+}
+
+/// A vault a resolution used, after it verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsedVault {
+    /// Vault id.
+    pub id: String,
+    /// Its verified summary version.
+    pub version: u64,
+    /// How its values are protected.
+    pub model: VaultModel,
 }
 
 /// What went wrong for one entry. Data-free about values.
@@ -112,6 +131,8 @@ pub enum Failure {
     Collision(Vec<String>),
     /// The server or network failed.
     Client(ClientError),
+    /// The fallback copy could not be used.
+    Fallback(FallbackError),
 }
 
 impl From<VerifyError> for Failure {
@@ -173,6 +194,7 @@ impl std::fmt::Display for Failure {
                 refs.join(", ")
             ),
             Failure::Client(e) => write!(f, "{e}"),
+            Failure::Fallback(e) => write!(f, "fallback copy refused: {e}"),
         }
     }
 }
@@ -186,6 +208,18 @@ pub struct Problem {
     pub reference: Option<String>,
     /// What failed.
     pub failure: Failure,
+}
+
+/// Whether `problems` say only that R4 could not be reached: connection
+/// errors, timeouts, 429 and 5xx, after the client's retries — what
+/// [`ClientError::is_transient`] retries. Never an authoritative answer
+/// (401, 403, 404, a malformed body) or a verification failure: only an
+/// outage may start COMMAND from the fallback copy.
+pub fn is_outage(problems: &[Problem]) -> bool {
+    !problems.is_empty()
+        && problems
+            .iter()
+            .all(|p| matches!(&p.failure, Failure::Client(e) if e.is_transient()))
 }
 
 impl std::fmt::Display for Problem {
@@ -318,6 +352,8 @@ pub async fn resolve_with_floor(
 pub struct Fetched {
     sync: SyncResponse,
     project: Option<project::Fetched>,
+    /// Read back from the fallback copy ([`restore`]), not from R4.
+    from_copy: bool,
 }
 
 /// Fetches, in one round, everything `config` needs (the plan above).
@@ -326,6 +362,7 @@ pub async fn fetch(client: &Client, config: &Config) -> Result<Fetched, Vec<Prob
     Ok(Fetched {
         sync: sync.map_err(general)?,
         project: project.map_err(general)?,
+        from_copy: false,
     })
 }
 
@@ -339,9 +376,19 @@ pub async fn verify(
     opts: &ResolveOptions,
     floor: Option<&mut VersionFloor>,
 ) -> Result<Resolved, Vec<Problem>> {
-    let Fetched { sync, project } = fetched;
+    let Fetched {
+        sync,
+        project,
+        from_copy,
+    } = fetched;
     let mut out = Resolved::default();
-    out.notes.push(plan_note(sync, project.as_ref()));
+    out.notes.push(match from_copy {
+        false => plan_note(sync, project.as_ref()),
+        true => format!(
+            "plan: the fallback copy ({} vaults kept)",
+            sync.vaults.len()
+        ),
+    });
     if opts.trust.is_unpinned() {
         out.warnings.push(UNPINNED.into());
     }
@@ -373,6 +420,7 @@ pub async fn verify(
     if let Some(floor) = floor {
         problems.extend(record_versions(&r, floor));
     }
+    out.vaults = used_vaults(&r);
     if problems.is_empty() {
         Ok(out)
     } else {
@@ -435,6 +483,22 @@ fn select_targets(
 async fn legacy_key(client: &Client) -> Result<PrivateKey, Vec<Problem>> {
     let pair = client.encryption_key().await.map_err(general)?;
     PrivateKey::from_pem(pair.private_key.expose()).map_err(|e| general(Failure::Legacy(e)))
+}
+
+/// The vaults that verified, sorted by id.
+fn used_vaults(r: &Resolver<'_>) -> Vec<UsedVault> {
+    let mut used: Vec<UsedVault> = r
+        .vaults
+        .values()
+        .filter_map(|v| v.as_ref().ok())
+        .map(|v| UsedVault {
+            id: v.summary().vault_id.clone(),
+            version: v.summary().version,
+            model: v.model(),
+        })
+        .collect();
+    used.sort_by(|a, b| a.id.cmp(&b.id));
+    used
 }
 
 /// Records every verified vault summary in `floor`; one older than a

@@ -25,7 +25,10 @@ impl Candidate for crate::contract::wire::ProjectSummary {
     }
 }
 
-/// What `[project]` needs from the server.
+/// What `[project]` needs from the server (kept as is in the fallback
+/// copy: no value in it is plaintext, see `super::offline`).
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub enum Fetched {
     /// The project detail (verified source).
     Detail(ProjectDetail),

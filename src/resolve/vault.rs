@@ -153,6 +153,11 @@ impl<'s> VerifiedVault<'s> {
         &self.vault.summary
     }
 
+    /// The vault's encryption model.
+    pub fn model(&self) -> VaultModel {
+        self.vault.model()
+    }
+
     /// Items of the verified summary.
     pub fn item_summaries(&self) -> impl Iterator<Item = &ItemSummary> + Clone {
         self.vault.item_summaries()

@@ -160,6 +160,7 @@ pub fn run(
             warned: HashSet::new(),
             next_poll: None,
             killed_by: None,
+            on_fallback: false,
         };
         let code = sup.main(signals, watcher).await?;
         Ok::<_, AppError>((code, sup.killed_by))
@@ -211,6 +212,9 @@ struct Supervisor<'a> {
     /// The signal that killed COMMAND: r4-exec dies of it too (outside PID
     /// 1), so its parent sees what it would have seen in exec mode.
     killed_by: Option<i32>,
+    /// COMMAND's secrets came from the fallback copy, and no poll has
+    /// succeeded since.
+    on_fallback: bool,
 }
 
 fn io_error(what: &'static str) -> impl Fn(std::io::Error) -> AppError {
@@ -259,6 +263,7 @@ impl Supervisor<'_> {
         for n in &resolved.notes {
             self.ui.note(n);
         }
+        self.on_fallback = resolved.fallback_age.is_some();
         if self.mode.mask {
             self.remember(&resolved.secrets);
             let patterns = self.patterns()?;
@@ -374,6 +379,10 @@ impl Supervisor<'_> {
                     if self.warned.insert(w.clone()) {
                         self.ui.warn(w);
                     }
+                }
+                if std::mem::take(&mut self.on_fallback) {
+                    self.ui
+                        .tell("refresh: R4 answered again; live answers replace the fallback copy");
                 }
                 let reload = self.mode.reload.is_some();
                 match watch::diff(&self.current, &resolved.secrets, reload) {

@@ -10,6 +10,11 @@
 //! vault summary older than one already seen is a rollback, and the refresh
 //! fails. The delta itself is not trusted with values; a server that lies
 //! about it can only withhold an update, which it can do anyway.
+//!
+//! Only the first resolution may come from the fallback copy
+//! (`docs/fallback.md`); polls are live only. A poll that fails leaves
+//! COMMAND as it is, whatever it started from; the first one that succeeds
+//! replaces what the copy gave (a restart if a value changed).
 
 use std::time::Duration;
 
@@ -48,7 +53,8 @@ impl Watcher {
         }
     }
 
-    /// A full resolution under `--timeout`, recorded in the version floor.
+    /// A full resolution under `--timeout`, recorded in the version floor;
+    /// from the fallback copy if R4 cannot be reached and one is configured.
     pub(crate) async fn resolve(&mut self) -> Result<Resolved, AppError> {
         match tokio::time::timeout(self.timeout, self.session.resolve()).await {
             Err(_) => Err(AppError::Deadline(self.timeout)),
@@ -82,13 +88,14 @@ impl Watcher {
                 && sync.removed.item_ids.is_empty();
             if unchanged {
                 self.cursor = Some(sync.cursor);
+                self.session.refresh_copy(crate::fallback::now_ms());
                 return Poll::Unchanged;
             }
             // Taken before the resolution: a change made during it shows in
             // the next delta.
             next_cursor = Some(sync.cursor);
         }
-        match self.session.resolve().await {
+        match self.session.resolve_live().await {
             Ok(resolved) => {
                 self.cursor = next_cursor;
                 Poll::Resolved(resolved)

@@ -1,0 +1,132 @@
+//! What of a verified answer goes into the fallback copy (`crate::fallback`)
+//! and how it is read back into a [`Fetched`] that [`super::verify`]
+//! verifies exactly like a live one.
+//!
+//! Kept: the sync entries of the vaults the resolution used — each whole
+//! (directory, wrapped key, summary, every item detail, since the summary's
+//! `itemsDigest` is recomputed over all of them) — and the project answer.
+//! Not kept: every other vault (unverified, and an unencrypted or legacy
+//! one would put plaintext on disk), the legacy key, any DEK or value.
+//!
+//! Nothing is kept when the resolution used a legacy or unencrypted vault,
+//! or when any value about to be written is not a v3 envelope: the copy
+//! must never hold plaintext, and a legacy vault could not be opened
+//! offline anyway (its key is the server's).
+
+use serde::{Deserialize, Serialize};
+
+use crate::contract::envelope::is_envelope;
+use crate::contract::wire::{Removed, SyncResponse, SyncVault};
+use crate::contract::VaultModel;
+
+use super::{project, Fetched, Resolved};
+
+/// Version of the body layout.
+const FORMAT: u32 = 1;
+
+/// The body as written: borrowed from the answer, nothing copied.
+#[derive(Serialize)]
+struct KeptRef<'a> {
+    format: u32,
+    sync: SyncRef<'a>,
+    project: Option<&'a project::Fetched>,
+}
+
+/// A sync answer restricted to some of its vaults.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SyncRef<'a> {
+    cursor: &'a str,
+    mode: &'a str,
+    vaults: Vec<&'a SyncVault>,
+    removed: &'a Removed,
+}
+
+/// The body as read back.
+#[derive(Deserialize)]
+struct Kept {
+    format: u32,
+    sync: SyncResponse,
+    project: Option<project::Fetched>,
+}
+
+/// The body of a fallback copy of `fetched`, which `resolved` came from;
+/// or why none may be written (names and ids only).
+pub fn keep(fetched: &Fetched, resolved: &Resolved) -> Result<Vec<u8>, String> {
+    for used in &resolved.vaults {
+        match used.model {
+            VaultModel::V3 => {}
+            VaultModel::Legacy => return Err(format!(
+                "vault {} is a legacy vault: its values need the key the server holds, which is never stored",
+                used.id
+            )),
+            VaultModel::Unencrypted => return Err(format!(
+                "vault {} is unencrypted: its values would be stored in plaintext",
+                used.id
+            )),
+        }
+    }
+    let vaults: Vec<&SyncVault> = fetched
+        .sync
+        .vaults
+        .iter()
+        .filter(|v| resolved.vaults.iter().any(|u| u.id == v.vault.id))
+        .collect();
+    vaults.iter().try_for_each(|v| only_envelopes(v))?;
+    if let Some(project::Fetched::Env(env)) = &fetched.project {
+        if let Some(name) = env
+            .env
+            .iter()
+            .find(|(_, v)| !is_envelope(v))
+            .map(|(n, _)| n)
+        {
+            return Err(format!(
+                "/vault/env/{} holds {name} in plaintext",
+                env.project_id
+            ));
+        }
+    }
+    let body = KeptRef {
+        format: FORMAT,
+        sync: SyncRef {
+            cursor: &fetched.sync.cursor,
+            mode: &fetched.sync.mode,
+            vaults,
+            removed: &fetched.sync.removed,
+        },
+        project: fetched.project.as_ref(),
+    };
+    Ok(serde_json::to_vec(&body).expect("wire types serialize"))
+}
+
+/// Refuses a vault with a field value that is not an envelope (empty
+/// values carry nothing and pass): a v3 vault should have none, and a
+/// server that sends one anyway must not get it written to disk.
+fn only_envelopes(v: &SyncVault) -> Result<(), String> {
+    for item in &v.items {
+        if let Some(f) = item
+            .fields
+            .iter()
+            .find(|f| !f.value.is_empty() && !is_envelope(&f.value))
+        {
+            return Err(format!(
+                "field {} of item {} in vault {} is not an envelope",
+                f.id, item.id, v.vault.id
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Reads a body [`keep`] wrote back into an answer to verify.
+pub fn restore(body: &[u8]) -> Result<Fetched, &'static str> {
+    let kept: Kept = serde_json::from_slice(body).map_err(|_| "the answer does not parse")?;
+    if kept.format != FORMAT {
+        return Err("written by another version of r4-exec");
+    }
+    Ok(Fetched {
+        sync: kept.sync,
+        project: kept.project,
+        from_copy: true,
+    })
+}
