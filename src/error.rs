@@ -17,6 +17,7 @@ use crate::contract::KeyError;
 use crate::exec::ExecError;
 use crate::exit;
 use crate::harden::HardenError;
+use crate::holder::HolderError;
 use crate::inject::InjectError;
 use crate::resolve::{Failure, Problem};
 
@@ -104,6 +105,9 @@ pub enum AppError {
     /// COMMAND could not be started.
     #[error(transparent)]
     Exec(#[from] ExecError),
+    /// The holder of file secrets (supervisor mode) failed.
+    #[error(transparent)]
+    Holder(#[from] HolderError),
     /// The process could not be hardened before secrets were fetched.
     #[error(transparent)]
     Harden(#[from] HardenError),
@@ -183,6 +187,7 @@ impl AppError {
             AppError::Exec(e) => e.exit_code(),
             AppError::Inject(_)
             | AppError::Deliver { .. }
+            | AppError::Holder(_)
             | AppError::Harden(_)
             | AppError::System { .. }
             | AppError::Mask(_)

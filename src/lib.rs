@@ -12,12 +12,15 @@
 //! invocation  launch          validated command line; COMMAND as data
 //! settings rotate trust cli   where settings come from; clap alone
 //! error                       every failure -> one exit code, one line each
+//! holder                      supervisor mode's keeper of file secrets
 //! exec                        execve(2): the one place COMMAND starts
 //! inject                      env and memfd delivery
 //! ui  resolve  mask           stderr reporter; config + refs -> verified secrets
 //! client                      the machine API over HTTPS
 //! config  harden              r4.toml; process hardening
-//! contract reference exit vars  wire rules (pure); exit codes; own env names
+//! template  bundle            {{ r4://… }} templates; dotenv/JSON bundles (pure)
+//! contract reference exit vars hygiene  wire rules (pure); exit codes; own
+//!                             env names; variables a project may not set
 //! ```
 #![warn(missing_docs)]
 
@@ -36,6 +39,7 @@ pub mod error;
 pub mod exec;
 pub mod exit;
 pub mod harden;
+pub mod holder;
 pub mod inject;
 pub mod invocation;
 pub mod launch;

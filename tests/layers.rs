@@ -9,12 +9,14 @@ use std::path::Path;
 
 /// Bottom to top; keep in step with the drawing in `src/lib.rs`.
 const LAYERS: &[&[&str]] = &[
-    &["contract", "reference", "exit", "vars"],
+    &["contract", "reference", "exit", "vars", "hygiene"],
+    &["template", "bundle"],
     &["config", "harden"],
     &["client"],
     &["ui", "resolve", "mask"],
     &["inject"],
     &["exec"],
+    &["holder"],
     &["error"],
     &["settings", "rotate", "trust", "cli"],
     &["invocation", "launch"],
