@@ -103,6 +103,14 @@ pub struct ExecArgs {
     #[arg(long)]
     pub no_core_for_child: bool,
 
+    /// Start COMMAND from an empty environment: only its secrets and the variables --preserve-env names
+    #[arg(long)]
+    pub pristine: bool,
+
+    /// Inherited variables to pass on with --pristine (implies it): comma-separated NAMEs or PREFIX*
+    #[arg(long, value_name = "NAMES", value_delimiter = ',')]
+    pub preserve_env: Vec<String>,
+
     /// Supervisor mode: stay the parent, poll R4 and restart COMMAND when a secret it uses changes
     #[arg(long, help_heading = SUPERVISOR)]
     pub watch: bool,
