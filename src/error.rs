@@ -154,9 +154,10 @@ fn failure_class(f: &Failure) -> Class {
         Failure::NotFound { .. } | Failure::Ambiguous { .. } => Class::NotFound,
         Failure::Verify(crate::contract::VerifyError::WrongRecipient { .. }) => Class::Auth,
         Failure::Verify(_) | Failure::Envelope(_) | Failure::Legacy(_) => Class::Verify,
-        Failure::LegacyNotAllowed | Failure::UnencryptedNotAllowed | Failure::Collision(_) => {
-            Class::Usage
-        }
+        Failure::LegacyNotAllowed
+        | Failure::UnencryptedNotAllowed
+        | Failure::Collision(_)
+        | Failure::StartupVariable { .. } => Class::Usage,
         Failure::Client(e) => client_class(e),
     }
 }

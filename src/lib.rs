@@ -40,6 +40,7 @@ pub mod exec;
 pub mod exit;
 pub mod harden;
 pub mod holder;
+pub mod hygiene;
 pub mod inject;
 pub mod invocation;
 pub mod launch;

@@ -106,6 +106,15 @@ pub enum Failure {
     UnencryptedNotAllowed,
     /// Two fields of the project derive this name.
     Collision(Vec<String>),
+    /// A derived name would set a variable that changes how programs are
+    /// found, loaded or started ([`crate::hygiene`]); only an explicit
+    /// `[env]` entry may set it.
+    StartupVariable {
+        /// The variable.
+        name: String,
+        /// What it changes.
+        what: &'static str,
+    },
     /// The server or network failed.
     Client(ClientError),
 }
@@ -167,6 +176,10 @@ impl std::fmt::Display for Failure {
                 f,
                 "several fields derive this name ({}); map it explicitly in [env]",
                 refs.join(", ")
+            ),
+            Failure::StartupVariable { name, what } => write!(
+                f,
+                "[project] would set {name} ({what}), a variable that changes how programs are found, loaded or started; a derived name never does: map {name} explicitly in [env] to set it, or exclude it in [project]"
             ),
             Failure::Client(e) => write!(f, "{e}"),
         }

@@ -1,7 +1,8 @@
 //! `[project]`: every field of a project's vaults, named as `/vault/env`
 //! names them (contract §6.4), verified like explicit references. Explicit
 //! `[env]`/`[files]` entries win over derived names; two fields deriving the
-//! same unmapped name are an error.
+//! same unmapped name are an error, and so is a derived name that would set
+//! a variable of [`crate::hygiene`]'s list (`PATH`, `LD_PRELOAD`, …).
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -91,6 +92,14 @@ pub(super) fn env_secrets(
             continue;
         }
         let reference = format!("/vault/env/{}#{name}", env.project_id);
+        if let Some(failure) = startup_variable(name) {
+            problems.push(Problem {
+                name: Some(name.clone()),
+                reference: Some(reference),
+                failure,
+            });
+            continue;
+        }
         match open_env_value(r, value) {
             Ok((vault_id, secret)) => secrets.push(ResolvedSecret {
                 name: name.clone(),
@@ -220,7 +229,14 @@ fn vault_fields(
         };
         for field in &detail.fields {
             let name = derive(&detail.name, &field.name);
-            if wanted(&name) {
+            if let Some(failure) = startup_variable(&name).filter(|_| wanted(&name)) {
+                let at = format!("r4://{}/{}/{}", pv.name, detail.name, field.name);
+                out.push(Err(Problem {
+                    name: Some(name),
+                    reference: Some(at),
+                    failure,
+                }));
+            } else if wanted(&name) {
                 out.push(Ok(Target {
                     name,
                     delivery: Delivery::Env,
@@ -234,4 +250,13 @@ fn vault_fields(
         }
     }
     out
+}
+
+/// The refusal of a derived `name` that would set a variable changing how
+/// programs start ([`crate::hygiene`]), if it is one.
+fn startup_variable(name: &str) -> Option<Failure> {
+    crate::hygiene::changes_how_programs_start(name).map(|what| Failure::StartupVariable {
+        name: name.to_owned(),
+        what,
+    })
 }
