@@ -31,6 +31,7 @@ pub use r4_contract as contract;
 /// `r4://` references (`r4_contract::reference`).
 pub use r4_contract::reference;
 
+pub mod bundle;
 pub mod cli;
 pub mod client;
 pub mod commands;
@@ -51,6 +52,7 @@ pub mod run;
 pub mod settings;
 pub mod startup;
 pub mod supervise;
+pub mod template;
 pub mod trust;
 pub mod ui;
 pub mod vars;
