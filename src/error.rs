@@ -157,7 +157,8 @@ fn failure_class(f: &Failure) -> Class {
         Failure::LegacyNotAllowed
         | Failure::UnencryptedNotAllowed
         | Failure::Collision(_)
-        | Failure::StartupVariable { .. } => Class::Usage,
+        | Failure::StartupVariable { .. }
+        | Failure::Build(_) => Class::Usage,
         Failure::Client(e) => client_class(e),
     }
 }

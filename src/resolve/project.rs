@@ -77,7 +77,7 @@ pub(super) fn env_secrets(
     secrets: &mut Vec<ResolvedSecret>,
     problems: &mut Vec<Problem>,
 ) {
-    let explicit: HashSet<&str> = config.entries.iter().map(|e| e.name.as_str()).collect();
+    let explicit = explicit_names(config);
     for name in env.collisions.iter().flatten() {
         if !explicit.contains(name.as_str()) && project.selects(name) {
             problems.push(Problem {
@@ -167,7 +167,7 @@ pub(super) fn targets(
     project: &Project,
     detail: &ProjectDetail,
 ) -> Selection {
-    let explicit: HashSet<&str> = config.entries.iter().map(|e| e.name.as_str()).collect();
+    let explicit = explicit_names(config);
     let wanted = |name: &str| !explicit.contains(name) && project.selects(name);
     let mut selection = Selection::default();
     let mut derived: BTreeMap<String, Vec<Target>> = BTreeMap::new();
@@ -259,4 +259,15 @@ fn startup_variable(name: &str) -> Option<Failure> {
         name: name.to_owned(),
         what,
     })
+}
+
+/// Names the configuration maps itself (entries, templates, bundles): they
+/// win over derived ones.
+fn explicit_names(config: &Config) -> HashSet<&str> {
+    config
+        .entries
+        .iter()
+        .map(|e| e.name.as_str())
+        .chain(config.composites.iter().map(|c| c.name.as_str()))
+        .collect()
 }

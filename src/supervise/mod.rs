@@ -230,6 +230,7 @@ impl Supervisor<'_> {
         }
         if self.mode.mask {
             self.remember(&resolved.secrets);
+            self.remember(&resolved.parts);
             let patterns = self.patterns()?;
             self.output =
                 Some(MaskedOutput::start(patterns).map_err(io_error("cannot set up --mask"))?);
@@ -348,7 +349,12 @@ impl Supervisor<'_> {
                     }
                 }
                 let reload = self.mode.reload.is_some();
-                match watch::diff(&self.current, &resolved.secrets, reload) {
+                let change = watch::diff(&self.current, &resolved.secrets, reload);
+                if change != Change::None {
+                    // What templates and bundles hold is masked on its own too.
+                    self.mask_new(&resolved.parts)?;
+                }
+                match change {
                     Change::None => self.ui.note("refresh: every value is unchanged"),
                     Change::Reload(names) => self.reload(resolved.secrets, &names)?,
                     Change::Restart(names) => self.restart(resolved.secrets, &names)?,
