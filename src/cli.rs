@@ -130,7 +130,7 @@ pub struct ExecArgs {
           default_value_t = Secs::whole(DEFAULT_GRACE_SECS))]
     pub grace: Secs,
 
-    /// With --watch: rewrite changed [files] secrets in place and send SIG instead of restarting
+    /// With --watch: swap in changed [files] secrets (same path) and send SIG instead of restarting
     #[arg(long, value_name = "SIG", requires = "watch", help_heading = SUPERVISOR)]
     pub reload_signal: Option<SignalArg>,
 

@@ -491,3 +491,21 @@ fn a_project_bundle_takes_the_project_out_of_the_environment() {
         "{text}"
     );
 }
+
+#[test]
+fn mask_hides_each_value_a_template_was_built_from() {
+    let w = World::new();
+    w.config(
+        "[env]\nDATABASE_URL = { template = \"postgres://{{ r4://Production Secrets/Production DB/Username }}:{{ r4://Production Secrets/Production DB/Password }}@db/app\" }\n",
+    );
+    let out = w
+        .std_command()
+        .args(["--mask", "--", "sh", "-c"])
+        .arg(r#"echo "$DATABASE_URL"; echo "$DATABASE_URL" | cut -d: -f3 | cut -d@ -f1"#)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert_eq!(text, "[r4:masked]\n[r4:masked]\n", "{text}");
+}

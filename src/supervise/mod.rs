@@ -435,7 +435,7 @@ impl Supervisor<'_> {
         };
         self.ui
             .note(&format!("starting {}", self.launch.program.display()));
-        let (pid, _) = child::spawn(p.plan, &opts)?;
+        let pid = child::spawn(p.plan, &opts)?;
         self.child = pid;
         self.current = p.secrets;
         self.schedule_poll();
