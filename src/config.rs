@@ -64,7 +64,7 @@ pub struct RawR4 {
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
 #[serde(
-    expecting = "expected \"r4://<vault>/<item>/<field>\", { ref = \"r4://…\" }, { template = \"…\" }, { template_file = \"FILE\" } or { bundle = \"project\" or { KEY = \"r4://…\", … }, format = \"dotenv\" or \"json\" } (see docs/files.md)"
+    expecting = "expected \"r4://<vault>/<item>/<field>\" or { ref = \"r4://…\" }; or a template, { template = \"…\" } or { template_file = \"FILE\" }; or a bundle, { bundle = \"project\" or { KEY = \"r4://…\", … }, format = \"dotenv\" or \"json\" } (docs/files.md)"
 )]
 pub enum RawEntry {
     /// `NAME = "r4://…"`.
