@@ -113,6 +113,14 @@ pub struct ExecArgs {
     #[arg(long)]
     pub no_init: bool,
 
+    /// Start COMMAND from an empty environment: only its secrets and the variables --preserve-env names
+    #[arg(long)]
+    pub pristine: bool,
+
+    /// Inherited variables to pass on with --pristine (implies it): comma-separated NAMEs or PREFIX*
+    #[arg(long, value_name = "NAMES", value_delimiter = ',')]
+    pub preserve_env: Vec<String>,
+
     /// Supervisor mode: stay the parent, poll R4 and restart COMMAND when a secret it uses changes
     #[arg(long, help_heading = SUPERVISOR)]
     pub watch: bool,
@@ -132,7 +140,7 @@ pub struct ExecArgs {
           default_value_t = Secs::whole(DEFAULT_GRACE_SECS))]
     pub grace: Secs,
 
-    /// With --watch: rewrite changed [files] secrets in place and send SIG instead of restarting
+    /// With --watch: swap in changed [files] secrets (same path) and send SIG instead of restarting
     #[arg(long, value_name = "SIG", requires = "watch", help_heading = SUPERVISOR)]
     pub reload_signal: Option<SignalArg>,
 

@@ -1,6 +1,7 @@
 //! The subcommands: `keygen`, `register`, `whoami`, `rotate-key`, `trust`,
 //! `check`, `ls`, `init`. Each gets a hardened [`Startup`] and does its one job.
 
+use std::collections::HashSet;
 use std::io::Write;
 use std::path::Path;
 
@@ -12,6 +13,7 @@ use crate::contract::directory::TrustPolicy;
 use crate::contract::wire::{ProjectDetail, SyncResponse};
 use crate::error::AppError;
 use crate::resolve::select::select;
+use crate::resolve::ResolvedSecret;
 use crate::settings;
 use crate::startup::Startup;
 
@@ -156,9 +158,17 @@ pub fn trust(startup: &Startup) -> Result<u8, AppError> {
 }
 
 /// `check`: resolve and verify everything, print no value. From R4 only:
-/// it checks the server (the fallback copy is stored, never used).
+/// it checks the server (the fallback copy is stored, never used). A
+/// template or bundle is listed with every reference it was built from (each
+/// verified like an explicit one), under its variable.
 pub fn check(startup: &Startup, json: bool) -> Result<u8, AppError> {
     let sources = startup.sources()?;
+    let composites: HashSet<String> = sources
+        .config
+        .composites
+        .iter()
+        .map(|c| c.name.clone())
+        .collect();
     let resolved = startup.block_on(async {
         let mut session = startup.session(sources.config)?;
         session.resolve_live().await
@@ -169,31 +179,39 @@ pub fn check(startup: &Startup, json: bool) -> Result<u8, AppError> {
             .secrets
             .iter()
             .map(|s| {
-                serde_json::json!({
-                    "name": s.name,
-                    "delivery": match s.delivery { Delivery::Env => "env", Delivery::File => "file" },
-                    "reference": s.reference,
-                    "vaultId": s.vault_id,
-                    "itemId": s.item_id,
-                    "fieldId": s.field_id,
-                    "signer": s.signer,
-                })
+                let mut row = origin_json(s);
+                row["name"] = s.name.clone().into();
+                row["delivery"] = delivery_name(s.delivery).into();
+                if composites.contains(&s.name) {
+                    row["parts"] = parts_of(&resolved.parts, &s.name)
+                        .map(origin_json)
+                        .collect();
+                }
+                row
             })
             .collect();
         println!("{}", serde_json::to_string_pretty(&rows).expect("json"));
-    } else {
-        for s in &resolved.secrets {
-            let how = match s.delivery {
-                Delivery::Env => "env ",
-                Delivery::File => "file",
-            };
-            println!(
-                "ok  {:<28} {how} {}  vault {} item {} field {}  signed by {}",
-                s.name, s.reference, s.vault_id, s.item_id, s.field_id, s.signer
-            );
-        }
-        println!("{} secret(s) resolved and verified", resolved.secrets.len());
+        return Ok(0);
     }
+    for s in &resolved.secrets {
+        let how = format!("{:<4}", delivery_name(s.delivery));
+        if composites.contains(&s.name) {
+            println!("ok  {:<28} {how} {}", s.name, s.reference);
+            for p in parts_of(&resolved.parts, &s.name) {
+                println!("      {}", origin_text(p));
+            }
+        } else {
+            println!("ok  {:<28} {how} {}", s.name, origin_text(s));
+        }
+    }
+    let inside = match resolved.parts.len() {
+        0 => String::new(),
+        n => format!(" ({n} reference(s) inside templates and bundles)"),
+    };
+    println!(
+        "{} secret(s) resolved and verified{inside}",
+        resolved.secrets.len()
+    );
     Ok(0)
 }
 
@@ -330,4 +348,37 @@ fn write_new(path: &Path, bytes: &[u8]) -> Result<(), AppError> {
     file.write_all(bytes)
         .and_then(|()| file.sync_all())
         .map_err(write)
+}
+
+/// The references a template or bundle named `name` was built from.
+fn parts_of<'a>(
+    parts: &'a [ResolvedSecret],
+    name: &'a str,
+) -> impl Iterator<Item = &'a ResolvedSecret> {
+    parts.iter().filter(move |p| p.name == name)
+}
+
+fn delivery_name(d: Delivery) -> &'static str {
+    match d {
+        Delivery::Env => "env",
+        Delivery::File => "file",
+    }
+}
+
+/// Where a value comes from, on one line: reference, ids, signer.
+fn origin_text(s: &ResolvedSecret) -> String {
+    format!(
+        "{}  vault {} item {} field {}  signed by {}",
+        s.reference, s.vault_id, s.item_id, s.field_id, s.signer
+    )
+}
+
+fn origin_json(s: &ResolvedSecret) -> serde_json::Value {
+    serde_json::json!({
+        "reference": s.reference,
+        "vaultId": s.vault_id,
+        "itemId": s.item_id,
+        "fieldId": s.field_id,
+        "signer": s.signer,
+    })
 }

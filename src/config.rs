@@ -12,8 +12,10 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use thiserror::Error;
 
+use crate::bundle::Format;
 use crate::contract::envname::is_valid_env_name;
 use crate::reference::{Reference, ReferenceError};
+use crate::template::Template;
 
 /// Default API base URL.
 pub const DEFAULT_BASE_URL: &str = "https://r4.dev/api/v1/machine";
@@ -73,15 +75,51 @@ pub struct RawR4 {
     pub allow_unencrypted: bool,
 }
 
-/// A reference, bare or as a table.
+/// A reference, bare or as a table; or a template or bundle of several.
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
-#[serde(expecting = "expected \"r4://<vault>/<item>/<field>\" or { ref = \"r4://…\" }")]
+#[serde(
+    expecting = "expected \"r4://<vault>/<item>/<field>\" or { ref = \"r4://…\" }; or a template, { template = \"…\" } or { template_file = \"FILE\" }; or a bundle, { bundle = \"project\" or { KEY = \"r4://…\", … }, format = \"dotenv\" or \"json\" } (docs/files.md)"
+)]
 pub enum RawEntry {
     /// `NAME = "r4://…"`.
     Ref(String),
     /// `NAME = { ref = "r4://…" }`.
     Table(RawEntryTable),
+    /// `NAME = { template = "…{{ r4://… }}…" }` or `{ template_file = "F" }`.
+    Template(RawTemplate),
+    /// `NAME = { bundle = …, format = "dotenv" | "json" }`.
+    Bundle(RawBundle),
+}
+
+/// `{ template = "…" }` or `{ template_file = "FILE" }` (exactly one).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTemplate {
+    /// The template itself.
+    pub template: Option<String>,
+    /// A file holding it, relative to the directory of `r4.toml`.
+    pub template_file: Option<PathBuf>,
+}
+
+/// `{ bundle = …, format = … }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBundle {
+    /// What goes in.
+    pub bundle: RawMembers,
+    /// How it is written.
+    pub format: Format,
+}
+
+/// The members of a bundle: `"project"`, or a table of references.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawMembers {
+    /// `"project"`: every variable `[project]` derives.
+    Named(String),
+    /// `{ KEY = "r4://…", … }`.
+    Refs(BTreeMap<String, String>),
 }
 
 /// Table form of an entry.
@@ -158,6 +196,78 @@ pub struct Entry {
     pub reference: Reference,
 }
 
+/// An `[env]`/`[files]` entry built from several references: a template or
+/// a bundle (docs/files.md).
+#[derive(Debug, Clone)]
+pub struct Composite {
+    /// Env var name.
+    pub name: String,
+    /// Where the built value goes.
+    pub delivery: Delivery,
+    /// What it is built from.
+    pub kind: CompositeKind,
+}
+
+/// What a [`Composite`] is built from.
+#[derive(Debug, Clone)]
+pub enum CompositeKind {
+    /// A template with `{{ r4://… }}` placeholders.
+    Template(Template),
+    /// A set of secrets in one value.
+    Bundle {
+        /// How it is written.
+        format: Format,
+        /// What goes in.
+        members: Members,
+    },
+}
+
+/// The members of a bundle.
+#[derive(Debug, Clone)]
+pub enum Members {
+    /// Every variable `[project]` derives (which then go into the bundle
+    /// instead of the environment).
+    Project,
+    /// Keys and their references, in key order.
+    Refs(Vec<(String, Entry)>),
+}
+
+impl Composite {
+    /// Every reference it holds, in order, each as an [`Entry`] named after
+    /// the variable, its `raw` saying where the reference is written
+    /// (`r4://… at kube.tmpl line 3`, `r4://… as KEY`), so that a failure
+    /// names the template and the line.
+    pub fn references(&self) -> Vec<Entry> {
+        match &self.kind {
+            CompositeKind::Template(t) => t
+                .placeholders()
+                .map(|p| Entry {
+                    name: self.name.clone(),
+                    delivery: self.delivery,
+                    raw: format!("{} at {} line {}", p.raw, t.origin(), p.line),
+                    reference: p.reference.clone(),
+                })
+                .collect(),
+            CompositeKind::Bundle {
+                members: Members::Refs(refs),
+                ..
+            } => refs.iter().map(|(_, e)| e.clone()).collect(),
+            CompositeKind::Bundle { .. } => Vec::new(),
+        }
+    }
+
+    /// Whether it takes in every `[project]` variable.
+    pub fn takes_project(&self) -> bool {
+        matches!(
+            self.kind,
+            CompositeKind::Bundle {
+                members: Members::Project,
+                ..
+            }
+        )
+    }
+}
+
 /// Which project.
 #[derive(Debug, Clone)]
 pub enum ProjectSelector {
@@ -197,6 +307,8 @@ pub struct Config {
     pub r4: RawR4,
     /// Every explicit entry.
     pub entries: Vec<Entry>,
+    /// Templates and bundles.
+    pub composites: Vec<Composite>,
     /// `[project]`.
     pub project: Option<Project>,
     /// `[trust]`.
@@ -259,6 +371,18 @@ pub enum ConfigError {
         /// Why.
         source: ReferenceError,
     },
+    /// A template or bundle that cannot be used.
+    #[error("{path}: [{table}] {name}: {message}")]
+    Composite {
+        /// File.
+        path: PathBuf,
+        /// `env` or `files`.
+        table: &'static str,
+        /// The name.
+        name: String,
+        /// What is wrong (a template's problem names it and its line).
+        message: String,
+    },
     /// `[project]` problems.
     #[error("{path}: [project] {message}")]
     Project {
@@ -283,6 +407,7 @@ impl Config {
             path: PathBuf::from("(no r4.toml)"),
             r4: RawR4::default(),
             entries: Vec::new(),
+            composites: Vec::new(),
             project: None,
             trust: RawTrust::default(),
             fallback: RawFallback::default(),
@@ -307,6 +432,7 @@ impl Config {
         })?;
         let p = || path.to_path_buf();
         let mut entries = Vec::new();
+        let mut composites = Vec::new();
         for (table, delivery, map) in [
             ("env", Delivery::Env, &raw.env),
             ("files", Delivery::File, &raw.files),
@@ -319,9 +445,19 @@ impl Config {
                         name: name.clone(),
                     });
                 }
+                let at = Place {
+                    path,
+                    table,
+                    name,
+                    delivery,
+                };
                 let text = match entry {
                     RawEntry::Ref(s) => s,
                     RawEntry::Table(t) => &t.reference,
+                    RawEntry::Template(_) | RawEntry::Bundle(_) => {
+                        composites.push(composite(&at, entry, raw.project.is_some())?);
+                        continue;
+                    }
                 };
                 let reference =
                     Reference::parse(text).map_err(|source| ConfigError::Reference {
@@ -350,18 +486,123 @@ impl Config {
             .as_ref()
             .map(|rp| project(rp, path))
             .transpose()?;
-        if require_entries && entries.is_empty() && project.is_none() {
+        if require_entries && entries.is_empty() && composites.is_empty() && project.is_none() {
             return Err(ConfigError::Empty { path: p() });
         }
         Ok(Config {
             path: path.to_path_buf(),
             r4: raw.r4,
             entries,
+            composites,
             project,
             trust: raw.trust,
             fallback: raw.fallback,
         })
     }
+}
+
+/// Where an entry is written: the file, its table and its name.
+struct Place<'a> {
+    path: &'a Path,
+    table: &'static str,
+    name: &'a str,
+    delivery: Delivery,
+}
+
+impl Place<'_> {
+    fn err(&self, message: String) -> ConfigError {
+        ConfigError::Composite {
+            path: self.path.to_path_buf(),
+            table: self.table,
+            name: self.name.to_owned(),
+            message,
+        }
+    }
+}
+
+/// Largest template file read (templates are configuration files).
+const MAX_TEMPLATE_FILE: u64 = 1 << 20;
+
+/// A template or bundle entry, validated: templates parsed (every
+/// placeholder a reference), bundle keys valid names and references parsed.
+/// A single reference is not one (the caller does not pass it).
+fn composite(
+    at: &Place<'_>,
+    entry: &RawEntry,
+    has_project: bool,
+) -> Result<Composite, ConfigError> {
+    let kind = match entry {
+        RawEntry::Template(t) => CompositeKind::Template(template(at, t)?),
+        RawEntry::Bundle(b) => CompositeKind::Bundle {
+            format: b.format,
+            members: members(at, &b.bundle, has_project)?,
+        },
+        RawEntry::Ref(_) | RawEntry::Table(_) => {
+            return Err(at.err("is a single reference, not a template or bundle".into()))
+        }
+    };
+    Ok(Composite {
+        name: at.name.to_owned(),
+        delivery: at.delivery,
+        kind,
+    })
+}
+
+fn template(at: &Place<'_>, raw: &RawTemplate) -> Result<Template, ConfigError> {
+    let (text, origin) = match (&raw.template, &raw.template_file) {
+        (Some(text), None) => (text.clone(), format!("[{}] {}", at.table, at.name)),
+        (None, Some(file)) => (read_template(at, file)?, file.display().to_string()),
+        _ => {
+            return Err(at.err("needs exactly one of ref, template, template_file or bundle".into()))
+        }
+    };
+    let text = zeroize::Zeroizing::new(text);
+    Template::parse(&text, &origin).map_err(|e| at.err(format!("template {e}")))
+}
+
+/// Reads a template file, relative to the directory of `r4.toml`.
+fn read_template(at: &Place<'_>, file: &Path) -> Result<String, ConfigError> {
+    let full = at.path.parent().unwrap_or(Path::new("")).join(file);
+    let cannot = |e: String| at.err(format!("template_file {}: {e}", full.display()));
+    let meta = std::fs::metadata(&full).map_err(|e| cannot(e.to_string()))?;
+    if meta.len() > MAX_TEMPLATE_FILE {
+        return Err(cannot(format!("larger than {MAX_TEMPLATE_FILE} bytes")));
+    }
+    std::fs::read_to_string(&full).map_err(|e| cannot(e.to_string()))
+}
+
+fn members(at: &Place<'_>, raw: &RawMembers, has_project: bool) -> Result<Members, ConfigError> {
+    match raw {
+        RawMembers::Named(n) if n == "project" && has_project => Ok(Members::Project),
+        RawMembers::Named(n) if n == "project" => {
+            Err(at.err("bundle = \"project\" needs a [project] table".into()))
+        }
+        RawMembers::Named(n) => Err(at.err(format!(
+            "bundle = \"{n}\": a bundle is \"project\" or a table of KEY = \"r4://…\""
+        ))),
+        RawMembers::Refs(map) => map
+            .iter()
+            .map(|(key, text)| bundle_ref(at, key, text))
+            .collect::<Result<_, _>>()
+            .map(Members::Refs),
+    }
+}
+
+fn bundle_ref(at: &Place<'_>, key: &str, text: &str) -> Result<(String, Entry), ConfigError> {
+    if !is_valid_env_name(key) {
+        return Err(at.err(format!(
+            "bundle key {key}: not a valid variable name ([A-Za-z_][A-Za-z0-9_]*)"
+        )));
+    }
+    let reference = Reference::parse(text)
+        .map_err(|e| at.err(format!("bundle key {key} = \"{text}\": {e}")))?;
+    let entry = Entry {
+        name: at.name.to_owned(),
+        delivery: at.delivery,
+        raw: format!("{text} as {key}"),
+        reference,
+    };
+    Ok((key.to_owned(), entry))
 }
 
 fn project(rp: &RawProject, path: &Path) -> Result<Project, ConfigError> {
@@ -473,5 +714,102 @@ mod tests {
         assert!(p.selects("PROD_DB"));
         assert!(!p.selects("PROD_DB_TEST"));
         assert!(!p.selects("DEV_DB"));
+    }
+
+    #[test]
+    fn templates_and_bundles() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("kube.tmpl"),
+            "a: 1\ntoken: {{ r4://K/C/token }}\n",
+        )
+        .unwrap();
+        let text = r#"
+            [env]
+            URL = { template = "postgres://{{ r4://DB/P/user }}:{{ r4://DB/P/pw }}@db/app" }
+            [files]
+            KUBECONFIG = { template_file = "kube.tmpl" }
+            APP_ENV = { bundle = "project", format = "dotenv" }
+            [files.APP_JSON]
+            format = "json"
+            bundle = { B = "r4://V/I/b", A = "r4://V/I/a" }
+            [project]
+            name = "P"
+            "#;
+        let c = Config::parse(text, &dir.path().join("r4.toml"), true).unwrap();
+        assert!(c.entries.is_empty());
+        let names: Vec<_> = c
+            .composites
+            .iter()
+            .map(|c| (c.name.as_str(), c.delivery))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("URL", Delivery::Env),
+                ("APP_ENV", Delivery::File),
+                ("APP_JSON", Delivery::File),
+                ("KUBECONFIG", Delivery::File)
+            ]
+        );
+        let raws = |n: usize| -> Vec<String> {
+            c.composites[n]
+                .references()
+                .into_iter()
+                .map(|e| e.raw)
+                .collect()
+        };
+        assert_eq!(
+            raws(0),
+            [
+                "r4://DB/P/user at [env] URL line 1",
+                "r4://DB/P/pw at [env] URL line 1"
+            ]
+        );
+        assert!(c.composites[1].takes_project() && raws(1).is_empty());
+        assert_eq!(raws(2), ["r4://V/I/a as A", "r4://V/I/b as B"]);
+        assert_eq!(raws(3), ["r4://K/C/token at kube.tmpl line 2"]);
+    }
+
+    #[test]
+    fn template_and_bundle_errors_name_the_entry() {
+        for (text, want) in [
+            (
+                "[env]\nA = { template = \"x\", template_file = \"y\" }\n",
+                "[env] A: needs exactly one",
+            ),
+            ("[env]\nA = {}\n", "[env] A: needs exactly one"),
+            (
+                "[env]\nA = { template = \"ok\\n{{ r4://V/I }}\" }\n",
+                "[env] A: template [env] A, line 2: {{ r4://V/I }}",
+            ),
+            (
+                "[files]\nA = { template_file = \"missing.tmpl\" }\n",
+                "[files] A: template_file ",
+            ),
+            (
+                "[files]\nA = { bundle = \"project\", format = \"dotenv\" }\n",
+                "needs a [project] table",
+            ),
+            (
+                "[files]\nA = { bundle = \"all\", format = \"json\" }\n",
+                "bundle = \"all\"",
+            ),
+            (
+                "[files]\nA = { bundle = { \"1X\" = \"r4://V/I/F\" }, format = \"json\" }\n",
+                "bundle key 1X",
+            ),
+            (
+                "[files]\nA = { bundle = { X = \"nope\" }, format = \"json\" }\n",
+                "bundle key X = \"nope\"",
+            ),
+            (
+                "[files]\nA = { bundle = { X = \"r4://V/I/F\" }, format = \"yaml\" }\n",
+                "expected",
+            ),
+        ] {
+            let e = parse(text).unwrap_err().to_string();
+            assert!(e.contains(want), "{text}: {e}");
+        }
     }
 }

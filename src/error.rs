@@ -17,6 +17,7 @@ use crate::contract::KeyError;
 use crate::exec::ExecError;
 use crate::exit;
 use crate::harden::HardenError;
+use crate::holder::HolderError;
 use crate::inject::InjectError;
 use crate::resolve::{Failure, Problem};
 
@@ -107,6 +108,9 @@ pub enum AppError {
     /// COMMAND could not be started.
     #[error(transparent)]
     Exec(#[from] ExecError),
+    /// The holder of file secrets (supervisor mode) failed.
+    #[error(transparent)]
+    Holder(#[from] HolderError),
     /// The process could not be hardened before secrets were fetched.
     #[error(transparent)]
     Harden(#[from] HardenError),
@@ -166,9 +170,11 @@ fn failure_class(f: &Failure) -> Class {
         Failure::NotFound { .. } | Failure::Ambiguous { .. } => Class::NotFound,
         Failure::Verify(crate::contract::VerifyError::WrongRecipient { .. }) => Class::Auth,
         Failure::Verify(_) | Failure::Envelope(_) | Failure::Legacy(_) => Class::Verify,
-        Failure::LegacyNotAllowed | Failure::UnencryptedNotAllowed | Failure::Collision(_) => {
-            Class::Usage
-        }
+        Failure::LegacyNotAllowed
+        | Failure::UnencryptedNotAllowed
+        | Failure::Collision(_)
+        | Failure::StartupVariable { .. }
+        | Failure::Build(_) => Class::Usage,
         Failure::Client(e) => client_class(e),
         Failure::Fallback(e) if e.is_tampering() => Class::Verify,
         Failure::Fallback(_) => Class::Network,
@@ -204,6 +210,7 @@ impl AppError {
             AppError::Exec(e) => e.exit_code(),
             AppError::Inject(_)
             | AppError::Deliver { .. }
+            | AppError::Holder(_)
             | AppError::Harden(_)
             | AppError::System { .. }
             | AppError::Mask(_)

@@ -2,9 +2,10 @@
 //! sealed in-memory files.
 //!
 //! Both ways keep secrets off the filesystem. A file secret lives in a
-//! `memfd_create(2)` descriptor, sealed so nothing can change it once written,
-//! and the command reaches it through `/proc/self/fd/N` (the descriptor is
-//! inherited across exec); no temporary file or tmpfs path is ever created.
+//! `memfd_create(2)` descriptor, owner-read-only (0400) and sealed so nothing
+//! can change it once written; the command reaches it through
+//! `/proc/<pid>/fd/N` of the process that keeps the descriptor open (see
+//! [`fd_path`]); no temporary file or tmpfs path is ever created.
 //! The environment is built into an [`Envp`] that zeroizes every buffer on
 //! drop and whose `Debug` prints names only, so neither a failed exec nor a
 //! debug log can leave or show a value.
@@ -17,7 +18,8 @@ use std::os::unix::ffi::OsStringExt;
 use nix::errno::Errno;
 use nix::fcntl::{fcntl, FcntlArg, SealFlag};
 use nix::sys::memfd::{memfd_create, MemFdCreateFlag};
-use nix::unistd::{ftruncate, lseek, write, Whence};
+use nix::sys::stat::{fchmod, Mode};
+use nix::unistd::{lseek, write, Whence};
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::contract::Secret;
@@ -54,44 +56,36 @@ pub enum InjectError {
         /// The value's length.
         bytes: usize,
     },
+    /// `/proc` is not mounted: a file secret's path could not be opened.
+    #[error("file secrets are reached through /proc, which is not usable here ({0})")]
+    NoProc(String),
 }
 
 /// The longest string, NUL included, that `execve(2)` accepts as one
 /// argument or `NAME=value` entry (Linux: 32 pages of 4 KiB).
 pub const MAX_ARG_STRLEN: usize = 32 * 4096;
 
-/// How a `[files]` memfd is made.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Sealing {
-    /// Sealed against any change once written ([`sealed_memfd`]): the
-    /// default.
-    Sealed,
-    /// Rewritable by r4-exec ([`rewrite`]), for `--reload-signal`. Made
-    /// without `MFD_ALLOW_SEALING`, which leaves `F_SEAL_SEAL` set from the
-    /// start: nobody, COMMAND included, can add a seal that would block the
-    /// next rewrite. COMMAND holds the same open file (inherited descriptor,
-    /// same offset) and can write to it too; that is its own business.
-    Rewritable,
-}
+/// The mode of every secret memfd: read-only for its owner. `memfd_create(2)`
+/// makes them 0777, and programs that check a key file's mode (OpenSSH's
+/// `ssh-keygen -f` and identity files, libpq's `sslkey`) refuse anything
+/// group- or world-accessible. Nothing ever needs to write one: a changed
+/// value gets a new memfd (see [`crate::holder`]).
+pub const MEMFD_MODE: u32 = 0o400;
 
-/// A memfd holding `contents`, made as `sealing` says.
-pub fn memfd(name: &str, contents: &Secret, sealing: Sealing) -> Result<OwnedFd, InjectError> {
-    match sealing {
-        Sealing::Sealed => sealed_memfd(name, contents),
-        Sealing::Rewritable => rewritable_memfd(name, contents),
-    }
-}
-
-/// Creates an anonymous in-memory file holding `contents`, sealed against any
-/// change (`F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL`).
+/// Creates an anonymous in-memory file holding `contents`, mode
+/// [`MEMFD_MODE`], sealed against any change
+/// (`F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL`).
 ///
-/// The file offset is rewound to 0, so a child that reads the inherited
-/// descriptor directly sees the whole value. The descriptor is close-on-exec;
-/// the exec step clears that flag only on the descriptors meant for the child
+/// The mode is set before the first byte is written, so there is no moment
+/// at which the content is in a file others could open. The file offset is
+/// rewound to 0, so a child that reads the inherited descriptor directly
+/// sees the whole value. The descriptor is close-on-exec; the exec step
+/// clears that flag only on the descriptors meant for the child
 /// ([`crate::exec::ExecPlan::keep_fds`]). `name` is visible in
 /// `/proc/PID/fd` as `memfd:NAME`, so it must not be secret.
 pub fn sealed_memfd(name: &str, contents: &Secret) -> Result<OwnedFd, InjectError> {
     let fd = create(name, MemFdCreateFlag::MFD_ALLOW_SEALING)?;
+    fchmod(fd.as_raw_fd(), Mode::from_bits_truncate(MEMFD_MODE)).map_err(memfd_err("fchmod"))?;
     write_all(&fd, contents.expose()).map_err(memfd_err("write"))?;
     lseek(fd.as_raw_fd(), 0, Whence::SeekSet).map_err(memfd_err("lseek"))?;
     let seals = SealFlag::F_SEAL_WRITE
@@ -102,29 +96,10 @@ pub fn sealed_memfd(name: &str, contents: &Secret) -> Result<OwnedFd, InjectErro
     Ok(fd)
 }
 
-/// A memfd holding `contents` that r4-exec can [`rewrite`] ([`Sealing::Rewritable`]).
-fn rewritable_memfd(name: &str, contents: &Secret) -> Result<OwnedFd, InjectError> {
-    let fd = create(name, MemFdCreateFlag::empty())?;
-    rewrite(&fd, contents).map_err(memfd_err("write"))?;
-    Ok(fd)
-}
-
 /// `memfd_create(2)`, close-on-exec, with `flags`.
 fn create(name: &str, flags: MemFdCreateFlag) -> Result<OwnedFd, InjectError> {
     let cname = CString::new(name).map_err(|_| InjectError::InvalidMemfdName(name.to_owned()))?;
     memfd_create(&cname, flags | MemFdCreateFlag::MFD_CLOEXEC).map_err(memfd_err("memfd_create"))
-}
-
-/// Replaces the whole content of a [`Sealing::Rewritable`] memfd: truncate,
-/// write from offset 0, rewind (the shared offset: a COMMAND that reads the
-/// inherited descriptor itself reads from the start again). A read that
-/// races the rewrite can see an empty or partial value; COMMAND should
-/// re-read when signalled.
-pub fn rewrite(fd: &OwnedFd, contents: &Secret) -> Result<(), Errno> {
-    ftruncate(fd, 0)?;
-    lseek(fd.as_raw_fd(), 0, Whence::SeekSet)?;
-    write_all(fd, contents.expose())?;
-    lseek(fd.as_raw_fd(), 0, Whence::SeekSet).map(drop)
 }
 
 fn memfd_err(step: &'static str) -> impl Fn(Errno) -> InjectError {
@@ -144,20 +119,66 @@ fn write_all(fd: impl AsFd, mut buf: &[u8]) -> Result<(), Errno> {
     Ok(())
 }
 
-/// The path through which a process reaches its descriptor `fd`:
-/// `/proc/self/fd/N`.
-///
-/// Because the memfd is inherited with the same number, the path names the
-/// same file in the child after exec. The child can open it (each open gets a
-/// fresh offset at 0) and re-open it as often as it likes; nothing exists on
-/// any filesystem. It needs `/proc` mounted in the child's mount namespace,
-/// which container runtimes provide.
+/// The path through which the calling process reaches its own descriptor
+/// `fd`: `/proc/self/fd/N`. Not what COMMAND is given: `self` means whoever
+/// opens it, so a descendant of COMMAND would look in its own table (see
+/// [`fd_path`]).
 pub fn memfd_path(fd: RawFd) -> String {
     format!("/proc/self/fd/{fd}")
 }
 
+/// The path of descriptor `fd` of the process `pid` (as `/proc` numbers it):
+/// `/proc/<pid>/fd/<fd>`, what a `[files]` variable holds.
+///
+/// Unlike `/proc/self/fd/N`, it names the same file for every process that
+/// opens it: COMMAND, and any descendant that closed the descriptors it
+/// inherited (Python's `subprocess` does by default, so do daemons), as long
+/// as the holder `pid` keeps `fd` open and the opener may look into the
+/// holder's descriptors (same user and the holder dumpable, or root). Each
+/// open gets a fresh offset at 0; nothing exists on any filesystem. It needs
+/// `/proc` mounted in the opener's mount namespace, which container
+/// runtimes provide.
+pub fn fd_path(pid: u32, fd: RawFd) -> String {
+    format!("/proc/{pid}/fd/{fd}")
+}
+
+/// This process's pid as the mounted `/proc` numbers it (`/proc/self` is a
+/// link to it). `getpid(2)` would give the pid in our own PID namespace,
+/// which is not the one of `/proc` when a namespace was entered without
+/// remounting it (`unshare -p -f` without `--mount-proc`).
+pub fn proc_self_pid() -> Result<u32, InjectError> {
+    let link = std::fs::read_link("/proc/self").map_err(|e| InjectError::NoProc(e.to_string()))?;
+    link.to_str()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| InjectError::NoProc(format!("/proc/self -> {}", link.display())))
+}
+
+/// Which inherited variables [`build_env`] passes on.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Inherit {
+    /// Every inherited variable (the default).
+    #[default]
+    All,
+    /// `--pristine`: only these (exact names, or `PREFIX*`); COMMAND starts
+    /// from an empty environment plus its secrets and these.
+    Only(Vec<String>),
+}
+
+impl Inherit {
+    /// Whether the inherited variable `name` is passed on.
+    pub fn keeps(&self, name: &[u8]) -> bool {
+        match self {
+            Inherit::All => true,
+            Inherit::Only(names) => names.iter().any(|n| match n.strip_suffix('*') {
+                Some(prefix) => name.starts_with(prefix.as_bytes()),
+                None => name == n.as_bytes(),
+            }),
+        }
+    }
+}
+
 /// How [`build_env`] treats the inherited environment.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EnvOptions {
     /// Keep r4-exec's own variables ([`crate::vars::OWN`] and every other `R4_*`)
     /// in the command's environment.
@@ -165,6 +186,9 @@ pub struct EnvOptions {
     /// An inherited variable wins over a secret of the same name; the secret
     /// is dropped and listed in [`Envp::not_overridden`].
     pub no_override: bool,
+    /// Which inherited variables are passed on at all (`--pristine`,
+    /// `--preserve-env`).
+    pub inherit: Inherit,
 }
 
 /// The environment for the command, as `NAME=value` C strings.
@@ -248,6 +272,8 @@ impl std::fmt::Debug for Envp {
 /// - Inherited entries whose name or value holds a NUL byte, or whose name is
 ///   empty or holds `=`, are dropped; the first of duplicate inherited names
 ///   wins (as `getenv(3)` would see it).
+/// - With `--pristine` ([`Inherit::Only`]), only the named inherited
+///   variables are kept.
 /// - Inherited `R4_*` variables are removed unless `opts.keep_r4_env`
 ///   ([`crate::vars::is_own`]). Secrets are never removed by this rule: a secret named
 ///   `R4_X` is the user's choice.
@@ -269,7 +295,8 @@ pub fn build_env(
     for (name, value) in inherited {
         let name = name.into_vec();
         let value = Zeroizing::new(value.into_vec());
-        let droppable = !opts.keep_r4_env && crate::vars::is_own(&name);
+        let droppable =
+            !opts.inherit.keeps(&name) || (!opts.keep_r4_env && crate::vars::is_own(&name));
         if !droppable && is_representable_name(&name) && !value.contains(&0) {
             builder.add_inherited(name, value);
         }
@@ -650,29 +677,62 @@ mod tests {
     }
 
     #[test]
-    fn rewritten_in_place_same_path_and_no_seal_can_be_added() {
-        let fd = memfd(
-            "reload-test",
-            &Secret::new(b"first value, long".to_vec()),
-            Sealing::Rewritable,
+    fn memfd_is_owner_read_only_before_anything_is_written() {
+        use std::os::unix::fs::PermissionsExt;
+        let fd = sealed_memfd("mode", &secret("key material")).expect("memfd");
+        let meta = std::fs::metadata(memfd_path(fd.as_raw_fd())).expect("stat");
+        assert_eq!(meta.permissions().mode() & 0o7777, MEMFD_MODE);
+        // Sealed: not even its owner can make it writable and change it.
+        std::fs::set_permissions(
+            memfd_path(fd.as_raw_fd()),
+            std::fs::Permissions::from_mode(0o600),
         )
-        .expect("memfd");
-        let path = memfd_path(fd.as_raw_fd());
-        assert_eq!(std::fs::read(&path).unwrap(), b"first value, long");
-        rewrite(&fd, &Secret::new(b"second".to_vec())).expect("rewrite");
-        assert_eq!(std::fs::read(&path).unwrap(), b"second", "truncated");
-        let seals =
-            SealFlag::from_bits_truncate(fcntl(fd.as_raw_fd(), FcntlArg::F_GET_SEALS).unwrap());
-        assert_eq!(seals, SealFlag::F_SEAL_SEAL);
-        assert!(fcntl(
-            fd.as_raw_fd(),
-            FcntlArg::F_ADD_SEALS(SealFlag::F_SEAL_WRITE)
+        .expect("chmod is not sealed");
+        assert_eq!(write(&fd, b"x"), Err(Errno::EPERM));
+    }
+
+    #[test]
+    fn fd_path_names_the_holder_and_proc_self_is_this_process() {
+        assert_eq!(fd_path(42, 7), "/proc/42/fd/7");
+        let pid = proc_self_pid().expect("/proc mounted");
+        assert_eq!(pid, std::process::id());
+        let fd = sealed_memfd("by-pid", &secret("v")).expect("memfd");
+        let by_pid = std::fs::read(fd_path(pid, fd.as_raw_fd())).expect("read by pid");
+        assert_eq!(by_pid, b"v");
+    }
+
+    #[test]
+    fn pristine_keeps_only_the_named_variables() {
+        let opts = EnvOptions {
+            inherit: Inherit::Only(vec!["PATH".into(), "LC_*".into(), "R4_CONFIG".into()]),
+            ..EnvOptions::default()
+        };
+        let env = build_env(
+            inherited(&[
+                ("PATH", "/bin"),
+                ("HOME", "/root"),
+                ("LC_ALL", "C"),
+                ("LANG", "C"),
+                ("R4_CONFIG", "r4.toml"),
+            ]),
+            &[("DB".into(), secret("s"))],
+            &[],
+            &opts,
         )
-        .is_err());
-        // The shared offset is back at 0 for a reader of the descriptor.
-        let mut file = std::fs::File::from(fd);
-        let mut s = String::new();
-        std::io::Read::read_to_string(&mut file, &mut s).unwrap();
-        assert_eq!(s, "second");
+        .expect("env");
+        // R4_* stays an own variable: named or not, it needs --keep-r4-env.
+        assert_eq!(entries(&env), ["PATH=/bin", "LC_ALL=C", "DB=s"]);
+        let keep = EnvOptions {
+            keep_r4_env: true,
+            ..opts
+        };
+        let env = build_env(inherited(&[("R4_CONFIG", "r4.toml")]), &[], &[], &keep).unwrap();
+        assert_eq!(entries(&env), ["R4_CONFIG=r4.toml"]);
+        let empty = EnvOptions {
+            inherit: Inherit::Only(Vec::new()),
+            ..EnvOptions::default()
+        };
+        let env = build_env(inherited(&[("PATH", "/bin")]), &[], &[], &empty).unwrap();
+        assert!(env.is_empty());
     }
 }

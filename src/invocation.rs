@@ -13,7 +13,7 @@ use nix::sys::signal::Signal;
 use crate::browse::Scope;
 use crate::cli::{Cli, Command, ExecArgs};
 use crate::error::AppError;
-use crate::inject::EnvOptions;
+use crate::inject::{EnvOptions, Inherit};
 
 /// What to do, validated.
 #[derive(Debug)]
@@ -193,10 +193,29 @@ fn run_options(args: ExecArgs, command: Vec<OsString>) -> Result<RunOptions, App
         env: EnvOptions {
             keep_r4_env: args.keep_r4_env,
             no_override: args.no_override,
+            inherit: inherit(&args)?,
         },
         core_for_child: !args.no_core_for_child,
         mode,
     })
+}
+
+/// `--pristine` and `--preserve-env` (which implies it): each name a valid
+/// variable name, or one followed by `*` for a prefix.
+fn inherit(args: &ExecArgs) -> Result<Inherit, AppError> {
+    if !args.pristine && args.preserve_env.is_empty() {
+        return Ok(Inherit::All);
+    }
+    for name in &args.preserve_env {
+        let bare = name.strip_suffix('*').unwrap_or(name);
+        let prefix_ok = name.ends_with('*') && bare.is_empty();
+        if !prefix_ok && !crate::contract::envname::is_valid_env_name(bare) {
+            return Err(AppError::Usage(format!(
+                "--preserve-env: \"{name}\" is not a variable name ([A-Za-z_][A-Za-z0-9_]*, or a prefix followed by *)"
+            )));
+        }
+    }
+    Ok(Inherit::Only(args.preserve_env.clone()))
 }
 
 fn supervision(args: &ExecArgs) -> Result<Supervision, AppError> {

@@ -3,7 +3,9 @@
 //! turns it and a verified set into an [`ExecPlan`] — program, argv,
 //! environment, memfds and whether the core limit comes back — which exec
 //! mode hands to `execve(2)` and supervisor mode to fork+exec, both through
-//! [`crate::exec::exec`], the one place a command is started.
+//! [`crate::exec::exec`], the one place a command is started. Where the
+//! memfds live, and so which path COMMAND gets, is the caller's
+//! [`FileHome`].
 
 use std::ffi::OsString;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -14,7 +16,8 @@ use crate::contract::Secret;
 use crate::error::AppError;
 use crate::exec::ExecPlan;
 use crate::harden::Hardening;
-use crate::inject::{self, EnvOptions, Sealing};
+use crate::holder::Holder;
+use crate::inject::{self, EnvOptions, InjectError};
 use crate::resolve::ResolvedSecret;
 use crate::sources::Sources;
 use crate::ui::Ui;
@@ -35,6 +38,43 @@ pub struct Launch {
     /// [`Launch::adopt`]). r4-exec's own variables are left out unless
     /// `--keep-r4-env`, so this copy never holds the API key.
     base: Vec<(OsString, OsString)>,
+}
+
+/// Which process keeps the `[files]` memfds open: the path COMMAND is given
+/// is `/proc/<that pid>/fd/<n>`, valid for as long as that process holds the
+/// descriptor, for COMMAND and every same-user descendant, including those
+/// that closed the descriptors they inherited.
+pub enum FileHome<'a> {
+    /// Exec mode: COMMAND itself. It inherits each memfd at r4-exec's
+    /// descriptor number and keeps r4-exec's pid across `execve(2)`, and it
+    /// is dumpable again once exec'd, so its own user may open the path.
+    Command,
+    /// Supervisor mode: the [`Holder`] process. COMMAND inherits no memfd;
+    /// the path outlives restarts of COMMAND, and a changed value is swapped
+    /// in by the holder.
+    Holder(&'a mut Holder),
+}
+
+impl FileHome<'_> {
+    /// Keeps `fd` (variable `name`) where this home says; returns the path
+    /// and, for COMMAND, the descriptor it must inherit.
+    fn place(
+        &mut self,
+        name: &str,
+        fd: OwnedFd,
+        own_pid: &mut Option<u32>,
+    ) -> Result<(String, Option<OwnedFd>), AppError> {
+        match self {
+            FileHome::Command => {
+                let pid = match own_pid {
+                    Some(pid) => *pid,
+                    None => *own_pid.insert(inject::proc_self_pid()?),
+                };
+                Ok((inject::fd_path(pid, fd.as_raw_fd()), Some(fd)))
+            }
+            FileHome::Holder(holder) => Ok((holder.put(name, fd)?, None)),
+        }
+    }
 }
 
 impl Launch {
@@ -71,18 +111,27 @@ impl Launch {
     }
 
     /// The plan for `secrets`: `[env]` values in the environment, each
-    /// `[files]` value in a memfd made as `sealing` says, its path in the
-    /// environment. The plan's `keep_fds` are in the order of the `[files]`
-    /// secrets in `secrets`.
+    /// `[files]` value in a sealed, owner-read-only memfd kept by `home`,
+    /// its path in the environment. With [`FileHome::Command`], the plan's
+    /// `keep_fds` are in the order of the `[files]` secrets in `secrets`.
     pub fn plan(
         &self,
         secrets: &[ResolvedSecret],
-        sealing: Sealing,
+        mut home: FileHome<'_>,
         ui: &Ui,
     ) -> Result<ExecPlan, AppError> {
+        // Refused before any file is handed over: a holder must not swap in
+        // files for a set that cannot start.
+        if let Some(s) = secrets
+            .iter()
+            .find(|s| s.delivery == Delivery::Env && s.value.expose().contains(&0))
+        {
+            return Err(InjectError::NulInValue(s.name.clone()).into());
+        }
         let mut env_secrets: Vec<(String, Secret)> = Vec::new();
         let mut files: Vec<(String, String)> = Vec::new();
         let mut keep_fds: Vec<OwnedFd> = Vec::new();
+        let mut own_pid = None;
         for s in secrets {
             ui.note(&format!(
                 "{} <- {} ({} bytes)",
@@ -93,14 +142,15 @@ impl Launch {
             match s.delivery {
                 Delivery::Env => env_secrets.push((s.name.clone(), s.value.clone())),
                 Delivery::File => {
-                    let fd = inject::memfd(&s.name, &s.value, sealing).map_err(|source| {
+                    let fd = inject::sealed_memfd(&s.name, &s.value).map_err(|source| {
                         AppError::Deliver {
                             name: s.name.clone(),
                             source,
                         }
                     })?;
-                    files.push((s.name.clone(), inject::memfd_path(fd.as_raw_fd())));
-                    keep_fds.push(fd);
+                    let (path, inherit) = home.place(&s.name, fd, &mut own_pid)?;
+                    files.push((s.name.clone(), path));
+                    keep_fds.extend(inherit);
                 }
             }
         }

@@ -13,13 +13,15 @@
 //! settings sources rotate trust cli  settings; references by source; clap alone
 //! browse                      `ls`/`init`: what a key can read, verified
 //! error                       every failure -> one exit code, one line each
+//! holder                      supervisor mode's keeper of file secrets
 //! exec                        execve(2): the one place COMMAND starts
 //! inject                      env and memfd delivery
 //! ui  resolve  mask           stderr reporter; config + refs -> verified secrets
 //! client  fallback            the machine API over HTTPS; the stored copy
 //! config  harden  dotenv      r4.toml; process hardening; env-file syntax
-//! wipe                        zeroing allocator; environment-block wipe
-//! contract reference exit vars  wire rules (pure); exit codes; own env names
+//! wipe  template  bundle      zeroing allocator; {{ r4://… }} templates; dotenv/JSON bundles
+//! contract reference exit vars hygiene  wire rules (pure); exit codes; own
+//!                             env names; variables a project may not set
 //! ```
 #![warn(missing_docs)]
 
@@ -31,6 +33,7 @@ pub use r4_contract as contract;
 pub use r4_contract::reference;
 
 pub mod browse;
+pub mod bundle;
 pub mod cli;
 pub mod client;
 pub mod commands;
@@ -41,6 +44,8 @@ pub mod exec;
 pub mod exit;
 pub mod fallback;
 pub mod harden;
+pub mod holder;
+pub mod hygiene;
 pub mod inject;
 pub mod invocation;
 pub mod launch;
@@ -52,6 +57,7 @@ pub mod settings;
 pub mod sources;
 pub mod startup;
 pub mod supervise;
+pub mod template;
 pub mod trust;
 pub mod ui;
 pub mod vars;

@@ -6,9 +6,8 @@
 use crate::commands;
 use crate::error::AppError;
 use crate::exec;
-use crate::inject::Sealing;
 use crate::invocation::{Action, Invocation, Mode, RunOptions};
-use crate::launch::Launch;
+use crate::launch::{FileHome, Launch};
 use crate::startup::Startup;
 use crate::supervise;
 
@@ -66,7 +65,7 @@ fn exec_mode(startup: &Startup, mut launch: Launch) -> Result<u8, AppError> {
         session.resolve().await
     })?;
     startup.report(&resolved);
-    let plan = launch.plan(&resolved.secrets, Sealing::Sealed, &startup.ui)?;
+    let plan = launch.plan(&resolved.secrets, FileHome::Command, &startup.ui)?;
     drop(resolved);
     startup.ui.note(&format!("exec {}", plan.program.display()));
     startup.ui.timing("exec");

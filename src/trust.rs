@@ -25,7 +25,12 @@ async fn touched<'s>(
 ) -> Result<Vec<&'s SyncVault>, AppError> {
     let mut ids = BTreeSet::new();
     let mut problems = Vec::new();
-    for e in &config.entries {
+    let inside: Vec<_> = config
+        .composites
+        .iter()
+        .flat_map(|c| c.references())
+        .collect();
+    for e in config.entries.iter().chain(&inside) {
         match select(
             "vault",
             &e.reference.vault,

@@ -20,11 +20,13 @@ fn env_and_memfd_secrets_reach_the_child() {
     let w = World::new();
     let out = run_ok(
         &w,
-        r#"printf '%s|%s|' "$DB_PASSWORD" "$STRIPE_KEY"; cat "$TLS_KEY_FILE"; cat "$TLS_KEY_FILE"; printf '|%s' "$TLS_KEY_FILE""#,
+        r#"printf '%s|%s|' "$DB_PASSWORD" "$STRIPE_KEY"; cat "$TLS_KEY_FILE"; cat "$TLS_KEY_FILE"; printf '|%s|%s' "$TLS_KEY_FILE" "$$""#,
     );
-    let (values, path) = out.rsplit_once('|').unwrap();
+    let (rest, pid) = out.rsplit_once('|').unwrap();
+    let (values, path) = rest.rsplit_once('|').unwrap();
     assert_eq!(values, format!("{DB_PASSWORD}|{STRIPE}|{TLS_KEY}{TLS_KEY}"));
-    assert!(path.starts_with("/proc/self/fd/"), "{path}");
+    // COMMAND keeps r4-exec's pid and the descriptor: the path is its own.
+    assert!(path.starts_with(&format!("/proc/{pid}/fd/")), "{path}");
 }
 
 #[test]

@@ -9,13 +9,14 @@ use std::path::Path;
 
 /// Bottom to top; keep in step with the drawing in `src/lib.rs`.
 const LAYERS: &[&[&str]] = &[
-    &["contract", "reference", "exit", "vars"],
-    &["wipe"],
+    &["contract", "reference", "exit", "vars", "hygiene"],
+    &["wipe", "template", "bundle"],
     &["config", "harden", "dotenv"],
     &["client", "fallback"],
     &["ui", "resolve", "mask"],
     &["inject"],
     &["exec"],
+    &["holder"],
     &["error"],
     &["settings", "sources", "rotate", "trust", "cli", "browse"],
     &["invocation", "launch"],

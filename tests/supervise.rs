@@ -1,7 +1,7 @@
 //! Supervisor mode with real processes: signals reach COMMAND and its exit
 //! status comes back, zombies are reaped (as PID 1 and as a subreaper), a
-//! change in R4 restarts COMMAND or, with `--reload-signal`, rewrites its
-//! file and signals it, and a failed refresh leaves it alone.
+//! change in R4 restarts COMMAND or, with `--reload-signal`, swaps in its
+//! new file and signals it, and a failed refresh leaves it alone.
 //!
 //! Every COMMAND here loops `while kill -0 $PPID` so it never outlives a
 //! failed test, and every wait polls for a condition under a deadline.
@@ -153,9 +153,10 @@ fn the_command_is_a_child_in_its_own_group_with_clean_signals() {
 }
 
 #[test]
-fn the_command_inherits_only_stdio_and_its_memfds() {
-    // r4-exec holds a signalfd, an epoll instance, sockets and the masking
-    // pipes: none of them may reach COMMAND.
+fn the_command_inherits_only_stdio() {
+    // r4-exec holds a signalfd, an epoll instance, sockets, the masking
+    // pipes and its end of the holder's socket: none of them may reach
+    // COMMAND. Nor do the memfds: the holder keeps them.
     let w = World::new();
     let out = w
         .std_command()
@@ -165,7 +166,7 @@ fn the_command_inherits_only_stdio_and_its_memfds() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_only_the_tls_key_memfd(&stdout(&out));
+    assert_only_stdio_and(&stdout(&out), 0);
 }
 
 #[test]
@@ -436,7 +437,7 @@ while kill -0 "$PPID" 2>/dev/null; do sleep 0.05; done"#;
 }
 
 #[test]
-fn reload_signal_rewrites_the_file_in_place_without_a_restart() {
+fn reload_signal_swaps_in_the_new_file_without_a_restart() {
     let w = World::new();
     let f = w.path("reloads");
     let mut r = Running::start(
@@ -470,12 +471,12 @@ fn reload_signal_rewrites_the_file_in_place_without_a_restart() {
     assert_eq!(lines_starting(&f, "start").len(), 1, "no restart");
     assert!(
         r.stderr()
-            .contains("TLS_KEY_FILE changed; rewrote the file(s) in place and sent SIGHUP"),
+            .contains("TLS_KEY_FILE changed; swapped in the new file(s) and sent SIGHUP"),
         "{}",
         r.stderr()
     );
 
-    // Shorter content: the file is truncated, not overwritten in part.
+    // Shorter content: a whole new file, nothing of the old one left.
     set_tls_key(&w, "short");
     wait_for("the second reload", || {
         lines_starting(&f, "reload").len() == 2
@@ -555,4 +556,145 @@ fn supervisor_flags_are_checked() {
         assert_eq!(out.status.code(), Some(64), "{args:?}: {}", stderr(&out));
         assert!(stderr(&out).contains(want), "{args:?}: {}", stderr(&out));
     }
+}
+
+/// `cksum` of `value` ("CRC SIZE"), as the reader in COMMAND prints it.
+fn cksum(value: &str) -> String {
+    use std::io::Write;
+    let mut child = Command::new("cksum")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(value.as_bytes())
+        .unwrap();
+    stdout(&child.wait_with_output().unwrap()).trim().to_owned()
+}
+
+/// Reads the file by its path in a loop, one `cksum` line per read, and
+/// keeps one descriptor opened before the first refresh: on the first HUP
+/// it copies what that descriptor reads.
+const READER: &str = r#"f="$1"
+exec 9<"$TLS_KEY_FILE"
+trap '[ -e "$f.held" ] || cat <&9 > "$f.held"' HUP
+echo "start $$ $TLS_KEY_FILE" >> "$f.log"
+while kill -0 "$PPID" 2>/dev/null; do
+  cksum < "$TLS_KEY_FILE" >> "$f" 2>&1 || echo "read failed" >> "$f"
+done"#;
+
+#[test]
+fn a_reader_during_reloads_sees_the_old_or_the_new_value_never_a_mix() {
+    let w = World::new();
+    let a = format!("A{}\n", "0123456789abcdef".repeat(6 * 1024));
+    let b = format!("B{}\n", "fedcba9876543210".repeat(3 * 1024 + 7));
+    set_tls_key(&w, &a);
+    let f = w.path("reads");
+    let mut r = Running::start(
+        &w,
+        &[
+            "--watch",
+            "--watch-interval",
+            "0.1",
+            "--reload-signal",
+            "HUP",
+        ],
+        READER,
+        &f,
+    );
+    wait_for("the first reads", || read(&f).lines().count() > 5);
+    const REFRESHES: usize = 12;
+    for i in 0..REFRESHES {
+        set_tls_key(&w, if i % 2 == 0 { &b } else { &a });
+        wait_for("the swap", || {
+            r.stderr().matches("swapped in the new file(s)").count() == i + 1
+        });
+        // Let the reader read each value for a while.
+        let before = read(&f).lines().count();
+        wait_for("reads of this value", || {
+            read(&f).lines().count() > before + 5
+        });
+    }
+    let (ca, cb) = (cksum(&a), cksum(&b));
+    let reads = read(&f);
+    let mut seen = std::collections::HashMap::new();
+    for line in reads.lines() {
+        assert!(
+            line == ca || line == cb,
+            "a read saw neither value: {line:?} (expected {ca:?} or {cb:?})"
+        );
+        *seen.entry(line).or_insert(0) += 1;
+    }
+    assert_eq!(seen.len(), 2, "both values were read: {seen:?}");
+    // One COMMAND all along, one path; the descriptor opened before the
+    // first refresh still reads the first value.
+    assert_eq!(lines_starting(&w.path("reads.log"), "start").len(), 1);
+    assert_eq!(read(&w.path("reads.held")), a);
+    assert!(r.is_running());
+    r.signal(Signal::SIGTERM);
+    r.wait();
+}
+
+#[test]
+fn the_path_outlives_a_restart_of_the_command() {
+    let w = World::new();
+    let f = w.path("restarts");
+    // The first COMMAND leaves a reader behind that outlives it; every
+    // COMMAND records its path.
+    let script = r#"f="$1"
+echo "start $$ $TLS_KEY_FILE" >> "$f"
+if [ ! -e "$f.bg" ]; then
+  r4=$PPID
+  (while kill -0 "$r4" 2>/dev/null; do
+     cat "$TLS_KEY_FILE" > "$f.tmp" 2>/dev/null || echo "read failed" > "$f.tmp"
+     mv "$f.tmp" "$f.bg"; sleep 0.05
+   done) &
+fi
+trap 'exit 0' TERM
+while kill -0 "$PPID" 2>/dev/null; do sleep 0.05; done"#;
+    let mut r = Running::start(&w, &["--watch", "--watch-interval", "0.2"], script, &f);
+    wait_for("the first start and the reader", || {
+        read(&w.path("restarts.bg")) == TLS_KEY
+    });
+    set_tls_key(&w, "after the restart");
+    wait_for("the restart", || lines_starting(&f, "start").len() == 2);
+    wait_for("the orphaned reader to see the new value", || {
+        read(&w.path("restarts.bg")) == "after the restart"
+    });
+    let starts = lines_starting(&f, "start");
+    let path = |line: &str| line.split_whitespace().nth(2).unwrap().to_owned();
+    assert_ne!(pid_of(&starts[0]), pid_of(&starts[1]));
+    assert_eq!(path(&starts[0]), path(&starts[1]), "the same path");
+    r.signal(Signal::SIGTERM);
+    assert_eq!(r.wait().code(), Some(0), "{}", r.stderr());
+}
+
+#[test]
+fn if_the_holder_dies_the_command_is_stopped_and_r4_exec_exits_70() {
+    let w = World::new();
+    let f = w.path("holder");
+    let script = r#"f="$1"
+trap 'echo TERM >> "$f"; exit 0' TERM
+echo "start $$ $TLS_KEY_FILE" >> "$f"
+while kill -0 "$PPID" 2>/dev/null; do sleep 0.05; done"#;
+    let mut r = Running::start(&w, &["--watch", "--watch-interval", "60"], script, &f);
+    wait_for("the start", || lines_starting(&f, "start").len() == 1);
+    let start = lines_starting(&f, "start").remove(0);
+    let path = start.split_whitespace().nth(2).unwrap();
+    let holder: i32 = path.split('/').nth(2).unwrap().parse().unwrap();
+    assert_ne!(holder, r.pid().as_raw(), "the holder is not r4-exec");
+    let comm = read(Path::new(&format!("/proc/{holder}/comm")));
+    assert_eq!(comm.trim(), "r4-exec-holder");
+    kill(Pid::from_raw(holder), Signal::SIGKILL).unwrap();
+    assert_eq!(r.wait().code(), Some(70), "{}", r.stderr());
+    assert!(read(&f).contains("TERM"), "COMMAND got the stop signal");
+    assert!(
+        r.stderr().contains("holder of COMMAND's file secrets")
+            && r.stderr().contains("stopping COMMAND"),
+        "{}",
+        r.stderr()
+    );
 }

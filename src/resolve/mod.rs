@@ -11,6 +11,7 @@
 //! All or nothing: every problem is collected (one per env var) and, if there
 //! is any, no secret is returned.
 
+mod compose;
 mod offline;
 mod par;
 mod prepare;
@@ -71,8 +72,13 @@ pub struct ResolvedSecret {
 /// The outcome of a resolution.
 #[derive(Debug, Default)]
 pub struct Resolved {
-    /// Secrets, in configuration order then project order.
+    /// Secrets, in configuration order then project order, then templates
+    /// and bundles (built values).
     pub secrets: Vec<ResolvedSecret>,
+    /// What templates and bundles were built from: one per reference, named
+    /// after the variable it went into (for `check`, and for `--mask`,
+    /// which masks each value on its own too).
+    pub parts: Vec<ResolvedSecret>,
     /// Notes for `-v` (names only).
     pub notes: Vec<String>,
     /// Warnings shown once per run.
@@ -127,8 +133,19 @@ pub enum Failure {
     LegacyNotAllowed,
     /// An unencrypted vault without `allow_unencrypted`.
     UnencryptedNotAllowed,
+    /// A template or bundle cannot be built (why; no value).
+    Build(&'static str),
     /// Two fields of the project derive this name.
     Collision(Vec<String>),
+    /// A derived name would set a variable that changes how programs are
+    /// found, loaded or started ([`crate::hygiene`]); only an explicit
+    /// `[env]` entry may set it.
+    StartupVariable {
+        /// The variable.
+        name: String,
+        /// What it changes.
+        what: &'static str,
+    },
     /// The server or network failed.
     Client(ClientError),
     /// The fallback copy could not be used.
@@ -193,6 +210,11 @@ impl std::fmt::Display for Failure {
                 "several fields derive this name ({}); map it explicitly in [env]",
                 refs.join(", ")
             ),
+            Failure::StartupVariable { name, what } => write!(
+                f,
+                "[project] would set {name} ({what}), a variable that changes how programs are found, loaded or started; a derived name never does: map {name} explicitly in [env] to set it, or exclude it in [project]"
+            ),
+            Failure::Build(why) => write!(f, "{why}"),
             Failure::Client(e) => write!(f, "{e}"),
             Failure::Fallback(e) => write!(f, "fallback copy refused: {e}"),
         }
@@ -401,6 +423,7 @@ pub async fn verify(
     };
     prepare::prepare(&mut r, config, project.as_ref());
     let (targets, mut problems) = select_targets(&mut r, config, project.as_ref(), &mut out);
+    let composites = compose::select(&mut r, config, &mut problems);
     if r.needs_legacy_key() && problems.is_empty() {
         r.legacy_key = Some(legacy_key(client).await?);
         out.warnings.push(
@@ -417,6 +440,7 @@ pub async fn verify(
             }),
         }
     }
+    compose::build(&mut r, config, composites, &mut out, &mut problems);
     if let Some(floor) = floor {
         problems.extend(record_versions(&r, floor));
     }

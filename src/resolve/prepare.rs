@@ -15,7 +15,7 @@
 
 use std::collections::HashSet;
 
-use crate::config::Config;
+use crate::config::{Config, Entry};
 use crate::contract::wire::{ItemDetail, SyncResponse, SyncVault};
 
 use super::project::Fetched;
@@ -50,7 +50,14 @@ struct Named<'s> {
 
 /// Verifies the vaults and items `config` (and the fetched project) name.
 pub(super) fn prepare<'s>(r: &mut Resolver<'s>, config: &Config, project: Option<&Fetched>) {
-    let named = named(r.sync, config, project);
+    // Explicit entries, then the references inside templates and bundles.
+    let entries: Vec<Entry> = config
+        .entries
+        .iter()
+        .cloned()
+        .chain(config.composites.iter().flat_map(|c| c.references()))
+        .collect();
+    let named = named(r.sync, &entries, project);
     // Pass 1: directories and summaries of the vaults not verified yet.
     let todo = pending(r, &named);
     let trust = &r.opts.trust;
@@ -59,7 +66,7 @@ pub(super) fn prepare<'s>(r: &mut Resolver<'s>, config: &Config, project: Option
             check_vault(v, trust)
         });
     // Pass 2: unwraps and item checks together.
-    let jobs = jobs(config, &named, &todo, &checked);
+    let jobs = jobs(&entries, &named, &todo, &checked);
     let (key, opts) = (r.key, r.opts);
     let done = par::map(&jobs, JOBS_PER_THREAD, |job| match job {
         Job::Open(n) => Done::Open(match &checked[*n] {
@@ -74,9 +81,8 @@ pub(super) fn prepare<'s>(r: &mut Resolver<'s>, config: &Config, project: Option
     assemble(r, &todo, checked, &jobs, done);
 }
 
-fn named<'s>(sync: &'s SyncResponse, config: &Config, project: Option<&Fetched>) -> Named<'s> {
-    let by_entry = config
-        .entries
+fn named<'s>(sync: &'s SyncResponse, entries: &[Entry], project: Option<&Fetched>) -> Named<'s> {
+    let by_entry = entries
         .iter()
         .map(|e| {
             let vaults = sync.vaults.iter().map(|v| &v.vault);
@@ -113,7 +119,7 @@ fn pending<'s>(r: &Resolver<'s>, named: &Named<'s>) -> Vec<&'s SyncVault> {
 /// The second pass: one `Open` per checked vault, one `Item` per named item
 /// of a checked vault (each once).
 fn jobs<'s>(
-    config: &Config,
+    entries: &[Entry],
     named: &Named<'s>,
     todo: &[&'s SyncVault],
     checked: &[Result<Checked<'s>, Failure>],
@@ -135,7 +141,7 @@ fn jobs<'s>(
             }
         }
     };
-    for (entry, raw) in config.entries.iter().zip(&named.by_entry) {
+    for (entry, raw) in entries.iter().zip(&named.by_entry) {
         let Some(n) = raw.and_then(|raw| position(&raw.vault.id)) else {
             continue;
         };

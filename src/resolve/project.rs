@@ -1,7 +1,8 @@
 //! `[project]`: every field of a project's vaults, named as `/vault/env`
 //! names them (contract §6.4), verified like explicit references. Explicit
 //! `[env]`/`[files]` entries win over derived names; two fields deriving the
-//! same unmapped name are an error.
+//! same unmapped name are an error, and so is a derived name that would set
+//! a variable of [`crate::hygiene`]'s list (`PATH`, `LD_PRELOAD`, …).
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -79,7 +80,7 @@ pub(super) fn env_secrets(
     secrets: &mut Vec<ResolvedSecret>,
     problems: &mut Vec<Problem>,
 ) {
-    let explicit: HashSet<&str> = config.entries.iter().map(|e| e.name.as_str()).collect();
+    let explicit = explicit_names(config);
     for name in env.collisions.iter().flatten() {
         if !explicit.contains(name.as_str()) && project.selects(name) {
             problems.push(Problem {
@@ -94,6 +95,14 @@ pub(super) fn env_secrets(
             continue;
         }
         let reference = format!("/vault/env/{}#{name}", env.project_id);
+        if let Some(failure) = startup_variable(name) {
+            problems.push(Problem {
+                name: Some(name.clone()),
+                reference: Some(reference),
+                failure,
+            });
+            continue;
+        }
         match open_env_value(r, value) {
             Ok((vault_id, secret)) => secrets.push(ResolvedSecret {
                 name: name.clone(),
@@ -161,7 +170,7 @@ pub(super) fn targets(
     project: &Project,
     detail: &ProjectDetail,
 ) -> Selection {
-    let explicit: HashSet<&str> = config.entries.iter().map(|e| e.name.as_str()).collect();
+    let explicit = explicit_names(config);
     let wanted = |name: &str| !explicit.contains(name) && project.selects(name);
     let mut selection = Selection::default();
     let mut derived: BTreeMap<String, Vec<Target>> = BTreeMap::new();
@@ -223,7 +232,14 @@ fn vault_fields(
         };
         for field in &detail.fields {
             let name = derive(&detail.name, &field.name);
-            if wanted(&name) {
+            if let Some(failure) = startup_variable(&name).filter(|_| wanted(&name)) {
+                let at = format!("r4://{}/{}/{}", pv.name, detail.name, field.name);
+                out.push(Err(Problem {
+                    name: Some(name),
+                    reference: Some(at),
+                    failure,
+                }));
+            } else if wanted(&name) {
                 out.push(Ok(Target {
                     name,
                     delivery: Delivery::Env,
@@ -237,4 +253,24 @@ fn vault_fields(
         }
     }
     out
+}
+
+/// The refusal of a derived `name` that would set a variable changing how
+/// programs start ([`crate::hygiene`]), if it is one.
+fn startup_variable(name: &str) -> Option<Failure> {
+    crate::hygiene::changes_how_programs_start(name).map(|what| Failure::StartupVariable {
+        name: name.to_owned(),
+        what,
+    })
+}
+
+/// Names the configuration maps itself (entries, templates, bundles): they
+/// win over derived ones.
+fn explicit_names(config: &Config) -> HashSet<&str> {
+    config
+        .entries
+        .iter()
+        .map(|e| e.name.as_str())
+        .chain(config.composites.iter().map(|c| c.name.as_str()))
+        .collect()
 }

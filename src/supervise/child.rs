@@ -15,7 +15,7 @@
 //! and the error message if `execve` fails; the C library's fork handlers
 //! leave `malloc` usable in the child (glibc; musl since 1.2.1).
 
-use std::os::fd::{AsFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, RawFd};
 
 use nix::errno::Errno;
 use nix::libc;
@@ -35,12 +35,9 @@ pub(crate) struct SpawnOptions {
 }
 
 /// Forks and execs `plan`. The child leads a new process group (its pid).
-/// Returns its pid and the plan's kept descriptors (the memfds), which the
-/// parent may keep to rewrite them.
-pub(crate) fn spawn(
-    mut plan: ExecPlan,
-    opts: &SpawnOptions,
-) -> Result<(Pid, Vec<OwnedFd>), AppError> {
+/// Returns its pid. The parent closes its copy of the plan's kept
+/// descriptors (file secrets stay with the holder, [`crate::holder`]).
+pub(crate) fn spawn(plan: ExecPlan, opts: &SpawnOptions) -> Result<Pid, AppError> {
     // SAFETY: the child branch runs only the async-signal-safe steps listed
     // in the module documentation and ends in execve(2) or _exit(2); it
     // never returns into the caller, touches no lock held by another thread
@@ -57,9 +54,8 @@ pub(crate) fn spawn(
             // group exists before the parent signals it. EACCES once the
             // child has exec'd is expected.
             let _ = setpgid(child, child);
-            let fds = std::mem::take(&mut plan.keep_fds);
             drop(plan);
-            Ok((child, fds))
+            Ok(child)
         }
     }
 }

@@ -25,8 +25,13 @@
 //!   default COMMAND gets the stop signal (`--stop-signal`, TERM), SIGKILL
 //!   after `--grace` (10 s), and is started again with the new environment
 //!   and files. With `--reload-signal SIG`, if only `[files]` values changed,
-//!   they are rewritten in place (see [`reload`]) and SIG is sent instead;
-//!   a changed env value always restarts. A refresh that fails (network,
+//!   each is swapped in whole (see [`crate::holder`]) and SIG is sent
+//!   instead; a changed env value always restarts.
+//! - **Files**: `[files]` memfds are kept by a holder process
+//!   ([`crate::holder`]), started with the first file secret; COMMAND gets
+//!   `/proc/<holder>/fd/<n>`, which stays the same across restarts and
+//!   reloads. If the holder dies, the paths are gone: COMMAND gets the stop
+//!   signal and r4-exec exits 70. A refresh that fails (network,
 //!   verification, rollback) leaves COMMAND untouched and prints one line on
 //!   stderr; a restart only ever uses a complete, verified set. A SIGTERM,
 //!   SIGINT or SIGQUIT received during a restart is forwarded to the old
@@ -57,7 +62,6 @@ mod watch;
 use std::collections::HashSet;
 use std::future::Future;
 use std::io::IsTerminal;
-use std::os::fd::OwnedFd;
 use std::pin::Pin;
 use std::time::Duration;
 
@@ -70,9 +74,10 @@ use crate::config::Delivery;
 use crate::contract::Secret;
 use crate::error::AppError;
 use crate::exec::ExecPlan;
-use crate::inject::{self, Sealing};
+use crate::holder::Holder;
+use crate::inject;
 use crate::invocation::Supervision;
-use crate::launch::Launch;
+use crate::launch::{FileHome, Launch};
 use crate::mask::Patterns;
 use crate::resolve::ResolvedSecret;
 use crate::startup::Startup;
@@ -110,15 +115,6 @@ impl Mode {
             mask: s.mask,
         }
     }
-
-    /// How `[files]` memfds are made: rewritable for `--reload-signal`.
-    fn sealing(&self) -> Sealing {
-        if self.reload.is_some() {
-            Sealing::Rewritable
-        } else {
-            Sealing::Sealed
-        }
-    }
 }
 
 /// Runs COMMAND under supervision; returns its exit status. Called after
@@ -151,7 +147,8 @@ pub fn run(
             own_pid: std::process::id() as i32,
             child: Pid::from_raw(0),
             current: Vec::new(),
-            files: Vec::new(),
+            holder: None,
+            exit_code: None,
             output: None,
             delivered: Vec::new(),
             take_terminal: false,
@@ -180,11 +177,12 @@ struct Prepared {
     secrets: Vec<ResolvedSecret>,
 }
 
-/// A restart in progress: the old COMMAND got the stop signal.
+/// A restart in progress: the old COMMAND got the stop signal. Without a
+/// next COMMAND, a stop (the holder of its files died).
 struct Stopping {
     deadline: Instant,
     killed: bool,
-    next: Prepared,
+    next: Option<Prepared>,
 }
 
 type Refresh = Pin<Box<dyn Future<Output = (Watcher, Poll)>>>;
@@ -198,8 +196,10 @@ struct Supervisor<'a> {
     child: Pid,
     /// The set the running COMMAND was given; empty without `--watch`.
     current: Vec<ResolvedSecret>,
-    /// `--reload-signal`: the running COMMAND's writable memfds, by name.
-    files: Vec<(String, OwnedFd)>,
+    /// Keeps the `[files]` memfds (started with the first one).
+    holder: Option<Holder>,
+    /// The code to exit with instead of COMMAND's (the holder died).
+    exit_code: Option<u8>,
     output: Option<MaskedOutput>,
     /// Every value delivered so far (what `--mask` masks).
     delivered: Vec<Secret>,
@@ -266,6 +266,7 @@ impl Supervisor<'_> {
         self.on_fallback = resolved.fallback_age.is_some();
         if self.mode.mask {
             self.remember(&resolved.secrets);
+            self.remember(&resolved.parts);
             let patterns = self.patterns()?;
             self.output =
                 Some(MaskedOutput::start(patterns).map_err(io_error("cannot set up --mask"))?);
@@ -342,18 +343,27 @@ impl Supervisor<'_> {
     /// exit.
     fn on_signal(&mut self, s: Received) -> Result<Option<u8>, AppError> {
         if s.signo == libc::SIGCHLD {
+            if self.holder.as_ref().is_some_and(Holder::exited) {
+                self.holder_died();
+            }
             let Some(ended) = child::reap(self.child, self.mode.reap) else {
                 return Ok(None);
             };
-            if let Some(stopping) = self.stopping.take() {
+            if let Some(Stopping {
+                next: Some(next), ..
+            }) = self.stopping.take()
+            {
                 if !self.shutdown {
-                    self.launch(stopping.next)?;
+                    self.launch(next)?;
                     self.ui.tell(&format!(
                         "restarted COMMAND (pid {}) with the new secrets",
                         self.child
                     ));
                     return Ok(None);
                 }
+            }
+            if let Some(code) = self.exit_code {
+                return Ok(Some(code));
             }
             self.killed_by = ended.signal;
             return Ok(Some(ended.code));
@@ -385,7 +395,12 @@ impl Supervisor<'_> {
                         .tell("refresh: R4 answered again; live answers replace the fallback copy");
                 }
                 let reload = self.mode.reload.is_some();
-                match watch::diff(&self.current, &resolved.secrets, reload) {
+                let change = watch::diff(&self.current, &resolved.secrets, reload);
+                if change != Change::None {
+                    // What templates and bundles hold is masked on its own too.
+                    self.mask_new(&resolved.parts)?;
+                }
+                match change {
                     Change::None => self.ui.note("refresh: every value is unchanged"),
                     Change::Reload(names) => self.reload(resolved.secrets, &names)?,
                     Change::Restart(names) => self.restart(resolved.secrets, &names)?,
@@ -427,14 +442,48 @@ impl Supervisor<'_> {
         self.mode.interval.is_some()
     }
 
-    fn prepare(&self, secrets: Vec<ResolvedSecret>) -> Result<Prepared, AppError> {
-        let plan = self.launch.plan(&secrets, self.mode.sealing(), self.ui)?;
+    fn prepare(&mut self, secrets: Vec<ResolvedSecret>) -> Result<Prepared, AppError> {
+        let files = secrets.iter().any(|s| s.delivery == Delivery::File);
+        if files && self.holder.is_none() {
+            let holder = Holder::spawn()?;
+            self.ui.note(&format!(
+                "file secrets are kept by pid {} (r4-exec-holder)",
+                holder.pid()
+            ));
+            self.holder = Some(holder);
+        }
+        let home = match &mut self.holder {
+            Some(holder) => FileHome::Holder(holder),
+            None => FileHome::Command,
+        };
+        let plan = self.launch.plan(&secrets, home, self.ui)?;
         let secrets = if self.keeps_values() {
             secrets
         } else {
             Vec::new()
         };
         Ok(Prepared { plan, secrets })
+    }
+
+    /// The holder of COMMAND's files exited: their paths no longer open.
+    /// COMMAND gets the stop signal (SIGKILL after the grace period) and
+    /// r4-exec then exits 70 rather than leave it running without them.
+    fn holder_died(&mut self) {
+        let pid = self.holder.take().map(|h| h.pid());
+        self.ui.tell(&format!(
+            "the holder of COMMAND's file secrets (pid {}) exited, so their paths no longer open; stopping COMMAND",
+            pid.map_or(0, Pid::as_raw)
+        ));
+        self.exit_code = Some(crate::exit::SOFTWARE);
+        self.shutdown = true;
+        let _ = child::send(self.target(), self.mode.stop as i32);
+        if self.stopping.is_none() {
+            self.stopping = Some(Stopping {
+                deadline: Instant::now() + self.mode.grace,
+                killed: false,
+                next: None,
+            });
+        }
     }
 
     fn launch(&mut self, p: Prepared) -> Result<(), AppError> {
@@ -444,18 +493,8 @@ impl Supervisor<'_> {
         };
         self.ui
             .note(&format!("starting {}", self.launch.program.display()));
-        let (pid, fds) = child::spawn(p.plan, &opts)?;
+        let pid = child::spawn(p.plan, &opts)?;
         self.child = pid;
-        self.files = if self.mode.reload.is_some() {
-            p.secrets
-                .iter()
-                .filter(|s| s.delivery == Delivery::File)
-                .map(|s| s.name.clone())
-                .zip(fds)
-                .collect()
-        } else {
-            Vec::new()
-        };
         self.current = p.secrets;
         self.schedule_poll();
         Ok(())
@@ -464,15 +503,9 @@ impl Supervisor<'_> {
     fn reload(&mut self, new: Vec<ResolvedSecret>, names: &[String]) -> Result<(), AppError> {
         self.mask_new(&new)?;
         for name in names {
-            let value = new.iter().find(|s| &s.name == name).map(|s| &s.value);
-            let fd = self.files.iter().find(|(n, _)| n == name).map(|(_, fd)| fd);
-            let outcome = match (fd, value) {
-                (Some(fd), Some(value)) => inject::rewrite(fd, value).map_err(|e| e.to_string()),
-                _ => Err("no such file".into()),
-            };
-            if let Err(e) = outcome {
+            if let Err(e) = self.swap(&new, name) {
                 self.ui.tell(&format!(
-                    "cannot rewrite {name} in place ({e}); restarting COMMAND"
+                    "cannot swap in the new {name} ({e}); restarting COMMAND"
                 ));
                 return self.restart(new, names);
             }
@@ -481,10 +514,24 @@ impl Supervisor<'_> {
         let sig = self.mode.reload.unwrap_or(Signal::SIGHUP);
         let _ = child::send(self.target(), sig as i32);
         self.ui.tell(&format!(
-            "{} changed; rewrote the file(s) in place and sent {sig} to COMMAND",
+            "{} changed; swapped in the new file(s) and sent {sig} to COMMAND",
             names.join(", ")
         ));
         Ok(())
+    }
+
+    /// Replaces the file of `name` with a new sealed memfd holding its value
+    /// in `new`: the holder `dup2`s it over the same descriptor, so the path
+    /// stays the same and opens the old file or the new one, never a mix.
+    fn swap(&mut self, new: &[ResolvedSecret], name: &str) -> Result<(), String> {
+        let value = new
+            .iter()
+            .find(|s| s.name == name)
+            .map(|s| &s.value)
+            .ok_or("no such file")?;
+        let holder = self.holder.as_mut().ok_or("no holder")?;
+        let fd = inject::sealed_memfd(name, value).map_err(|e| e.to_string())?;
+        holder.put(name, fd).map(drop).map_err(|e| e.to_string())
     }
 
     fn restart(&mut self, new: Vec<ResolvedSecret>, names: &[String]) -> Result<(), AppError> {
@@ -509,7 +556,7 @@ impl Supervisor<'_> {
         self.stopping = Some(Stopping {
             deadline: Instant::now() + self.mode.grace,
             killed: false,
-            next: prepared,
+            next: Some(prepared),
         });
         Ok(())
     }

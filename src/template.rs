@@ -1,0 +1,250 @@
+//! Templates: text with `{{ r4://vault/item/field }}` placeholders (the
+//! syntax of `op inject`), for values assembled from several secrets — a
+//! `DATABASE_URL` from a user, a password and a host; a kubeconfig or an
+//! `application.yml` with secrets inside. Rendered in memory into a sealed
+//! memfd or an environment value, never onto disk.
+//!
+//! The grammar is strict, so that a typo fails when the configuration is
+//! read instead of shipping a literal `{{ r4:/…` to COMMAND:
+//!
+//! - every `{{` opens a placeholder, closed by the next `}}` on the same line;
+//! - inside, after optional spaces or tabs: an `r4://` reference (its own
+//!   escapes, `%2F` and `%25`, apply), or `"{{"`, which stands for a literal
+//!   `{{`;
+//! - a `}}` outside a placeholder is literal text.
+//!
+//! Values are inserted verbatim in one pass over the parsed template: a
+//! value that contains `{{ r4://… }}` stays that text, it is never expanded.
+
+use thiserror::Error;
+use zeroize::Zeroize;
+
+use crate::contract::Secret;
+use crate::reference::Reference;
+
+/// The escape that stands for a literal `{{` inside a placeholder.
+pub const LITERAL_OPEN: &str = "\"{{\"";
+
+/// A template that parsed: text and placeholders, in order.
+#[derive(Debug, Clone)]
+pub struct Template {
+    origin: String,
+    segments: Vec<Segment>,
+}
+
+#[derive(Debug, Clone)]
+enum Segment {
+    Text(String),
+    Value(Placeholder),
+}
+
+/// One `{{ r4://… }}` of a template.
+#[derive(Debug, Clone)]
+pub struct Placeholder {
+    /// The reference as written.
+    pub raw: String,
+    /// Parsed.
+    pub reference: Reference,
+    /// Line of the template it is on (from 1).
+    pub line: usize,
+}
+
+/// A template that does not parse: where, and why. Holds template text at
+/// most (templates are configuration, not secrets), never a value.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{origin}, line {line}: {message}")]
+pub struct TemplateError {
+    /// The template: its file, or the entry it is written in.
+    pub origin: String,
+    /// The line (from 1).
+    pub line: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl Template {
+    /// Parses `text`; `origin` names the template in messages (its file, or
+    /// `[env] NAME` for one written inline).
+    pub fn parse(text: &str, origin: &str) -> Result<Template, TemplateError> {
+        let err = |line, message: String| TemplateError {
+            origin: origin.to_owned(),
+            line,
+            message,
+        };
+        let mut segments = Vec::new();
+        let mut line = 1;
+        let mut rest = text;
+        while let Some(open) = rest.find("{{") {
+            push_text(&mut segments, &rest[..open]);
+            line += rest[..open].matches('\n').count();
+            let after = &rest[open + 2..];
+            let inner = match after.find("}}") {
+                Some(close) if !after[..close].contains('\n') => &after[..close],
+                _ => {
+                    return Err(err(
+                        line,
+                        "a {{ without a closing }} on the same line (a literal {{ is written {{ \"{{\" }})".into(),
+                    ))
+                }
+            };
+            segments.push(placeholder(inner, line).map_err(|m| err(line, m))?);
+            rest = &after[inner.len() + 2..];
+        }
+        push_text(&mut segments, rest);
+        Ok(Template {
+            origin: origin.to_owned(),
+            segments,
+        })
+    }
+
+    /// Where the template comes from, as given to [`Template::parse`].
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// The placeholders, in order (one per occurrence).
+    pub fn placeholders(&self) -> impl Iterator<Item = &Placeholder> {
+        self.segments.iter().filter_map(|s| match s {
+            Segment::Value(p) => Some(p),
+            Segment::Text(_) => None,
+        })
+    }
+
+    /// The template with the `n`-th placeholder replaced by `values[n]`,
+    /// verbatim. `None` unless there is exactly one value per placeholder.
+    /// Written into one buffer of the final size, so that no partial copy
+    /// is left behind by a reallocation.
+    pub fn render(&self, values: &[&[u8]]) -> Option<Secret> {
+        if values.len() != self.placeholders().count() {
+            return None;
+        }
+        let size = self
+            .segments
+            .iter()
+            .map(|s| match s {
+                Segment::Text(t) => t.len(),
+                Segment::Value(_) => 0,
+            })
+            .sum::<usize>()
+            + values.iter().map(|v| v.len()).sum::<usize>();
+        let mut out = Vec::with_capacity(size);
+        let mut values = values.iter();
+        for s in &self.segments {
+            match s {
+                Segment::Text(t) => out.extend_from_slice(t.as_bytes()),
+                Segment::Value(_) => out.extend_from_slice(values.next()?),
+            }
+        }
+        debug_assert_eq!(out.len(), size);
+        Some(Secret::new(out))
+    }
+}
+
+impl Drop for Template {
+    /// Template text is not secret, but a template file may still hold
+    /// something its author did not mean to publish: wipe it like values.
+    fn drop(&mut self) {
+        for s in &mut self.segments {
+            if let Segment::Text(t) = s {
+                t.zeroize();
+            }
+        }
+    }
+}
+
+fn push_text(segments: &mut Vec<Segment>, text: &str) {
+    if text.is_empty() {
+        return;
+    }
+    match segments.last_mut() {
+        Some(Segment::Text(t)) => t.push_str(text),
+        _ => segments.push(Segment::Text(text.to_owned())),
+    }
+}
+
+/// The segment a placeholder's inside (between `{{` and `}}`) stands for.
+fn placeholder(inner: &str, line: usize) -> Result<Segment, String> {
+    let body = inner.trim_matches(|c| c == ' ' || c == '\t');
+    if body == LITERAL_OPEN {
+        return Ok(Segment::Text("{{".into()));
+    }
+    if !body.starts_with("r4://") {
+        let shown: String = body.chars().take(40).collect();
+        return Err(format!(
+            "{{{{ {shown} }}}} is not a placeholder: write {{{{ r4://vault/item/field }}}}, or {{{{ \"{{{{\" }}}} for a literal {{{{"
+        ));
+    }
+    let reference = Reference::parse(body).map_err(|e| format!("{{{{ {body} }}}}: {e}"))?;
+    Ok(Segment::Value(Placeholder {
+        raw: body.to_owned(),
+        reference,
+        line,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn render(t: &Template, values: &[&str]) -> String {
+        let values: Vec<&[u8]> = values.iter().map(|v| v.as_bytes()).collect();
+        String::from_utf8(t.render(&values).unwrap().expose().to_vec()).unwrap()
+    }
+
+    #[test]
+    fn placeholders_are_found_with_their_lines_and_rendered_verbatim() {
+        let t = Template::parse(
+            "postgres://{{ r4://DB/Prod/user }}:{{r4://DB/Prod/password}}@db\nhost: {{\tr4://DB/Prod/host\t}}\n",
+            "[env] DATABASE_URL",
+        )
+        .unwrap();
+        let found: Vec<(&str, usize)> =
+            t.placeholders().map(|p| (p.raw.as_str(), p.line)).collect();
+        assert_eq!(
+            found,
+            [
+                ("r4://DB/Prod/user", 1),
+                ("r4://DB/Prod/password", 1),
+                ("r4://DB/Prod/host", 2)
+            ]
+        );
+        assert_eq!(t.placeholders().next().unwrap().reference.field, "user");
+        // A value holding a placeholder is not expanded again.
+        assert_eq!(
+            render(&t, &["u", "{{ r4://DB/Prod/user }}", "h"]),
+            "postgres://u:{{ r4://DB/Prod/user }}@db\nhost: h\n"
+        );
+        assert!(t.render(&[b"only one"]).is_none());
+    }
+
+    #[test]
+    fn literal_braces() {
+        let t = Template::parse("a {{ \"{{\" }} b }} c {{\"{{\"}}x", "t").unwrap();
+        assert_eq!(t.placeholders().count(), 0);
+        assert_eq!(render(&t, &[]), "a {{ b }} c {{x");
+        let t = Template::parse("no placeholders at all\n", "t").unwrap();
+        assert_eq!(render(&t, &[]), "no placeholders at all\n");
+    }
+
+    #[test]
+    fn errors_name_the_template_and_the_line() {
+        let e = Template::parse("a: 1\nb: {{ r4://V/I/F\n}}", "kube.tmpl").unwrap_err();
+        assert_eq!((e.origin.as_str(), e.line), ("kube.tmpl", 2));
+        assert!(
+            e.to_string().starts_with("kube.tmpl, line 2: a {{ without"),
+            "{e}"
+        );
+        let e = Template::parse("x\n\ny {{ .Values.x }}", "t").unwrap_err();
+        assert_eq!(e.line, 3);
+        assert!(
+            e.message.contains("{{ .Values.x }} is not a placeholder"),
+            "{e}"
+        );
+        let e = Template::parse("{{ r4://V/I }}", "t").unwrap_err();
+        assert!(e.message.starts_with("{{ r4://V/I }}: "), "{e}");
+        let e = Template::parse("{{ r4:/V/I/F }}", "t").unwrap_err();
+        assert!(e.message.contains("not a placeholder"), "{e}");
+        assert!(Template::parse("{{", "t").is_err());
+        assert!(Template::parse("{{{ r4://V/I/F }}}", "t").is_err());
+    }
+}
