@@ -20,7 +20,7 @@ CARGO_PROFILE_RELEASE_OPT_LEVEL=${CARGO_PROFILE_RELEASE_OPT_LEVEL:-z} \
 AWS_LC_SYS_SMALL=$small \
 RUSTFLAGS='-C target-feature=+crt-static -C relocation-model=static' \
     cargo build --release --locked --target "$target" -p r4-exec --bin r4-exec
-bin="target/$target/release/r4-exec"
+bin="${CARGO_TARGET_DIR:-target}/$target/release/r4-exec"
 file "$bin"
 file "$bin" | grep -q 'statically linked' || { echo "not statically linked" >&2; exit 1; }
 size=$(stat -c %s "$bin")

@@ -300,9 +300,9 @@ async fn project_detail(
     let by_name =
         select("project", &found.name, list.projects.iter()).is_ok_and(|p| p.id == found.id);
     let selector = if by_name {
-        format!("name = {}", toml::Value::String(found.name.clone()))
+        format!("name = {}", browse::toml_string(&found.name))
     } else {
-        format!("id = {}", toml::Value::String(found.id.clone()))
+        format!("id = {}", browse::toml_string(&found.id))
     };
     Ok((selector, client.project(&found.id).await?))
 }
