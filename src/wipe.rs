@@ -47,7 +47,7 @@ pub unsafe fn wipe_raw(ptr: *mut u8, len: usize) {
     // caller guarantees is writable; the u64 writes are at 8-aligned
     // addresses.
     unsafe {
-        while i < len && (ptr.add(i) as usize) % 8 != 0 {
+        while i < len && !(ptr.add(i) as usize).is_multiple_of(8) {
             ptr.add(i).write_volatile(0);
             i += 1;
         }
@@ -208,7 +208,7 @@ mod tests {
         // grown with the default realloc and freed once with its layout.
         unsafe {
             let p = a.alloc(layout);
-            assert!(!p.is_null() && (p as usize) % 16 == 0);
+            assert!(!p.is_null() && (p as usize).is_multiple_of(16));
             p.write_bytes(7, 100);
             let q = a.realloc(p, layout, 1000);
             assert!(!q.is_null());
