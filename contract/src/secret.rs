@@ -107,4 +107,23 @@ mod tests {
         assert!(!format!("{d:?}").contains("41"));
         assert!(!format!("{d:?}").contains('A'));
     }
+
+    /// `{:?}` still says what was redacted, so a log line stays readable.
+    #[test]
+    fn debug_names_the_redacted_type() {
+        assert_eq!(
+            format!("{:?}", Secret::new(b"x".to_vec())),
+            "Secret(<redacted>)"
+        );
+        assert_eq!(format!("{:?}", Dek::from_bytes([0; 32])), "Dek(<redacted>)");
+    }
+
+    /// The length is what may be said about a value (e.g. `-v`), exactly.
+    #[test]
+    fn length_and_emptiness() {
+        let three = Secret::new(b"abc".to_vec());
+        assert_eq!((three.len(), three.is_empty()), (3, false));
+        let none = Secret::new(Vec::new());
+        assert_eq!((none.len(), none.is_empty()), (0, true));
+    }
 }
