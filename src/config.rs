@@ -71,6 +71,24 @@ pub struct RawR4 {
     /// Accept unencrypted vaults.
     #[serde(default)]
     pub allow_unencrypted: bool,
+    /// How the answer is fetched (`docs/plan.md`).
+    #[serde(default)]
+    pub plan: Plan,
+}
+
+/// `[r4] plan`: one full sync, or only what the references name.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Plan {
+    /// A full sync, unless its answer turns out larger than a limit and
+    /// every reference is explicit (default).
+    #[default]
+    Auto,
+    /// Always one full `GET /vault/sync`.
+    Sync,
+    /// The vault list, the named vaults' item lists, keys and directories,
+    /// and the named items' details; explicit references only.
+    Referenced,
 }
 
 /// A reference, bare or as a table.

@@ -18,7 +18,7 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 
 use crate::client::{Client, ClientError, ClientOptions};
-use crate::config::Config;
+use crate::config::{Config, Plan};
 use crate::contract::checkpoint::VersionFloor;
 use crate::contract::crypto::PrivateKey;
 use crate::error::AppError;
@@ -200,6 +200,12 @@ impl Startup {
             allow_unencrypted: config.r4.allow_unencrypted,
             trust: settings::trust(&config)?,
         };
+        if config.r4.plan == Plan::Referenced && config.project.is_some() {
+            return Err(AppError::Usage(format!(
+                "{}: plan = \"referenced\" fetches explicit references only; [project] needs every item of its vaults (plan = \"auto\" or \"sync\")",
+                config.path.display()
+            )));
+        }
         let fallback = settings::fallback(Some(&config))?;
         let client = self.client(Some(&config))?;
         self.forget_env_credentials();

@@ -147,8 +147,17 @@ fn stored_after_a_verified_start_private_and_atomic() {
     let used = [vault_id("Production Secrets"), vault_id("Edge")];
     assert_eq!(versions.len(), 2, "{versions:?}");
     assert!(used.iter().all(|v| versions.contains_key(v)));
-    // Only the vaults in use: not the legacy or unencrypted ones.
-    assert!(!body.contains(&vault_id("Old")) && !body.contains(&vault_id("Plain")));
+    // The contents of the vaults in use only (not of the legacy or
+    // unencrypted ones), and the list of every visible vault (names, ids).
+    let parsed: Value = serde_json::from_str(&body).unwrap();
+    let kept: Vec<&str> = parsed["sync"]["vaults"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["vault"]["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(kept, used);
+    assert_eq!(parsed["listed"]["vaults"].as_array().unwrap().len(), 4);
     assert!(
         !stderr(&out).contains("warning: fallback"),
         "{}",
@@ -692,6 +701,13 @@ while kill -0 "$PPID" 2>/dev/null; do sleep 0.05; done"#;
     let first = stored_at().unwrap();
     wait_for("a re-stamped copy", || stored_at().unwrap() >= first + 1000);
     let err = std::fs::read_to_string(&sup.stderr).unwrap();
-    assert!(err.contains("refresh: no change since the last one"), "{err}");
-    assert_eq!(std::fs::read_to_string(&starts).unwrap(), "start\n", "{err}");
+    assert!(
+        err.contains("refresh: no change since the last one"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&starts).unwrap(),
+        "start\n",
+        "{err}"
+    );
 }

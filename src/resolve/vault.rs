@@ -80,11 +80,21 @@ pub struct Checked<'s> {
     items: HashMap<&'s str, &'s ItemDetail>,
 }
 
-/// Checks a vault's directory and summary (§5, §4.2).
-pub fn check_vault<'s>(v: &'s SyncVault, trust: &TrustPolicy) -> Result<Checked<'s>, Failure> {
+/// Checks a vault's directory and summary (§5, §4.2). The summary covers
+/// `listed`, the vault's item list when it was fetched as such (the
+/// referenced plan), else the list the sync answer's item details imply:
+/// either way `itemsDigest` is recomputed over every item of the vault.
+pub fn check_vault<'s>(
+    v: &'s SyncVault,
+    listed: Option<&[ItemSummary]>,
+    trust: &TrustPolicy,
+) -> Result<Checked<'s>, Failure> {
     let id = v.vault.id.as_str();
     let dir = verify_directory(&v.signers, id, trust)?;
-    let summary = verify_summary(&summary_entries(&v.items), &v.checkpoint, id, &dir)?;
+    let summary = match listed {
+        Some(items) => verify_summary(items, &v.checkpoint, id, &dir)?,
+        None => verify_summary(&summary_entries(&v.items), &v.checkpoint, id, &dir)?,
+    };
     let items = v.items.iter().map(|i| (i.id.as_str(), i)).collect();
     Ok(Checked {
         raw: v,
