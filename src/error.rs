@@ -150,7 +150,7 @@ fn client_class(e: &ClientError) -> Class {
 
 fn failure_class(f: &Failure) -> Class {
     match f {
-        Failure::NotFound { .. } | Failure::Ambiguous { .. } | Failure::NotFetched(_) => {
+        Failure::NotFound { .. } | Failure::Ambiguous { .. } | Failure::NotFetched { .. } => {
             Class::NotFound
         }
         Failure::Verify(crate::contract::VerifyError::WrongRecipient { .. }) => Class::Auth,

@@ -354,6 +354,27 @@ fn a_reference_missing_from_the_copy_is_not_found() {
     );
 }
 
+/// A vault that is listed but was not in use when the copy was stored
+/// (its contents are not kept) is "not found" from the copy.
+#[test]
+fn a_vault_not_kept_in_the_copy_is_not_found() {
+    let w = World::new();
+    configure(&w, "24h");
+    live_run(&w);
+    outage(&w);
+    w.config(&format!(
+        "[r4]\nallow_unencrypted = true\n[env]\nDB_PASSWORD = \"r4://Plain/Settings/Region\"\n[fallback]\npath = \"{}\"\n",
+        copy_path(&w).display()
+    ));
+    let plain = vault_id("Plain");
+    let err = refused(
+        &w,
+        66,
+        &format!("vault {plain} is listed but its contents are not in the answer"),
+    );
+    assert!(!err.contains(PLAIN), "{err}");
+}
+
 #[test]
 fn check_uses_r4_only() {
     let w = World::new();

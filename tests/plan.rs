@@ -113,8 +113,14 @@ fn the_referenced_plan_fetches_only_what_is_named_in_three_rounds() {
             ["items", "wrapped-key", "public-keys"].map(|what| format!("/vault/{v}/{what}"))
         })
         .chain([
-            format!("/vault/{ps}/items/{}", item_id("Production Secrets", "Production DB")),
-            format!("/vault/{ps}/items/{}", item_id("Production Secrets", "Stripe")),
+            format!(
+                "/vault/{ps}/items/{}",
+                item_id("Production Secrets", "Production DB")
+            ),
+            format!(
+                "/vault/{ps}/items/{}",
+                item_id("Production Secrets", "Stripe")
+            ),
             format!("/vault/{edge}/items/{}", item_id("Edge", "TLS")),
         ])
         .collect();
@@ -178,7 +184,10 @@ fn every_fault_is_caught_under_the_referenced_plan() {
             .unwrap();
         let err = stderr(&out);
         assert_eq!(out.status.code(), Some(code), "{fault}: {err}");
-        assert!(err.contains(message), "{fault}: expected {message:?} in:\n{err}");
+        assert!(
+            err.contains(message),
+            "{fault}: expected {message:?} in:\n{err}"
+        );
         assert!(!marker.exists(), "{fault}: COMMAND ran");
         for value in [DB_PASSWORD, STRIPE, "not a real key", API_KEY] {
             assert!(!err.contains(value), "{fault}: a value leaked: {err}");
@@ -235,7 +244,10 @@ fn a_name_ambiguous_in_the_vault_list_stays_ambiguous() {
     let out = l.run(&config, "true");
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(66), "{err}");
-    assert!(err.contains("B (r4://EDGE/TLS/private key): vault \"EDGE\" is ambiguous"), "{err}");
+    assert!(
+        err.contains("B (r4://EDGE/TLS/private key): vault \"EDGE\" is ambiguous"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -318,7 +330,9 @@ fn a_referenced_answer_is_kept_and_used_as_a_fallback_copy() {
     let text = std::fs::read_to_string(&copy).unwrap();
     let body: serde_json::Value = serde_json::from_str(text.split_once('\n').unwrap().1).unwrap();
     assert_eq!(body["listed"]["items"].as_object().unwrap().len(), 2);
-    w.server.admin().set_faults(vec!["unavailable".parse().unwrap()]);
+    w.server
+        .admin()
+        .set_faults(vec!["unavailable".parse().unwrap()]);
     let out = w
         .r4exec()
         .args(["-v", "--", "sh", "-c", "printf %s \"$STRIPE_KEY\""])
@@ -327,6 +341,38 @@ fn a_referenced_answer_is_kept_and_used_as_a_fallback_copy() {
     let err = stderr(&out);
     assert!(out.status.success(), "{err}");
     assert_eq!(stdout(&out), STRIPE);
-    assert!(err.contains("plan: the fallback copy (2 of 4 vaults kept)"), "{err}");
+    assert!(
+        err.contains("plan: the fallback copy (2 of 4 vaults kept)"),
+        "{err}"
+    );
     assert!(err.contains("started from the fallback copy"), "{err}");
+}
+
+/// A reference added during an outage, to an item the referenced answer
+/// did not fetch, is "not found" from the copy (exit 66), not a
+/// verification failure.
+#[test]
+fn an_item_not_fetched_into_the_copy_is_not_found() {
+    let w = World::new();
+    let copy = w.path("copy.json");
+    let fallback = format!("[fallback]\npath = \"{}\"\n", copy.display());
+    w.config(&format!(
+        "{REFERENCED}[env]\nDB_PASSWORD = \"r4://Production Secrets/Production DB/Password\"\n{fallback}"
+    ));
+    let out = w.r4exec().args(["--", "true"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    w.server
+        .admin()
+        .set_faults(vec!["unavailable".parse().unwrap()]);
+    w.config(&format!(
+        "{REFERENCED}[env]\nSTRIPE_KEY = \"r4://Production Secrets/Stripe/secret key\"\n{fallback}"
+    ));
+    let out = w.r4exec().args(["--", "true"]).output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(66), "{err}");
+    let item = item_id("Production Secrets", "Stripe");
+    assert!(
+        err.contains(&format!("STRIPE_KEY (r4://Production Secrets/Stripe/secret key): item {item} is listed but its contents are not in the answer")),
+        "{err}"
+    );
 }

@@ -131,9 +131,15 @@ pub enum Failure {
     Client(ClientError),
     /// The fallback copy could not be used.
     Fallback(FallbackError),
-    /// A vault the list names whose contents are not in the answer: a
-    /// fallback copy keeps only the vaults in use when it was stored.
-    NotFetched(String),
+    /// A vault or item the lists name whose contents are not in the
+    /// answer: a fallback copy keeps only what was in use when it was
+    /// stored.
+    NotFetched {
+        /// vault or item.
+        what: &'static str,
+        /// Its id.
+        id: String,
+    },
 }
 
 impl From<VerifyError> for Failure {
@@ -196,9 +202,9 @@ impl std::fmt::Display for Failure {
             ),
             Failure::Client(e) => write!(f, "{e}"),
             Failure::Fallback(e) => write!(f, "fallback copy refused: {e}"),
-            Failure::NotFetched(id) => write!(
+            Failure::NotFetched { what, id } => write!(
                 f,
-                "vault {id} is listed but its contents are not in the answer (a fallback copy keeps only the vaults in use when it was stored)"
+                "{what} {id} is listed but its contents are not in the answer (a fallback copy keeps only what was in use when it was stored)"
             ),
         }
     }
@@ -295,7 +301,10 @@ impl<'s> Resolver<'s> {
         if !self.vaults.contains_key(vault_id) {
             let verified = match self.raw(vault_id) {
                 Some(raw) => verify_one(raw, self.listed_items(vault_id), self.key, self.opts),
-                None => Err(Failure::NotFetched(vault_id.to_string())),
+                None => Err(Failure::NotFetched {
+                    what: "vault",
+                    id: vault_id.to_string(),
+                }),
             };
             self.vaults.insert(vault_id.to_string(), verified);
         }

@@ -177,7 +177,14 @@ impl<'s> VerifiedVault<'s> {
     /// the fingerprint of the signer that vouched for it.
     pub fn item(&self, item_id: &str) -> Result<(&'s ItemDetail, String), Failure> {
         let (_, detail) = self.vault.detail(item_id).ok_or_else(|| {
-            Failure::Verify(crate::contract::VerifyError::NotInSummary(item_id.into()))
+            if self.vault.summary.items.contains_key(item_id) {
+                Failure::NotFetched {
+                    what: "item",
+                    id: item_id.into(),
+                }
+            } else {
+                Failure::Verify(crate::contract::VerifyError::NotInSummary(item_id.into()))
+            }
         })?;
         let signer = match self.checked.get(item_id) {
             Some(checked) => checked.clone()?,
