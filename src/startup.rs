@@ -426,6 +426,14 @@ impl Session {
                 self.kept = Some(kept);
                 None
             }
+            Ok(Stored::Current { stored_at_ms }) => {
+                self.ui.note("fallback copy already holds this answer");
+                self.kept = Some(Kept {
+                    at_ms: stored_at_ms,
+                    ..kept
+                });
+                None
+            }
             Ok(Stored::KeptNewer {
                 vault_id,
                 stored,
