@@ -248,7 +248,7 @@ fn verify_vault<'s>(
     key: &PrivateKey,
     trust: &TrustPolicy,
 ) -> Result<Checked<'s>, Failure> {
-    let checked = check_vault(raw, trust)?;
+    let checked = check_vault(raw, None, trust)?;
     drop(checked.open_key(key)?);
     Ok(checked)
 }

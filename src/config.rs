@@ -73,6 +73,24 @@ pub struct RawR4 {
     /// Accept unencrypted vaults.
     #[serde(default)]
     pub allow_unencrypted: bool,
+    /// How the answer is fetched (`docs/plan.md`).
+    #[serde(default)]
+    pub plan: Plan,
+}
+
+/// `[r4] plan`: one full sync, or only what the references name.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Plan {
+    /// A full sync, unless its answer turns out larger than a limit and
+    /// every reference is explicit (default).
+    #[default]
+    Auto,
+    /// Always one full `GET /vault/sync`.
+    Sync,
+    /// The vault list, the named vaults' item lists, keys and directories,
+    /// and the named items' details; explicit references only.
+    Referenced,
 }
 
 /// A reference, bare or as a table; or a template or bundle of several.
@@ -400,6 +418,17 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// Every reference the configuration names: the explicit entries, then
+    /// the references inside templates and bundles. What a plan must fetch
+    /// and the verification pre-pass must cover.
+    pub fn all_references(&self) -> Vec<Entry> {
+        self.entries
+            .iter()
+            .cloned()
+            .chain(self.composites.iter().flat_map(|c| c.references()))
+            .collect()
+    }
+
     /// No `r4.toml`: defaults everywhere, nothing to fetch (the environment
     /// and env files may add entries, see `crate::sources`).
     pub fn empty() -> Config {

@@ -167,7 +167,9 @@ fn client_class(e: &ClientError) -> Class {
 
 fn failure_class(f: &Failure) -> Class {
     match f {
-        Failure::NotFound { .. } | Failure::Ambiguous { .. } => Class::NotFound,
+        Failure::NotFound { .. } | Failure::Ambiguous { .. } | Failure::NotFetched { .. } => {
+            Class::NotFound
+        }
         Failure::Verify(crate::contract::VerifyError::WrongRecipient { .. }) => Class::Auth,
         Failure::Verify(_) | Failure::Envelope(_) | Failure::Legacy(_) => Class::Verify,
         Failure::LegacyNotAllowed

@@ -95,6 +95,13 @@ pub struct Copy {
 pub enum Stored {
     /// The copy now holds the new answer.
     Written,
+    /// The stored copy already holds this answer, intact, stamped less than
+    /// a tenth of `max_age` before it was received: not rewritten (a
+    /// restart loop does not rewrite and fsync the copy on every start).
+    Current {
+        /// When it was stamped.
+        stored_at_ms: u64,
+    },
     /// The stored copy is newer than the answer for a vault, so it stays.
     KeptNewer {
         /// The vault.
@@ -302,15 +309,19 @@ pub fn store(
     versions: BTreeMap<String, u64>,
     received_ms: u64,
 ) -> Result<Stored, FallbackError> {
-    if let Some(kept) = newer_stored(settings, key.public(), base_url, &versions) {
-        return Ok(kept);
+    let body_digest = digest(body);
+    let stored = existing(settings, key.public(), base_url);
+    if let Some(verdict) = stored.as_ref().and_then(|s| {
+        newer(s, &versions).or_else(|| current(s, &body_digest, received_ms, settings))
+    }) {
+        return Ok(verdict);
     }
     let stamp = Stamp {
         kind: STAMP_KIND.into(),
         base_url: base_url.into(),
         stored_at: time::rfc3339_millis(received_ms),
         stored_at_ms: received_ms,
-        body_digest: digest(body),
+        body_digest,
         versions,
         signer_key_id: String::new(),
         signature: String::new(),
@@ -321,18 +332,20 @@ pub fn store(
     Ok(Stored::Written)
 }
 
-/// The stored copy's verdict on `versions`, when it is newer for a vault:
-/// the contract's rollback rule (§4.5) applied across runs. A copy that
-/// does not verify, or is from another server or key, has no say.
-fn newer_stored(
-    settings: &Settings,
-    key: &PublicKey,
-    base_url: &str,
-    versions: &BTreeMap<String, u64>,
-) -> Option<Stored> {
+/// The stamp of the stored copy, if it verifies for this key and server,
+/// and whether the answer under it is intact.
+fn existing(settings: &Settings, key: &PublicKey, base_url: &str) -> Option<(Stamp, bool)> {
     let bytes = std::fs::read(&settings.path).ok()?;
-    let (stamp, _) = split(&settings.path, &bytes).ok()?;
-    let stored = check_stamp(&settings.path, &stamp, key, base_url).ok()?;
+    let (stamp, body) = split(&settings.path, &bytes).ok()?;
+    let stamp = check_stamp(&settings.path, &stamp, key, base_url).ok()?;
+    let intact = digest(body) == stamp.body_digest;
+    Some((stamp.clone(), intact))
+}
+
+/// [`Stored::KeptNewer`] when the stored copy is newer than `versions` for
+/// a vault: the contract's rollback rule (§4.5) applied across runs. Only a
+/// stamp that verifies has a say.
+fn newer((stored, _): &(Stamp, bool), versions: &BTreeMap<String, u64>) -> Option<Stored> {
     let mut floor = VersionFloor::default();
     for (vault_id, version) in &stored.versions {
         floor.observe_version(vault_id, *version).ok()?;
@@ -346,6 +359,21 @@ fn newer_stored(
             }),
             _ => None,
         }
+    })
+}
+
+/// [`Stored::Current`] when the stored copy is this very answer, intact,
+/// and recently stamped.
+fn current(
+    (stored, intact): &(Stamp, bool),
+    body_digest: &str,
+    received_ms: u64,
+    settings: &Settings,
+) -> Option<Stored> {
+    let since = received_ms.checked_sub(stored.stored_at_ms)?;
+    let fresh = u128::from(since) < (settings.max_age / 10).as_millis();
+    (*intact && stored.body_digest == body_digest && fresh).then_some(Stored::Current {
+        stored_at_ms: stored.stored_at_ms,
     })
 }
 
@@ -637,10 +665,39 @@ mod tests {
         );
         let mut more = versions(5);
         more.insert("vault-b".into(), 1);
-        let same = store(&s, key(), URL, b"{\"v\":5}", more, T0 + 2000).unwrap();
-        assert_eq!(same, Stored::Written, "equal versions refresh the copy");
+        let same = store(&s, key(), URL, b"{\"v\":5}", more.clone(), T0 + 2000).unwrap();
+        let just_stamped = Stored::Current { stored_at_ms: T0 };
+        assert_eq!(same, just_stamped, "the same answer, just stamped");
+        let later = T0 + 360_000;
+        let same = store(&s, key(), URL, b"{\"v\":5}", more, later).unwrap();
+        assert_eq!(
+            same,
+            Stored::Written,
+            "a tenth of max_age later, re-stamped"
+        );
+        assert_eq!(
+            load(&s, key().public(), URL, later).unwrap().age,
+            Duration::ZERO
+        );
         let newer = store(&s, key(), URL, b"{\"v\":6}", versions(6), T0 + 3000).unwrap();
         assert_eq!(newer, Stored::Written);
+    }
+
+    /// A copy whose answer was damaged under an intact stamp is rewritten,
+    /// not taken for current.
+    #[test]
+    fn a_damaged_copy_of_the_same_answer_is_rewritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = settings(dir.path());
+        store(&s, key(), URL, b"{\"a\":1}", versions(3), T0).unwrap();
+        let text = std::fs::read_to_string(&s.path).unwrap();
+        std::fs::write(&s.path, text.replace("\"a\":1", "\"a\":2")).unwrap();
+        let again = store(&s, key(), URL, b"{\"a\":1}", versions(3), T0 + 1000).unwrap();
+        assert_eq!(again, Stored::Written);
+        assert_eq!(
+            load(&s, key().public(), URL, T0 + 1000).unwrap().body,
+            b"{\"a\":1}"
+        );
     }
 
     #[test]

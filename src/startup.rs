@@ -19,7 +19,7 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 
 use crate::client::{Client, ClientError, ClientOptions};
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, Plan};
 use crate::contract::checkpoint::VersionFloor;
 use crate::contract::crypto::PrivateKey;
 use crate::error::AppError;
@@ -212,6 +212,12 @@ impl Startup {
     /// Everything needed to resolve `config`, repeatedly. Must be called
     /// inside a runtime: the private key starts loading at once.
     pub fn session(&self, config: Config) -> Result<Session, AppError> {
+        if config.r4.plan == Plan::Referenced && config.project.is_some() {
+            return Err(AppError::Usage(format!(
+                "{}: plan = \"referenced\" fetches explicit references only; [project] needs every item of its vaults (plan = \"auto\" or \"sync\")",
+                config.path.display()
+            )));
+        }
         let fallback = settings::fallback(Some(&config))?;
         let (key_path, client) = self.agent(Some(&config))?;
         self.forget_env_credentials();
@@ -435,6 +441,14 @@ impl Session {
                 let path = settings.path.display();
                 self.ui.note(&format!("fallback copy stored in {path}"));
                 self.kept = Some(kept);
+                None
+            }
+            Ok(Stored::Current { stored_at_ms }) => {
+                self.ui.note("fallback copy already holds this answer");
+                self.kept = Some(Kept {
+                    at_ms: stored_at_ms,
+                    ..kept
+                });
                 None
             }
             Ok(Stored::KeptNewer {

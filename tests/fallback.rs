@@ -147,8 +147,17 @@ fn stored_after_a_verified_start_private_and_atomic() {
     let used = [vault_id("Production Secrets"), vault_id("Edge")];
     assert_eq!(versions.len(), 2, "{versions:?}");
     assert!(used.iter().all(|v| versions.contains_key(v)));
-    // Only the vaults in use: not the legacy or unencrypted ones.
-    assert!(!body.contains(&vault_id("Old")) && !body.contains(&vault_id("Plain")));
+    // The contents of the vaults in use only (not of the legacy or
+    // unencrypted ones), and the list of every visible vault (names, ids).
+    let parsed: Value = serde_json::from_str(&body).unwrap();
+    let kept: Vec<&str> = parsed["sync"]["vaults"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["vault"]["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(kept, used);
+    assert_eq!(parsed["listed"]["vaults"].as_array().unwrap().len(), 4);
     assert!(
         !stderr(&out).contains("warning: fallback"),
         "{}",
@@ -343,6 +352,27 @@ fn a_reference_missing_from_the_copy_is_not_found() {
         err.contains("does not verify or resolve (above), so it is not used"),
         "{err}"
     );
+}
+
+/// A vault that is listed but was not in use when the copy was stored
+/// (its contents are not kept) is "not found" from the copy.
+#[test]
+fn a_vault_not_kept_in_the_copy_is_not_found() {
+    let w = World::new();
+    configure(&w, "24h");
+    live_run(&w);
+    outage(&w);
+    w.config(&format!(
+        "[r4]\nallow_unencrypted = true\n[env]\nDB_PASSWORD = \"r4://Plain/Settings/Region\"\n[fallback]\npath = \"{}\"\n",
+        copy_path(&w).display()
+    ));
+    let plain = vault_id("Plain");
+    let err = refused(
+        &w,
+        66,
+        &format!("vault {plain} is listed but its contents are not in the answer"),
+    );
+    assert!(!err.contains(PLAIN), "{err}");
 }
 
 #[test]

@@ -218,7 +218,16 @@ impl Client {
     }
 
     async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
-        self.with_retries("GET", path, || {
+        self.get_limited(path, MAX_BODY).await
+    }
+
+    /// [`Client::get`] refusing a body larger than `limit` (`TooLarge`).
+    async fn get_limited<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        limit: usize,
+    ) -> Result<T, ClientError> {
+        self.with_retries("GET", path, limit, || {
             self.http.get(format!("{}{path}", self.base))
         })
         .await
@@ -228,12 +237,13 @@ impl Client {
         &self,
         method: &'static str,
         path: &str,
+        limit: usize,
         request: impl Fn() -> reqwest::RequestBuilder,
     ) -> Result<T, ClientError> {
         let policy = &self.opts.retry;
         let mut attempt = 1;
         loop {
-            let result = self.once(method, path, request()).await;
+            let result = self.once(method, path, limit, request()).await;
             match result {
                 Err(err) if err.is_transient() && attempt < policy.max_attempts => {
                     let delay = policy.delay(attempt, &err);
@@ -255,6 +265,7 @@ impl Client {
         &self,
         method: &'static str,
         path: &str,
+        limit: usize,
         request: reqwest::RequestBuilder,
     ) -> Result<T, ClientError> {
         let net = |e: reqwest::Error| classify(method, path, e, self.opts.timeout, self.proxy);
@@ -266,7 +277,7 @@ impl Client {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
-        let body = read_limited(resp, path, net).await?;
+        let body = read_limited(resp, path, limit, net).await?;
         if status.is_success() {
             return serde_json::from_slice(&body).map_err(|e| ClientError::Decode {
                 path: path.to_string(),
@@ -356,6 +367,18 @@ impl Client {
         }
     }
 
+    /// `GET /vault/sync` (a full answer), unless its body is larger than
+    /// `limit`: then `None`, as soon as that is known (from
+    /// `Content-Length`, else once `limit` bytes have arrived), and the
+    /// rest is not read.
+    pub async fn sync_within(&self, limit: usize) -> Result<Option<SyncResponse>, ClientError> {
+        match self.get_limited("/vault/sync", limit).await {
+            Ok(sync) => Ok(Some(sync)),
+            Err(ClientError::TooLarge { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// `GET /vault/env/:projectId` (§6.4).
     pub async fn env(&self, project_id: &str) -> Result<EnvResponse, ClientError> {
         self.get(&format!("/vault/env/{}", enc(project_id))).await
@@ -380,7 +403,7 @@ impl Client {
     pub async fn register(&self, req: &RegisterRequest) -> Result<RegisterResponse, ClientError> {
         let body = serde_json::to_vec(req).expect("wire type serializes");
         let url = format!("{}/vault/public-key", self.base);
-        self.with_retries("POST", "/vault/public-key", || {
+        self.with_retries("POST", "/vault/public-key", MAX_BODY, || {
             self.http
                 .post(&url)
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
@@ -543,18 +566,19 @@ fn is_unknown_issuer(e: &(dyn std::error::Error + 'static)) -> bool {
 async fn read_limited(
     mut resp: reqwest::Response,
     path: &str,
+    limit: usize,
     net: impl Fn(reqwest::Error) -> ClientError,
 ) -> Result<Vec<u8>, ClientError> {
     let too_large = || ClientError::TooLarge {
         path: path.to_string(),
-        limit: MAX_BODY,
+        limit,
     };
-    if resp.content_length().is_some_and(|n| n > MAX_BODY as u64) {
+    if resp.content_length().is_some_and(|n| n > limit as u64) {
         return Err(too_large());
     }
     let mut body = Vec::with_capacity(resp.content_length().unwrap_or(8192).min(1 << 20) as usize);
     while let Some(chunk) = resp.chunk().await.map_err(&net)? {
-        if body.len() + chunk.len() > MAX_BODY {
+        if body.len() + chunk.len() > limit {
             return Err(too_large());
         }
         body.extend_from_slice(&chunk);

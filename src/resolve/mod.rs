@@ -14,6 +14,7 @@
 mod compose;
 mod offline;
 mod par;
+mod plan;
 mod prepare;
 pub mod project;
 pub mod select;
@@ -26,10 +27,11 @@ use crate::config::{Config, Delivery};
 use crate::contract::checkpoint::VersionFloor;
 use crate::contract::crypto::PrivateKey;
 use crate::contract::directory::TrustPolicy;
-use crate::contract::wire::{SyncResponse, SyncVault};
+use crate::contract::wire::{ItemSummary, SyncResponse, SyncVault, Vault};
 use crate::contract::{EnvelopeError, KeyError, Secret, VaultModel, VerifyError};
 use crate::fallback::FallbackError;
 pub use offline::{keep, restore};
+pub use plan::{Listed, AUTO_SYNC_LIMIT};
 use select::select;
 use vault::{check_vault, Opener, VerifiedVault};
 
@@ -150,6 +152,15 @@ pub enum Failure {
     Client(ClientError),
     /// The fallback copy could not be used.
     Fallback(FallbackError),
+    /// A vault or item the lists name whose contents are not in the
+    /// answer: a fallback copy keeps only what was in use when it was
+    /// stored.
+    NotFetched {
+        /// vault or item.
+        what: &'static str,
+        /// Its id.
+        id: String,
+    },
 }
 
 impl From<VerifyError> for Failure {
@@ -217,6 +228,10 @@ impl std::fmt::Display for Failure {
             Failure::Build(why) => write!(f, "{why}"),
             Failure::Client(e) => write!(f, "{e}"),
             Failure::Fallback(e) => write!(f, "fallback copy refused: {e}"),
+            Failure::NotFetched { what, id } => write!(
+                f,
+                "{what} {id} is listed but its contents are not in the answer (a fallback copy keeps only what was in use when it was stored)"
+            ),
         }
     }
 }
@@ -267,6 +282,11 @@ fn general(failure: impl Into<Failure>) -> Vec<Problem> {
 /// legacy key if one was fetched.
 struct Resolver<'s> {
     sync: &'s SyncResponse,
+    /// The vault list and item lists, when the answer was fetched by parts.
+    listed: Option<&'s Listed>,
+    /// Every vault the key can see: what a reference's vault is selected
+    /// from (the vault list, else the sync answer's entries).
+    entries: Vec<&'s Vault>,
     key: &'s PrivateKey,
     opts: &'s ResolveOptions,
     vaults: HashMap<String, Result<VerifiedVault<'s>, Failure>>,
@@ -274,15 +294,44 @@ struct Resolver<'s> {
 }
 
 impl<'s> Resolver<'s> {
+    fn new(fetched: &'s Fetched, key: &'s PrivateKey, opts: &'s ResolveOptions) -> Resolver<'s> {
+        let listed = fetched.listed.as_ref();
+        let entries = match listed {
+            Some(l) => l.vaults.iter().collect(),
+            None => fetched.sync.vaults.iter().map(|v| &v.vault).collect(),
+        };
+        Resolver {
+            sync: &fetched.sync,
+            listed,
+            entries,
+            key,
+            opts,
+            vaults: HashMap::new(),
+            legacy_key: None,
+        }
+    }
+
+    /// The answer's entry for `vault_id`.
+    fn raw(&self, vault_id: &str) -> Option<&'s SyncVault> {
+        self.sync.vaults.iter().find(|v| v.vault.id == vault_id)
+    }
+
+    /// The vault's item list, when it was fetched as such.
+    fn listed_items(&self, vault_id: &str) -> Option<&'s [ItemSummary]> {
+        self.listed
+            .and_then(|l| l.items.get(vault_id))
+            .map(Vec::as_slice)
+    }
+
     fn vault(&mut self, vault_id: &str) -> Result<&VerifiedVault<'s>, Failure> {
         if !self.vaults.contains_key(vault_id) {
-            let raw = self
-                .sync
-                .vaults
-                .iter()
-                .find(|v| v.vault.id == vault_id)
-                .expect("vault ids come from the same sync answer");
-            let verified = verify_one(raw, self.key, self.opts);
+            let verified = match self.raw(vault_id) {
+                Some(raw) => verify_one(raw, self.listed_items(vault_id), self.key, self.opts),
+                None => Err(Failure::NotFetched {
+                    what: "vault",
+                    id: vault_id.to_string(),
+                }),
+            };
             self.vaults.insert(vault_id.to_string(), verified);
         }
         self.vaults[vault_id].as_ref().map_err(Clone::clone)
@@ -299,10 +348,11 @@ impl<'s> Resolver<'s> {
 /// and applies the options that refuse legacy and unencrypted vaults.
 fn verify_one<'s>(
     raw: &'s SyncVault,
+    listed: Option<&[ItemSummary]>,
     key: &PrivateKey,
     opts: &ResolveOptions,
 ) -> Result<VerifiedVault<'s>, Failure> {
-    let checked = check_vault(raw, &opts.trust)?;
+    let checked = check_vault(raw, listed, &opts.trust)?;
     refused(checked.model(), opts)?;
     let opener = checked.open_key(key)?;
     Ok(checked.into_verified(opener))
@@ -372,20 +422,19 @@ pub async fn resolve_with_floor(
 /// first half of [`resolve`], which needs no private key, so that a caller
 /// can parse its key while this is in flight.
 pub struct Fetched {
+    /// The sync answer, or the same shape assembled from the per-vault
+    /// endpoints (only the named vaults and items; see [`plan`]).
     sync: SyncResponse,
+    /// The vault and item lists of the referenced plan.
+    listed: Option<Listed>,
     project: Option<project::Fetched>,
-    /// Read back from the fallback copy ([`restore`]), not from R4.
-    from_copy: bool,
+    /// The `-v` line that says how this was fetched.
+    note: String,
 }
 
-/// Fetches, in one round, everything `config` needs (the plan above).
+/// Fetches everything `config` needs, by the configured plan ([`plan`]).
 pub async fn fetch(client: &Client, config: &Config) -> Result<Fetched, Vec<Problem>> {
-    let (sync, project) = tokio::join!(client.sync(None), project::fetch(client, config));
-    Ok(Fetched {
-        sync: sync.map_err(general)?,
-        project: project.map_err(general)?,
-        from_copy: false,
-    })
+    plan::fetch(client, config).await
 }
 
 /// Verifies and decrypts what [`fetch`] returned: the second half of
@@ -398,31 +447,15 @@ pub async fn verify(
     opts: &ResolveOptions,
     floor: Option<&mut VersionFloor>,
 ) -> Result<Resolved, Vec<Problem>> {
-    let Fetched {
-        sync,
-        project,
-        from_copy,
-    } = fetched;
+    let project = fetched.project.as_ref();
     let mut out = Resolved::default();
-    out.notes.push(match from_copy {
-        false => plan_note(sync, project.as_ref()),
-        true => format!(
-            "plan: the fallback copy ({} vaults kept)",
-            sync.vaults.len()
-        ),
-    });
+    out.notes.push(fetched.note.clone());
     if opts.trust.is_unpinned() {
         out.warnings.push(UNPINNED.into());
     }
-    let mut r = Resolver {
-        sync,
-        key,
-        opts,
-        vaults: HashMap::new(),
-        legacy_key: None,
-    };
-    prepare::prepare(&mut r, config, project.as_ref());
-    let (targets, mut problems) = select_targets(&mut r, config, project.as_ref(), &mut out);
+    let mut r = Resolver::new(fetched, key, opts);
+    prepare::prepare(&mut r, config, project);
+    let (targets, mut problems) = select_targets(&mut r, config, project, &mut out);
     let composites = compose::select(&mut r, config, &mut problems);
     if r.needs_legacy_key() && problems.is_empty() {
         r.legacy_key = Some(legacy_key(client).await?);
@@ -450,19 +483,6 @@ pub async fn verify(
     } else {
         Err(problems)
     }
-}
-
-/// The `-v` line that says how the answer was fetched.
-fn plan_note(sync: &SyncResponse, project: Option<&project::Fetched>) -> String {
-    format!(
-        "plan: sync in one round ({} vaults visible){}",
-        sync.vaults.len(),
-        match project {
-            Some(project::Fetched::Detail(_)) => " + project detail",
-            Some(project::Fetched::Env(_)) => " + /vault/env",
-            None => "",
-        }
-    )
 }
 
 /// The fields to open: each explicit entry, then what `[project]` selects
@@ -544,11 +564,7 @@ fn record_versions(r: &Resolver<'_>, floor: &mut VersionFloor) -> Vec<Problem> {
 
 fn explicit_target(r: &mut Resolver<'_>, entry: &crate::config::Entry) -> Result<Target, Failure> {
     let reference = &entry.reference;
-    let vault_entry = select(
-        "vault",
-        &reference.vault,
-        r.sync.vaults.iter().map(|v| &v.vault),
-    )?;
+    let vault_entry = select("vault", &reference.vault, r.entries.iter().copied())?;
     let vault_id = vault_entry.id.clone();
     let v = r.vault(&vault_id)?;
     let item = select("item", &reference.item, v.item_summaries())?;

@@ -2,24 +2,29 @@
 //! and how it is read back into a [`Fetched`] that [`super::verify`]
 //! verifies exactly like a live one.
 //!
-//! Kept: the sync entries of the vaults the resolution used — each whole
-//! (directory, wrapped key, summary, every item detail, since the summary's
-//! `itemsDigest` is recomputed over all of them) — and the project answer.
-//! Not kept: every other vault (unverified, and an unencrypted or legacy
-//! one would put plaintext on disk), the legacy key, any DEK or value.
+//! Kept: the entries of the vaults the resolution used, as fetched — each
+//! with its directory, wrapped key and summary, and either every item
+//! detail (sync plan: the summary's `itemsDigest` is recomputed over them)
+//! or its item list and the named details (referenced plan) — the list of
+//! every vault visible (names and ids, so that a name selects exactly as it
+//! did live) and the project answer. Not kept: the other vaults' contents
+//! (unverified, and an unencrypted or legacy one would put plaintext on
+//! disk), the legacy key, any DEK or value.
 //!
 //! Nothing is kept when the resolution used a legacy or unencrypted vault,
 //! or when any value about to be written is not a v3 envelope: the copy
 //! must never hold plaintext, and a legacy vault could not be opened
 //! offline anyway (its key is the server's).
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::contract::envelope::is_envelope;
-use crate::contract::wire::{Removed, SyncResponse, SyncVault};
+use crate::contract::wire::{ItemSummary, Removed, SyncResponse, SyncVault, Vault};
 use crate::contract::VaultModel;
 
-use super::{project, Fetched, Resolved};
+use super::{project, Fetched, Listed, Resolved};
 
 /// Version of the body layout.
 const FORMAT: u32 = 1;
@@ -29,7 +34,15 @@ const FORMAT: u32 = 1;
 struct KeptRef<'a> {
     format: u32,
     sync: SyncRef<'a>,
+    listed: ListedRef<'a>,
     project: Option<&'a project::Fetched>,
+}
+
+/// [`Listed`], borrowed.
+#[derive(Serialize)]
+struct ListedRef<'a> {
+    vaults: Vec<&'a Vault>,
+    items: BTreeMap<&'a str, &'a Vec<ItemSummary>>,
 }
 
 /// A sync answer restricted to some of its vaults.
@@ -47,6 +60,7 @@ struct SyncRef<'a> {
 struct Kept {
     format: u32,
     sync: SyncResponse,
+    listed: Listed,
     project: Option<project::Fetched>,
 }
 
@@ -86,6 +100,22 @@ pub fn keep(fetched: &Fetched, resolved: &Resolved) -> Result<Vec<u8>, String> {
             ));
         }
     }
+    let used = |id: &str| resolved.vaults.iter().any(|u| u.id == id);
+    let listed = match &fetched.listed {
+        Some(l) => ListedRef {
+            vaults: l.vaults.iter().collect(),
+            items: l
+                .items
+                .iter()
+                .filter(|(id, _)| used(id))
+                .map(|(id, items)| (id.as_str(), items))
+                .collect(),
+        },
+        None => ListedRef {
+            vaults: fetched.sync.vaults.iter().map(|v| &v.vault).collect(),
+            items: BTreeMap::new(),
+        },
+    };
     let body = KeptRef {
         format: FORMAT,
         sync: SyncRef {
@@ -94,6 +124,7 @@ pub fn keep(fetched: &Fetched, resolved: &Resolved) -> Result<Vec<u8>, String> {
             vaults,
             removed: &fetched.sync.removed,
         },
+        listed,
         project: fetched.project.as_ref(),
     };
     Ok(serde_json::to_vec(&body).expect("wire types serialize"))
@@ -125,8 +156,13 @@ pub fn restore(body: &[u8]) -> Result<Fetched, &'static str> {
         return Err("written by another version of r4-exec");
     }
     Ok(Fetched {
+        note: format!(
+            "plan: the fallback copy ({} of {} vaults kept)",
+            kept.sync.vaults.len(),
+            kept.listed.vaults.len()
+        ),
         sync: kept.sync,
+        listed: Some(kept.listed),
         project: kept.project,
-        from_copy: true,
     })
 }

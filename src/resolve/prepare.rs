@@ -16,7 +16,7 @@
 use std::collections::HashSet;
 
 use crate::config::{Config, Entry};
-use crate::contract::wire::{ItemDetail, SyncResponse, SyncVault};
+use crate::contract::wire::{ItemDetail, SyncVault};
 
 use super::project::Fetched;
 use super::select::select;
@@ -51,19 +51,18 @@ struct Named<'s> {
 /// Verifies the vaults and items `config` (and the fetched project) name.
 pub(super) fn prepare<'s>(r: &mut Resolver<'s>, config: &Config, project: Option<&Fetched>) {
     // Explicit entries, then the references inside templates and bundles.
-    let entries: Vec<Entry> = config
-        .entries
-        .iter()
-        .cloned()
-        .chain(config.composites.iter().flat_map(|c| c.references()))
-        .collect();
-    let named = named(r.sync, &entries, project);
+    let entries = config.all_references();
+    let named = named(r, &entries, project);
     // Pass 1: directories and summaries of the vaults not verified yet.
     let todo = pending(r, &named);
     let trust = &r.opts.trust;
+    let work: Vec<_> = todo
+        .iter()
+        .map(|v| (*v, r.listed_items(&v.vault.id)))
+        .collect();
     let checked: Vec<Result<Checked<'s>, Failure>> =
-        par::map(&todo, JOBS_PER_THREAD, |v: &&'s SyncVault| {
-            check_vault(v, trust)
+        par::map(&work, JOBS_PER_THREAD, |(v, listed)| {
+            check_vault(v, *listed, trust)
         });
     // Pass 2: unwraps and item checks together.
     let jobs = jobs(&entries, &named, &todo, &checked);
@@ -81,21 +80,16 @@ pub(super) fn prepare<'s>(r: &mut Resolver<'s>, config: &Config, project: Option
     assemble(r, &todo, checked, &jobs, done);
 }
 
-fn named<'s>(sync: &'s SyncResponse, entries: &[Entry], project: Option<&Fetched>) -> Named<'s> {
+fn named<'s>(r: &Resolver<'s>, entries: &[Entry], project: Option<&Fetched>) -> Named<'s> {
     let by_entry = entries
         .iter()
         .map(|e| {
-            let vaults = sync.vaults.iter().map(|v| &v.vault);
-            let vault = select("vault", &e.reference.vault, vaults).ok()?;
-            sync.vaults.iter().find(|v| v.vault.id == vault.id)
+            let vault = select("vault", &e.reference.vault, r.entries.iter().copied()).ok()?;
+            r.raw(&vault.id)
         })
         .collect();
     let in_project = match project {
-        Some(Fetched::Detail(d)) => d
-            .vaults
-            .iter()
-            .filter_map(|pv| sync.vaults.iter().find(|v| v.vault.id == pv.id))
-            .collect(),
+        Some(Fetched::Detail(d)) => d.vaults.iter().filter_map(|pv| r.raw(&pv.id)).collect(),
         _ => Vec::new(),
     };
     Named {

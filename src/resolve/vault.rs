@@ -80,11 +80,21 @@ pub struct Checked<'s> {
     items: HashMap<&'s str, &'s ItemDetail>,
 }
 
-/// Checks a vault's directory and summary (§5, §4.2).
-pub fn check_vault<'s>(v: &'s SyncVault, trust: &TrustPolicy) -> Result<Checked<'s>, Failure> {
+/// Checks a vault's directory and summary (§5, §4.2). The summary covers
+/// `listed`, the vault's item list when it was fetched as such (the
+/// referenced plan), else the list the sync answer's item details imply:
+/// either way `itemsDigest` is recomputed over every item of the vault.
+pub fn check_vault<'s>(
+    v: &'s SyncVault,
+    listed: Option<&[ItemSummary]>,
+    trust: &TrustPolicy,
+) -> Result<Checked<'s>, Failure> {
     let id = v.vault.id.as_str();
     let dir = verify_directory(&v.signers, id, trust)?;
-    let summary = verify_summary(&summary_entries(&v.items), &v.checkpoint, id, &dir)?;
+    let summary = match listed {
+        Some(items) => verify_summary(items, &v.checkpoint, id, &dir)?,
+        None => verify_summary(&summary_entries(&v.items), &v.checkpoint, id, &dir)?,
+    };
     let items = v.items.iter().map(|i| (i.id.as_str(), i)).collect();
     Ok(Checked {
         raw: v,
@@ -167,7 +177,14 @@ impl<'s> VerifiedVault<'s> {
     /// the fingerprint of the signer that vouched for it.
     pub fn item(&self, item_id: &str) -> Result<(&'s ItemDetail, String), Failure> {
         let (_, detail) = self.vault.detail(item_id).ok_or_else(|| {
-            Failure::Verify(crate::contract::VerifyError::NotInSummary(item_id.into()))
+            if self.vault.summary.items.contains_key(item_id) {
+                Failure::NotFetched {
+                    what: "item",
+                    id: item_id.into(),
+                }
+            } else {
+                Failure::Verify(crate::contract::VerifyError::NotInSummary(item_id.into()))
+            }
         })?;
         let signer = match self.checked.get(item_id) {
             Some(checked) => checked.clone()?,

@@ -1,0 +1,378 @@
+//! `[r4] plan` (docs/plan.md): the referenced plan fetches the vault list,
+//! the named vaults' item lists, keys and directories, and only the named
+//! item details, and verifies them exactly as strictly as a sync (every
+//! fault of the devserver is still caught); `auto` keeps the one-round sync
+//! for a small world and switches to the referenced plan for a large one.
+//! Request paths and rounds come from the devserver's request log.
+
+mod common;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use common::*;
+use r4_devserver::{item_id, vault_id, Fault, Options, Seed, ServerGuard};
+use r4_exec::client::{Client, ClientOptions};
+use r4_exec::config::Config;
+use r4_exec::contract::checkpoint::VersionFloor;
+use r4_exec::contract::{Secret, VerifyError};
+use r4_exec::resolve::{resolve_with_floor, Failure, ResolveOptions};
+
+/// A world whose server logs every request (path, start, end).
+struct Logged {
+    server: ServerGuard,
+    log: PathBuf,
+    world: World,
+}
+
+fn logged(seed: &str) -> Logged {
+    let world = World::new();
+    let log = world.path("requests.jsonl");
+    let mut opts = Options::new(Seed::from_toml(seed).unwrap());
+    opts.latency_ms = 10;
+    opts.request_log = Some(log.clone());
+    let server = ServerGuard::start(opts);
+    Logged { server, log, world }
+}
+
+impl Logged {
+    /// Runs `r4-exec -v -- sh -c script` against the logged server.
+    fn run(&self, config: &str, script: &str) -> std::process::Output {
+        self.world.config(config);
+        // Truncated, not removed: the server appends to the file it opened.
+        if let Ok(f) = std::fs::OpenOptions::new().write(true).open(&self.log) {
+            f.set_len(0).unwrap();
+        }
+        self.world
+            .r4exec()
+            .env("R4_BASE_URL", self.server.base_url())
+            .args(["-v", "--timeout", "20", "--", "sh", "-c", script])
+            .output()
+            .unwrap()
+    }
+
+    /// The request paths, in start order, without the base path.
+    fn paths(&self) -> Vec<String> {
+        self.requests().into_iter().map(|r| r.2).collect()
+    }
+
+    fn requests(&self) -> Vec<(f64, f64, String)> {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let mut reqs: Vec<(f64, f64, String)> = text
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                let path = v["path"].as_str().unwrap();
+                (
+                    v["start"].as_f64().unwrap(),
+                    v["end"].as_f64().unwrap(),
+                    path.trim_start_matches("/api/v1/machine").to_string(),
+                )
+            })
+            .collect();
+        reqs.sort_by(|a, b| a.0.total_cmp(&b.0));
+        reqs
+    }
+
+    /// Sequential rounds, as `tests/rounds.rs` counts them.
+    fn rounds(&self) -> usize {
+        let mut rounds = 0;
+        let mut first_end = f64::NEG_INFINITY;
+        for (start, end, _) in self.requests() {
+            if rounds == 0 || start >= first_end {
+                rounds += 1;
+                first_end = end;
+            } else {
+                first_end = first_end.min(end);
+            }
+        }
+        rounds
+    }
+}
+
+const REFERENCED: &str = "[r4]\nplan = \"referenced\"\n";
+const SHOW: &str = "printf '%s|%s|' \"$DB_PASSWORD\" \"$STRIPE_KEY\"; cat \"$TLS_KEY_FILE\"";
+
+#[test]
+fn the_referenced_plan_fetches_only_what_is_named_in_three_rounds() {
+    let l = logged(&seed_text(true));
+    let out = l.run(&format!("{REFERENCED}{CONFIG}"), SHOW);
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert_eq!(stdout(&out), format!("{DB_PASSWORD}|{STRIPE}|{TLS_KEY}"));
+    assert!(
+        err.contains("plan: referenced (plan = \"referenced\"): the vault list, then 2 of 4 vaults (item list, wrapped key, directory), then 3 item details, in three rounds; a sync would carry 5 items"),
+        "{err}"
+    );
+    let (ps, edge) = (vault_id("Production Secrets"), vault_id("Edge"));
+    let mut paths = l.paths();
+    assert_eq!(paths.remove(0), "/vault");
+    let mut expected: Vec<String> = [&ps, &edge]
+        .iter()
+        .flat_map(|v| {
+            ["items", "wrapped-key", "public-keys"].map(|what| format!("/vault/{v}/{what}"))
+        })
+        .chain([
+            format!(
+                "/vault/{ps}/items/{}",
+                item_id("Production Secrets", "Production DB")
+            ),
+            format!(
+                "/vault/{ps}/items/{}",
+                item_id("Production Secrets", "Stripe")
+            ),
+            format!("/vault/{edge}/items/{}", item_id("Edge", "TLS")),
+        ])
+        .collect();
+    paths.sort();
+    expected.sort();
+    assert_eq!(paths, expected);
+    assert_eq!(l.rounds(), 3);
+}
+
+#[test]
+fn legacy_and_unencrypted_vaults_under_the_referenced_plan() {
+    let l = logged(&seed_text(true));
+    let out = l.run(
+        "[r4]\nplan = \"referenced\"\nallow_legacy = true\nallow_unencrypted = true\n[env]\nL = \"r4://Old/Legacy DB/Password\"\nP = \"r4://Plain/Settings/Region\"\n",
+        "printf '%s|%s' \"$L\" \"$P\"",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), format!("{LEGACY}|{PLAIN}"));
+    // Without the opt-in, as with a sync.
+    let out = l.run(
+        "[r4]\nplan = \"referenced\"\n[env]\nL = \"r4://Old/Legacy DB/Password\"\n",
+        "true",
+    );
+    assert_eq!(out.status.code(), Some(64), "{}", stderr(&out));
+    assert!(stderr(&out).contains("legacy vault (server-held key, not zero-trust)"));
+}
+
+/// Every lie the devserver can tell is caught under the referenced plan
+/// too: the summary still covers every item through `itemsDigest`, and
+/// each detail must match its listed version.
+#[test]
+fn every_fault_is_caught_under_the_referenced_plan() {
+    let w = World::new();
+    w.config(&format!("{REFERENCED}{CONFIG}"));
+    for (fault, code, message) in [
+        ("bad-signature-summary", 65, "signature does not verify"),
+        ("bad-signature-detail", 65, "signature does not verify"),
+        ("bad-signature-wrapped-key", 65, "signature does not verify"),
+        ("items-digest-mismatch", 65, "itemsDigest"),
+        ("stale-detail", 65, "differs from the vault summary"),
+        ("replayed-checkpoint", 65, "verification failed"),
+        ("wrong-dek", 65, "verification failed"),
+        ("tamper-ciphertext", 65, "envelope failed authentication"),
+        ("swap-envelope", 65, "envelope belongs to another field"),
+        ("unknown-signer", 65, "verification failed"),
+        ("revoked-signer", 65, "verification failed"),
+        ("agent-signed-wrapped-key", 65, "verification failed"),
+        ("key-id-mismatch", 65, "verification failed"),
+        ("wrong-recipient", 77, "verification failed"),
+        ("invalid-json", 65, "malformed response"),
+    ] {
+        w.server
+            .admin()
+            .set_faults(vec![fault.parse::<Fault>().unwrap()]);
+        let marker = w.path("ran");
+        let out = w
+            .r4exec()
+            .args(["--timeout", "10", "--", "touch"])
+            .arg(&marker)
+            .output()
+            .unwrap();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(code), "{fault}: {err}");
+        assert!(
+            err.contains(message),
+            "{fault}: expected {message:?} in:\n{err}"
+        );
+        assert!(!marker.exists(), "{fault}: COMMAND ran");
+        for value in [DB_PASSWORD, STRIPE, "not a real key", API_KEY] {
+            assert!(!err.contains(value), "{fault}: a value leaked: {err}");
+        }
+    }
+}
+
+/// The version floor works the same on per-vault answers: a summary older
+/// than one already seen in this process is a rollback.
+#[test]
+fn a_rollback_is_caught_under_the_referenced_plan() {
+    let w = World::faulty(&["rollback"]);
+    w.config(&format!("{REFERENCED}{CONFIG}"));
+    let config = Config::load(&w.path("r4.toml"), true).unwrap();
+    let mut opts = ClientOptions::new(
+        w.server.base_url(),
+        Secret::new(API_KEY.as_bytes().to_vec()),
+    );
+    opts.timeout = Duration::from_secs(5);
+    let client = Client::new(opts).unwrap();
+    let ropts = ResolveOptions::default();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut floor = VersionFloor::default();
+    rt.block_on(async {
+        let first = resolve_with_floor(&client, agent_key(), &config, &ropts, Some(&mut floor));
+        assert!(first.await.is_ok());
+        let second = resolve_with_floor(&client, agent_key(), &config, &ropts, Some(&mut floor));
+        let problems = second.await.unwrap_err();
+        assert!(
+            problems
+                .iter()
+                .any(|p| matches!(p.failure, Failure::Verify(VerifyError::Rollback { .. }))),
+            "{problems:#?}"
+        );
+    });
+}
+
+/// Selecting from the full vault list, not from what was fetched: a name
+/// that is ambiguous among the visible vaults stays ambiguous, even beside
+/// a reference that fetches one of the candidates.
+#[test]
+fn a_name_ambiguous_in_the_vault_list_stays_ambiguous() {
+    let seed = format!(
+        "{}\n[[vaults]]\nname = \"edge\"\nshared_with = [\"agent\"]\n  [[vaults.items]]\n  name = \"TLS\"\n    [[vaults.items.fields]]\n    name = \"private key\"\n    value = \"other\"\n",
+        seed_text(true)
+    );
+    let l = logged(&seed);
+    let config = format!(
+        "{REFERENCED}[env]\nA = \"r4://Edge/TLS/private key\"\nB = \"r4://EDGE/TLS/private key\"\n"
+    );
+    let out = l.run(&config, "true");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(66), "{err}");
+    assert!(
+        err.contains("B (r4://EDGE/TLS/private key): vault \"EDGE\" is ambiguous"),
+        "{err}"
+    );
+}
+
+#[test]
+fn referenced_with_a_project_is_a_usage_error() {
+    let w = World::new();
+    w.config(&format!("{REFERENCED}[project]\nname = \"App\"\n"));
+    let out = w.r4exec().args(["--", "true"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(64), "{}", stderr(&out));
+    assert!(stderr(&out).contains("plan = \"referenced\" fetches explicit references only"));
+}
+
+#[test]
+fn auto_keeps_the_one_round_sync_for_a_small_world() {
+    let l = logged(&seed_text(true));
+    let out = l.run(CONFIG, SHOW);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("plan: sync in one round (4 vaults visible)"));
+    assert_eq!(l.paths(), ["/vault/sync"]);
+}
+
+/// The test world plus a vault "Big" of `n` items of three fields.
+fn big_seed(n: usize) -> String {
+    let mut seed = seed_text(true);
+    seed.push_str("\n[[vaults]]\nname = \"Big\"\nshared_with = [\"agent\"]\n");
+    for i in 0..n {
+        seed.push_str(&format!(
+            "  [[vaults.items]]\n  name = \"item {i}\"\n    [[vaults.items.fields]]\n    name = \"user\"\n    value = \"user-{i}\"\n    [[vaults.items.fields]]\n    name = \"password\"\n    type = \"PASSWORD\"\n    value = \"password-{i}-0123456789abcdef\"\n    [[vaults.items.fields]]\n    name = \"url\"\n    value = \"https://service-{i}.example.com/path\"\n"
+        ));
+    }
+    seed
+}
+
+#[test]
+fn auto_fetches_what_is_referenced_when_the_sync_is_large() {
+    let l = logged(&big_seed(300));
+    let config = "[env]\nDB_PASSWORD = \"r4://Production Secrets/Production DB/Password\"\nB = \"r4://Big/item 7/password\"\nC = \"r4://Big/item 250/url\"\n";
+    let out = l.run(config, "printf '%s|%s|%s' \"$DB_PASSWORD\" \"$B\" \"$C\"");
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert_eq!(
+        stdout(&out),
+        format!("{DB_PASSWORD}|password-7-0123456789abcdef|https://service-250.example.com/path")
+    );
+    assert!(
+        err.contains("plan: referenced (auto: the sync answer is larger than 256 KiB): the vault list, then 2 of 5 vaults")
+            && err.contains("then 3 item details")
+            && err.contains("a sync would carry 305 items"),
+        "{err}"
+    );
+    let paths = l.paths();
+    assert_eq!(paths[0], "/vault/sync", "tried first, dropped unread");
+    assert_eq!(paths[1], "/vault");
+    let details = paths.iter().filter(|p| p.matches('/').count() == 4).count();
+    assert_eq!(details, 3, "{paths:?}");
+    assert!(!paths[2..].iter().any(|p| p == "/vault/sync"));
+}
+
+/// Forcing the sync keeps one round even for a large world.
+#[test]
+fn plan_sync_is_one_round_whatever_the_size() {
+    let l = logged(&big_seed(300));
+    let out = l.run(&format!("[r4]\nplan = \"sync\"\n{CONFIG}"), SHOW);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("plan: sync in one round (5 vaults visible)"));
+    assert_eq!(l.paths(), ["/vault/sync"]);
+}
+
+/// The fallback copy of a referenced answer is stored and used like that
+/// of a sync: item lists kept, verified again.
+#[test]
+fn a_referenced_answer_is_kept_and_used_as_a_fallback_copy() {
+    let w = World::new();
+    let copy = w.path("copy.json");
+    w.config(&format!(
+        "{REFERENCED}{CONFIG}\n[fallback]\npath = \"{}\"\n",
+        copy.display()
+    ));
+    let out = w.r4exec().args(["--", "true"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = std::fs::read_to_string(&copy).unwrap();
+    let body: serde_json::Value = serde_json::from_str(text.split_once('\n').unwrap().1).unwrap();
+    assert_eq!(body["listed"]["items"].as_object().unwrap().len(), 2);
+    w.server
+        .admin()
+        .set_faults(vec!["unavailable".parse().unwrap()]);
+    let out = w
+        .r4exec()
+        .args(["-v", "--", "sh", "-c", "printf %s \"$STRIPE_KEY\""])
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert_eq!(stdout(&out), STRIPE);
+    assert!(
+        err.contains("plan: the fallback copy (2 of 4 vaults kept)"),
+        "{err}"
+    );
+    assert!(err.contains("started from the fallback copy"), "{err}");
+}
+
+/// A reference added during an outage, to an item the referenced answer
+/// did not fetch, is "not found" from the copy (exit 66), not a
+/// verification failure.
+#[test]
+fn an_item_not_fetched_into_the_copy_is_not_found() {
+    let w = World::new();
+    let copy = w.path("copy.json");
+    let fallback = format!("[fallback]\npath = \"{}\"\n", copy.display());
+    w.config(&format!(
+        "{REFERENCED}[env]\nDB_PASSWORD = \"r4://Production Secrets/Production DB/Password\"\n{fallback}"
+    ));
+    let out = w.r4exec().args(["--", "true"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    w.server
+        .admin()
+        .set_faults(vec!["unavailable".parse().unwrap()]);
+    w.config(&format!(
+        "{REFERENCED}[env]\nSTRIPE_KEY = \"r4://Production Secrets/Stripe/secret key\"\n{fallback}"
+    ));
+    let out = w.r4exec().args(["--", "true"]).output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(66), "{err}");
+    let item = item_id("Production Secrets", "Stripe");
+    assert!(
+        err.contains(&format!("STRIPE_KEY (r4://Production Secrets/Stripe/secret key): item {item} is listed but its contents are not in the answer")),
+        "{err}"
+    );
+}
