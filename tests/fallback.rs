@@ -291,6 +291,26 @@ fn used_on_503_and_not_replaced_by_itself() {
     );
 }
 
+/// 429 after the retries counts as an outage (docs/fallback.md says why):
+/// it says nothing about this key's rights.
+#[test]
+fn used_on_429_after_the_retries() {
+    let w = World::new();
+    configure(&w, "24h");
+    live_run(&w);
+    w.server
+        .admin()
+        .set_faults(vec![Fault::new(FaultKind::RateLimit)]);
+    let (out, got) = run(&w);
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert_eq!(got.as_deref(), Some(DB_PASSWORD));
+    assert!(
+        err.contains("R4 cannot be reached (GET /vault/sync: 429 rate_limit_exceeded"),
+        "{err}"
+    );
+}
+
 /// A server that never answers: the live attempt gives up early enough
 /// (`--timeout` minus a reserve) for the copy to be read within
 /// `--timeout`.
