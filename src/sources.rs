@@ -144,7 +144,9 @@ fn entry(
 impl Sources {
     /// Whether there is anything to resolve.
     pub fn is_empty(&self) -> bool {
-        self.config.entries.is_empty() && self.config.project.is_none()
+        self.config.entries.is_empty()
+            && self.config.composites.is_empty()
+            && self.config.project.is_none()
     }
 
     /// COMMAND's starting environment: the inherited one without the
