@@ -22,11 +22,6 @@ impl<T> Signed<T> {
         &self.body
     }
 
-    /// The members as transmitted.
-    pub fn raw(&self) -> &Map<String, Value> {
-        &self.raw
-    }
-
     /// `signerKeyId` as transmitted (empty if absent or not a string).
     pub fn signer_key_id(&self) -> &str {
         self.raw

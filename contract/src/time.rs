@@ -55,4 +55,31 @@ mod tests {
         assert_eq!(rfc3339_millis(951_782_400_007), "2000-02-29T00:00:00.007Z");
         assert_eq!(now().len(), 24);
     }
+
+    /// Every day from 1970 to 2400 (leap years, the non-leap 2100, 2200 and
+    /// 2300, the leap 2000 and 2400, every month), checked against a naive
+    /// calendar that counts days one by one.
+    #[test]
+    fn every_day_to_2400_matches_a_naive_calendar() {
+        let leap = |y: u64| (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+        let mut day = 0u64;
+        for y in 1970..=2400u64 {
+            for m in 1..=12u64 {
+                let len = match m {
+                    2 if leap(y) => 29,
+                    2 => 28,
+                    4 | 6 | 9 | 11 => 30,
+                    _ => 31,
+                };
+                for d in 1..=len {
+                    let ms = day * 86_400_000 + 45_296_789;
+                    assert_eq!(
+                        rfc3339_millis(ms),
+                        format!("{y:04}-{m:02}-{d:02}T12:34:56.789Z")
+                    );
+                    day += 1;
+                }
+            }
+        }
+    }
 }
