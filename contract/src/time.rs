@@ -61,7 +61,8 @@ mod tests {
     /// calendar that counts days one by one.
     #[test]
     fn every_day_to_2400_matches_a_naive_calendar() {
-        let leap = |y: u64| (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+        let leap =
+            |y: u64| (y.is_multiple_of(4) && !y.is_multiple_of(100)) || y.is_multiple_of(400);
         let mut day = 0u64;
         for y in 1970..=2400u64 {
             for m in 1..=12u64 {
