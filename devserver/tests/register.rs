@@ -11,12 +11,8 @@ use r4_contract::signed::Signed;
 use r4_contract::wire::{kind, RotationStatement, WrappedKey, WRAP_ALGORITHM};
 use serde_json::{json, Value};
 
-const RSA_1024: &str = "-----BEGIN PUBLIC KEY-----
-MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQC6ILVJGzlrHKZLDUCPmi3/KlIA
-CxUy/REUzvhB9puN10OUtEzoEe6G0Qp4rhfo3RTqHKbHYD/nnqev6eLolJxRgb9Z
-WA7WWDf2D3E8O5bJ5/QBh38rYZqguGxziubwdMFrj/6niEo0wmA2q7n9I8a1RxMW
-Ebm3OwMAXDHIEvpeGwIDAQAB
------END PUBLIC KEY-----";
+/// A 1024-bit RSA public key: too small (§2).
+const RSA_1024: &str = include_str!("../../contract/tests/data/rsa-1024.public.pem");
 
 const EC_P256: &str = "-----BEGIN PUBLIC KEY-----
 MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEU5ipHus88DyrjdqecCQmMqqH5tjZ
