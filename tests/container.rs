@@ -265,10 +265,13 @@ fn stop_is_prompt_and_no_plaintext_is_left(w: &World, image: &Image) {
             .unwrap(),
         "podman inspect",
     );
+    // 143: COMMAND died of the forwarded SIGTERM. Without an init, `/probe
+    // sleep` as PID 1 ignores SIGTERM and is killed after podman's 10 s grace
+    // period (137). The bound is half the grace, not the 0.2 s measured on an
+    // idle machine (docs/containers.md): podman's own work on a loaded
+    // 2-core machine took 1.8 s once.
     assert_eq!(code.trim(), "143", "128 + SIGTERM");
-    // Without an init, `/probe sleep` as PID 1 ignores SIGTERM and is killed
-    // after the 10 s grace period.
-    assert!(took < Duration::from_secs(1), "podman stop took {took:?}");
+    assert!(took < Duration::from_secs(5), "podman stop took {took:?}");
 
     // No plaintext anywhere: nothing written in the container, and neither
     // its filesystem nor the image holds a value or the API key.
