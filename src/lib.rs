@@ -8,9 +8,9 @@
 //! ```text
 //! run                         the action of a validated invocation
 //! supervise   commands        supervisor mode; the subcommands
-//! startup                     hardening, settings, client, key, resolve (once)
+//! startup  cli                hardening, settings, client, key, resolve (once); clap + validation
 //! invocation  launch          validated command line; COMMAND as data
-//! settings sources rotate trust cli  settings; references by source; clap alone
+//! settings sources rotate trust  settings; references by source
 //! browse                      `ls`/`init`: what a key can read, verified
 //! error                       every failure -> one exit code, one line each
 //! holder                      supervisor mode's keeper of file secrets

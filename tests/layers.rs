@@ -18,9 +18,9 @@ const LAYERS: &[&[&str]] = &[
     &["exec"],
     &["holder"],
     &["error"],
-    &["settings", "sources", "rotate", "trust", "cli", "browse"],
+    &["settings", "sources", "rotate", "trust", "browse"],
     &["invocation", "launch"],
-    &["startup"],
+    &["startup", "cli"],
     &["supervise", "commands"],
     &["run"],
 ];

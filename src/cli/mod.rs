@@ -10,6 +10,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+
+mod validate;
 use nix::sys::signal::Signal;
 
 /// `--timeout`: seconds for the whole run.
