@@ -76,10 +76,8 @@ pub fn parse(text: &str) -> Result<Vec<Pair>, (usize, String)> {
             continue;
         }
         let Some(eq) = this.find('=') else {
-            return Err((
-                line,
-                format!("expected NAME=value, found {:?}", clip(trimmed)),
-            ));
+            // The line is not quoted back: it may be part of a secret.
+            return Err((line, "expected NAME=value (the line has no =)".into()));
         };
         let key = this[..eq].trim();
         let name = key.strip_prefix("export ").map_or(key, str::trim_start);
@@ -120,10 +118,7 @@ fn value(s: &str) -> Result<(String, usize), String> {
             let after = &inner[used + 1..];
             let tail = after.split('\n').next().unwrap_or("");
             if !(tail.trim().is_empty() || tail.trim_start().starts_with('#')) {
-                return Err(format!(
-                    "unexpected text after the closing quote: {:?}",
-                    clip(tail.trim())
-                ));
+                return Err("unexpected text after the closing quote".into());
             }
             Ok((value, lead + 1 + used + 1 + tail.len()))
         }
@@ -161,11 +156,6 @@ fn double_quoted(inner: &str) -> Result<(String, usize), String> {
         }
     }
     Err("unterminated double quote".into())
-}
-
-/// At most 40 characters of `s`, for messages (never a whole value line).
-fn clip(s: &str) -> String {
-    s.chars().take(40).collect()
 }
 
 #[cfg(test)]
@@ -237,6 +227,14 @@ mod tests {
     fn lines_are_counted_across_multiline_values() {
         let p = parse("A='1\n2\n3'\n\nB=x\n").unwrap();
         assert_eq!((p[0].line, p[1].line), (1, 5));
+    }
+
+    #[test]
+    fn errors_never_quote_the_line() {
+        for text in ["hunter2-secret\n", "A='x'hunter2-secret\n"] {
+            let (_, message) = parse(text).unwrap_err();
+            assert!(!message.contains("hunter2"), "{message}");
+        }
     }
 
     #[test]
