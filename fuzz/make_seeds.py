@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes the committed seed corpora under fuzz/seeds/<target>/ from the
-shared test vectors (../shared/r4-test-vectors.json by default).
+test vectors (contract/tests/data/r4-test-vectors.json by default).
 
     python3 fuzz/make_seeds.py [path/to/r4-test-vectors.json]
 
@@ -17,7 +17,7 @@ import shutil
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-DEFAULT_VECTORS = os.path.join(HERE, "..", "..", "shared", "r4-test-vectors.json")
+DEFAULT_VECTORS = os.path.join(HERE, "..", "contract", "tests", "data", "r4-test-vectors.json")
 
 
 def dump(obj):

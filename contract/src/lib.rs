@@ -1,4 +1,4 @@
-//! The R4 wire contract (`../shared/r4-wire-contract.md`): wire types,
+//! The R4 wire contract (sections cited as §N below): wire types,
 //! canonical JSON, crypto and every verification rule. Pure functions over
 //! bytes and types: no I/O, no async, so the client (`r4-exec`) and the
 //! development server (`r4-devserver`) share one implementation and cannot

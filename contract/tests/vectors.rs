@@ -1,5 +1,6 @@
-//! Every vector of `../shared/r4-test-vectors.json` (made by an independent
-//! implementation), checked through the contract layer. Valid vectors must be
+//! Every vector of `contract/tests/data/r4-test-vectors.json` (made by an
+//! independent implementation, copied byte for byte into the repository so
+//! that a clone stands alone), checked through the contract layer. Valid vectors must be
 //! accepted with the right bytes; invalid ones rejected with their own error.
 
 use r4_contract::canon::canonical;
@@ -13,11 +14,10 @@ use serde_json::Value;
 
 fn vectors() -> Value {
     let path = std::env::var("R4_TEST_VECTORS").unwrap_or_else(|_| {
-        // CARGO_MANIFEST_DIR is `contract/`; the vectors sit beside the
-        // repository root, as `../shared/` of it.
+        // CARGO_MANIFEST_DIR is `contract/`.
         concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../../shared/r4-test-vectors.json"
+            "/tests/data/r4-test-vectors.json"
         )
         .to_string()
     });

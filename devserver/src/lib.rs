@@ -1,5 +1,5 @@
-//! r4-devserver: a local implementation of the R4 machine API (contract
-//! `shared/r4-wire-contract.md`) for tests, demos and development, like
+//! r4-devserver: a local implementation of the R4 machine API (the
+//! R4 wire contract) for tests, demos and development, like
 //! `vault server -dev`. It plays the operator: holds the operator USER signer
 //! and the vault DEKs, signs checkpoints, keeps the signer transparency log,
 //! and wraps a shared vault's DEK to an agent as soon as the agent registers
