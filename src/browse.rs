@@ -428,7 +428,10 @@ pub fn render(listing: &Listing) -> String {
 /// `[env]` lines for every listed field, named as `/vault/env` and
 /// `[project]` name them ([`derive`]). A line that would not work as is
 /// is written commented out, with the reason: a name taken by an earlier
-/// line or not a valid variable name, a vault a run refuses by default.
+/// line or not a valid variable name, a vault a run refuses by default,
+/// and a name a vault writer may not choose ([`crate::hygiene`]: the
+/// line would otherwise turn the writer's choice into an explicit mapping;
+/// [`refused_names`] says so on stderr too).
 pub fn env_lines(listing: &Listing) -> (String, usize) {
     let mut out = String::from("[env]\n");
     let mut taken: Vec<String> = Vec::new();
@@ -438,6 +441,11 @@ pub fn env_lines(listing: &Listing) -> (String, usize) {
             let name = derive(&item.name, &field.name);
             let why_not = if !is_valid_env_name(&name) {
                 Some(format!("\"{name}\" is not a variable name: choose one"))
+            } else if let Some(f) = crate::hygiene::refusal(&name) {
+                Some(format!(
+                    "{}: a name chosen in a vault may not set it; uncomment only on purpose",
+                    f.shown()
+                ))
             } else if taken.contains(&name) {
                 Some("same name as a line above: rename one".to_string())
             } else {
@@ -510,6 +518,26 @@ const STARTER_HEAD: &str = "\
 # Next: `r4-exec check` verifies everything and prints no value;
 # then `r4-exec -- COMMAND` runs COMMAND with these variables.
 ";
+
+/// One warning per listed field whose derived name a vault writer may not
+/// choose ([`crate::hygiene`]): `init` and `ls --toml` leave its line
+/// commented out, and say why here.
+pub fn refused_names(listing: &Listing) -> Vec<String> {
+    let mut out = Vec::new();
+    for v in &listing.vaults {
+        for (item, field, reference) in v.fields() {
+            let name = derive(&item.name, &field.name);
+            if let Some(f) = crate::hygiene::refusal(&name) {
+                out.push(format!(
+                    "{name} ({reference}) is commented out: names in the {} family ({}) are never taken from a vault; uncomment the line to map it on purpose",
+                    f.shown(),
+                    f.reason
+                ));
+            }
+        }
+    }
+    out
+}
 
 /// A starter `r4.toml` for `listing`: connection settings, then an `[env]`
 /// line per field (or, with a project, its `[project]` table and the names
@@ -690,6 +718,37 @@ mod tests {
         );
         let parsed = Config::parse(&text, Path::new("r4.toml"), true).expect("valid TOML");
         assert_eq!(parsed.entries.len(), 2);
+    }
+
+    /// `init` wrote `LD_PRELOAD = "r4://Ctl/Ld/Preload"` as an explicit
+    /// entry, which the next run set: a vault writer's name became the
+    /// user's mapping. Such lines are commented out, with a warning.
+    #[test]
+    fn env_lines_never_map_a_name_a_vault_writer_may_not_choose() {
+        let listing = Listing {
+            vaults: vec![view(
+                VaultModel::V3,
+                &[
+                    ("Ld", "Preload"),
+                    ("Git Config", "Count"),
+                    ("DB", "Password"),
+                ],
+            )],
+            problems: vec![],
+        };
+        let (text, active) = env_lines(&listing);
+        assert_eq!(active, 1, "{text}");
+        for name in ["LD_PRELOAD", "GIT_CONFIG_COUNT"] {
+            assert!(text.contains(&format!("# {name} = ")), "{text}");
+        }
+        assert!(text.contains("LD_*: a name chosen in a vault"), "{text}");
+        let parsed = Config::parse(&text, Path::new("r4.toml"), true).expect("valid TOML");
+        let names: Vec<_> = parsed.entries.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["DB_PASSWORD"]);
+        let warnings = refused_names(&listing);
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(warnings[0].starts_with("LD_PRELOAD (r4://"), "{warnings:?}");
+        assert!(warnings[1].contains("GIT_* family"), "{warnings:?}");
     }
 
     #[test]

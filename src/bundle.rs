@@ -2,18 +2,27 @@
 //! stated format, for programs that read their configuration from a dotenv
 //! or JSON file rather than from separate variables.
 //!
-//! - **dotenv**: one `KEY='value'` line per secret, in key order. Single
-//!   quotes keep `$`, `#`, `"` and newlines literal; inside them `\` is
-//!   written `\\` and `'` is written `\'`, the escapes python-dotenv decodes
-//!   in single quotes. A value holding a carriage return (which a file read
-//!   in text mode turns into a newline) is double-quoted instead, with
-//!   `\\`, `\"` and `\r` escaped. A value that cannot round-trip is refused,
-//!   naming its key: one with a NUL byte, one that is not UTF-8, and one
-//!   holding `${`, which python-dotenv expands inside any quotes.
-//!   Values without `'`, `\`, `\r` and `${` are plain single-quoted text,
-//!   read literally by every common dotenv reader (python-dotenv, Node's
-//!   dotenv, Docker Compose `env_file`, godotenv, Ruby dotenv) and by
-//!   `set -a; . ./file` in a POSIX shell.
+//! - **dotenv**: one `KEY=value` line per secret, in key order, written so
+//!   that python-dotenv and Node's `dotenv` read back exactly the written
+//!   keys and values (`tests/e2e` parses random bundles with both). The two
+//!   disagree on escapes — python-dotenv decodes `\\` and `\'` in single
+//!   quotes and `\\ \" \n …` in double quotes, Node's `dotenv` decodes
+//!   nothing in single quotes and only `\n`/`\r` in double quotes — so
+//!   each value takes the first form in which neither reader decodes
+//!   anything it should not:
+//!   1. `'value'` when it has no `'`, no carriage return, and no `\` that
+//!      is doubled or last (a final `\` would escape the closing quote in
+//!      python-dotenv and run the value on into the next line's);
+//!   2. `"value"` when it has no `"` and no `\` (a carriage return is
+//!      written `\r`, which both decode);
+//!   3. `value` unquoted when it is one line with no `#`, does not start
+//!      with a quote and has no white space at either end (a Windows path
+//!      `C:\dir\` takes this form);
+//!
+//!   any other value is refused, naming its key (never the value), and so
+//!   is one with a NUL byte, one that is not UTF-8, and one holding `${`,
+//!   which python-dotenv expands in any form: `format = "json"` carries
+//!   every value.
 //! - **json**: one object `{"KEY": "value", …}` in key order; every UTF-8
 //!   value round-trips through any JSON parser; a value that is not UTF-8
 //!   is refused.
@@ -88,52 +97,99 @@ fn dotenv_check(value: &str) -> Result<(), &'static str> {
             "holds \"${\", which python-dotenv expands in any quotes; use format = \"json\"",
         );
     }
+    if dotenv_form(value).is_none() {
+        return Err("holds quotes and backslashes that dotenv readers decode differently; use format = \"json\"");
+    }
     Ok(())
 }
 
-/// A dotenv value: its quote and the escaped form of each character.
-fn dotenv_quote(value: &str) -> char {
-    if value.contains('\r') {
-        '"'
-    } else {
-        '\''
+/// How a dotenv value is written (module docs: the first form that fits).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Form {
+    Single,
+    Double,
+    Bare,
+}
+
+/// Whether every `\` of `value` is followed by a character other than `\`
+/// (single quotes: python-dotenv decodes `\\` and `\'`, and a final `\`
+/// escapes the closing quote).
+fn backslashes_stay_literal(value: &str) -> bool {
+    let mut chars = value.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\\' && matches!(chars.peek(), None | Some('\\')) {
+            return false;
+        }
+    }
+    true
+}
+
+/// White space either reader trims from an unquoted value (Rust's and
+/// JavaScript's `trim` sets; JavaScript also trims U+FEFF).
+fn trimmed_by_a_reader(c: char) -> bool {
+    c.is_whitespace() || c == '\u{feff}' || ('\u{1c}'..='\u{1f}').contains(&c)
+}
+
+fn dotenv_form(value: &str) -> Option<Form> {
+    if !value.contains(['\'', '\r']) && backslashes_stay_literal(value) {
+        return Some(Form::Single);
+    }
+    if !value.contains(['"', '\\']) {
+        return Some(Form::Double);
+    }
+    let bare = !value.contains(['#', '\n', '\r'])
+        && !value.starts_with(['\'', '"', '`'])
+        && !value.starts_with(trimmed_by_a_reader)
+        && !value.ends_with(trimmed_by_a_reader);
+    bare.then_some(Form::Bare)
+}
+
+/// The text of `c` in `form`: only a carriage return in double quotes is
+/// escaped; everything else is written as itself.
+fn dotenv_escape(form: Form, c: char) -> Option<&'static str> {
+    (form == Form::Double && c == '\r').then_some("\\r")
+}
+
+fn dotenv_quote(form: Form) -> &'static str {
+    match form {
+        Form::Single => "'",
+        Form::Double => "\"",
+        Form::Bare => "",
     }
 }
 
-fn dotenv_escape(quote: char, c: char) -> Option<&'static str> {
-    match (quote, c) {
-        (_, '\\') => Some("\\\\"),
-        ('\'', '\'') => Some("\\'"),
-        ('"', '"') => Some("\\\""),
-        ('"', '\r') => Some("\\r"),
-        _ => None,
-    }
-}
-
-fn dotenv_len(key: &str, value: &str) -> usize {
-    let quote = dotenv_quote(value);
+fn dotenv_len(key: &str, form: Form, value: &str) -> usize {
     let body: usize = value
         .chars()
-        .map(|c| dotenv_escape(quote, c).map_or(c.len_utf8(), str::len))
+        .map(|c| dotenv_escape(form, c).map_or(c.len_utf8(), str::len))
         .sum();
-    key.len() + 1 + 2 + body + 1
+    key.len() + 1 + 2 * dotenv_quote(form).len() + body + 1
 }
 
+/// Renders checked entries ([`dotenv_check`] passed for each).
 fn dotenv(entries: &[(&str, &str)]) -> Secret {
-    let size = entries.iter().map(|(k, v)| dotenv_len(k, v)).sum();
+    let forms: Vec<Form> = entries
+        .iter()
+        .map(|(_, v)| dotenv_form(v).unwrap_or(Form::Single))
+        .collect();
+    let size = entries
+        .iter()
+        .zip(&forms)
+        .map(|((k, v), f)| dotenv_len(k, *f, v))
+        .sum();
     let mut out = String::with_capacity(size);
-    for (key, value) in entries {
-        let quote = dotenv_quote(value);
+    for ((key, value), form) in entries.iter().zip(forms) {
+        let quote = dotenv_quote(form);
         out.push_str(key);
         out.push('=');
-        out.push(quote);
+        out.push_str(quote);
         for c in value.chars() {
-            match dotenv_escape(quote, c) {
+            match dotenv_escape(form, c) {
                 Some(e) => out.push_str(e),
                 None => out.push(c),
             }
         }
-        out.push(quote);
+        out.push_str(quote);
         out.push('\n');
     }
     debug_assert_eq!(out.len(), size);
@@ -246,15 +302,29 @@ mod tests {
 
     #[test]
     fn dotenv_quotes_and_escapes() {
-        let text = rendered(Format::Dotenv, &NASTY[..4]);
+        let entries = [NASTY[0], NASTY[2], NASTY[5], NASTY[6]];
         assert_eq!(
-            text,
-            "A='plain'\nB='it\\'s \"quoted\" # not a comment'\nC='line one\nline two\n'\nD='pa$$word $HOME back\\\\slash \\\\\\' \\\\n'\n"
+            rendered(Format::Dotenv, &entries),
+            "A='plain'\nC='line one\nline two\n'\nF=''\nG='tab\tbell\u{7}é✓'\n"
         );
-        assert_eq!(
-            rendered(Format::Dotenv, &[("E", "a\r\n\"b\"\\")]),
-            "E=\"a\\r\n\\\"b\\\"\\\\\"\n"
-        );
+    }
+
+    /// One form per kind of value; the reason for each is in the module docs.
+    #[test]
+    fn each_value_takes_the_first_form_that_fits() {
+        for (value, line) in [
+            ("plain", "K='plain'\n"),
+            ("say \"hi\" # x\ny", "K='say \"hi\" # x\ny'\n"),
+            ("C:\\dir\\file", "K='C:\\dir\\file'\n"),
+            ("it's", "K=\"it's\"\n"),
+            ("crlf\r\nline", "K=\"crlf\\r\nline\"\n"),
+            ("C:\\path\\", "K=C:\\path\\\n"),
+            ("a\\\\b", "K=a\\\\b\n"),
+            ("it's C:\\x", "K=it's C:\\x\n"),
+            ("", "K=''\n"),
+        ] {
+            assert_eq!(rendered(Format::Dotenv, &[("K", value)]), line, "{value:?}");
+        }
     }
 
     #[test]
@@ -263,6 +333,10 @@ mod tests {
             (&b"a\0b"[..], "NUL"),
             (&b"${HOME}"[..], "${"),
             (&b"\xff"[..], "UTF-8"),
+            (&b"'x\\"[..], "decode differently"),
+            (&b" it's \\ "[..], "decode differently"),
+            (&b"'\"\\"[..], "decode differently"),
+            (&b"a'\\\n#"[..], "decode differently"),
         ] {
             let e = render(Format::Dotenv, &[("K", value)]).unwrap_err();
             assert_eq!(e.key, "K");

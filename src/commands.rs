@@ -229,6 +229,9 @@ pub fn ls(startup: &Startup, scope: &Scope, toml: bool) -> Result<u8, AppError> 
     let listing = browse::list(&sync, &key, &trust, scope);
     if toml {
         print!("{}", browse::env_lines(&listing).0);
+        for refusal in browse::refused_names(&listing) {
+            startup.ui.warn(&refusal);
+        }
     } else {
         print!("{}", browse::render(&listing));
     }
@@ -271,6 +274,9 @@ pub fn init(startup: &Startup, project: Option<&str>) -> Result<u8, AppError> {
     };
     let text = browse::starter(&listing, &starter, &path)?;
     write_new(&path, text.as_bytes())?;
+    for refusal in browse::refused_names(&listing) {
+        startup.ui.warn(&refusal);
+    }
     if project.is_some() {
         for refusal in browse::refused_by_default(&listing) {
             startup.ui.warn(&refusal);

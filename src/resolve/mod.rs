@@ -145,8 +145,8 @@ pub enum Failure {
     StartupVariable {
         /// The variable.
         name: String,
-        /// What it changes.
-        what: &'static str,
+        /// The family of [`crate::hygiene`] it belongs to.
+        family: &'static crate::hygiene::Family,
     },
     /// The server or network failed.
     Client(ClientError),
@@ -221,9 +221,11 @@ impl std::fmt::Display for Failure {
                 "several fields derive this name ({}); map it explicitly in [env]",
                 refs.join(", ")
             ),
-            Failure::StartupVariable { name, what } => write!(
+            Failure::StartupVariable { name, family } => write!(
                 f,
-                "[project] would set {name} ({what}), a variable that changes how programs are found, loaded or started; a derived name never does: map {name} explicitly in [env] to set it, or exclude it in [project]"
+                "[project] would set {name} ({}: {}); a name chosen in a vault carries data, never code, trust or traffic: map {name} explicitly in [env] to set it, or exclude it in [project]",
+                family.shown(),
+                family.reason
             ),
             Failure::Build(why) => write!(f, "{why}"),
             Failure::Client(e) => write!(f, "{e}"),

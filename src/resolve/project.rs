@@ -2,7 +2,7 @@
 //! names them (contract §6.4), verified like explicit references. Explicit
 //! `[env]`/`[files]` entries win over derived names; two fields deriving the
 //! same unmapped name are an error, and so is a derived name that would set
-//! a variable of [`crate::hygiene`]'s list (`PATH`, `LD_PRELOAD`, …).
+//! a variable of a [`crate::hygiene`] family (`PATH`, `LD_*`, `GIT_*`, …).
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -255,12 +255,12 @@ fn vault_fields(
     out
 }
 
-/// The refusal of a derived `name` that would set a variable changing how
-/// programs start ([`crate::hygiene`]), if it is one.
+/// The refusal of a derived `name` that a vault writer may not choose
+/// ([`crate::hygiene`]), if it is one.
 fn startup_variable(name: &str) -> Option<Failure> {
-    crate::hygiene::changes_how_programs_start(name).map(|what| Failure::StartupVariable {
+    crate::hygiene::refusal(name).map(|family| Failure::StartupVariable {
         name: name.to_owned(),
-        what,
+        family,
     })
 }
 
