@@ -110,12 +110,7 @@ pub fn rotate_key(startup: &Startup, new_key: &Path) -> Result<u8, AppError> {
     let config = startup.load_config(false)?;
     let (path, client) = startup.agent(config.as_ref())?;
     let current = settings::load_private_key(path)?;
-    let pem =
-        zeroize::Zeroizing::new(std::fs::read(new_key).map_err(|source| AppError::ReadFile {
-            what: "new private key",
-            path: new_key.to_path_buf(),
-            source,
-        })?);
+    let pem = zeroize::Zeroizing::new(settings::read("new private key", new_key)?);
     let new = PrivateKey::from_pem(&pem).map_err(|source| AppError::Key {
         what: "new private key",
         path: new_key.to_path_buf(),

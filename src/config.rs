@@ -212,6 +212,11 @@ pub struct Entry {
     pub raw: String,
     /// Parsed.
     pub reference: Reference,
+    /// Mapped in `r4.toml` (true), or in a lower source — the inherited
+    /// environment or an `--env-file` (false). A name `[project]` derives
+    /// wins over a lower entry of the same name and loses to an explicit
+    /// one (docs/environment.md, "Which source wins").
+    pub explicit: bool,
 }
 
 /// An `[env]`/`[files]` entry built from several references: a template or
@@ -264,6 +269,7 @@ impl Composite {
                     delivery: self.delivery,
                     raw: format!("{} at {} line {}", p.raw, t.origin(), p.line),
                     reference: p.reference.clone(),
+                    explicit: true,
                 })
                 .collect(),
             CompositeKind::Bundle {
@@ -446,7 +452,8 @@ impl Config {
     /// Reads and validates `path`; `require_entries` refuses a file with
     /// nothing to fetch (subcommands that only need credentials pass false).
     pub fn load(path: &Path, require_entries: bool) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        use crate::localfile::{cap, read_text, Follow};
+        let text = read_text(path, cap::CONFIG, Follow::Yes).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),
             source,
         })?;
@@ -501,6 +508,7 @@ impl Config {
                     delivery,
                     raw: text.clone(),
                     reference,
+                    explicit: true,
                 });
             }
         }
@@ -593,11 +601,9 @@ fn template(at: &Place<'_>, raw: &RawTemplate) -> Result<Template, ConfigError> 
 fn read_template(at: &Place<'_>, file: &Path) -> Result<String, ConfigError> {
     let full = at.path.parent().unwrap_or(Path::new("")).join(file);
     let cannot = |e: String| at.err(format!("template_file {}: {e}", full.display()));
-    let meta = std::fs::metadata(&full).map_err(|e| cannot(e.to_string()))?;
-    if meta.len() > MAX_TEMPLATE_FILE {
-        return Err(cannot(format!("larger than {MAX_TEMPLATE_FILE} bytes")));
-    }
-    std::fs::read_to_string(&full).map_err(|e| cannot(e.to_string()))
+    crate::localfile::read_text(&full, MAX_TEMPLATE_FILE, crate::localfile::Follow::Yes)
+        .map(|text| text.to_string())
+        .map_err(|e| cannot(e.to_string()))
 }
 
 fn members(at: &Place<'_>, raw: &RawMembers, has_project: bool) -> Result<Members, ConfigError> {
@@ -630,6 +636,7 @@ fn bundle_ref(at: &Place<'_>, key: &str, text: &str) -> Result<(String, Entry), 
         delivery: at.delivery,
         raw: format!("{text} as {key}"),
         reference,
+        explicit: true,
     };
     Ok((key.to_owned(), entry))
 }

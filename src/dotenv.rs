@@ -51,7 +51,8 @@ pub enum DotenvError {
 
 /// Reads and parses `path`.
 pub fn read(path: &Path) -> Result<Vec<Pair>, DotenvError> {
-    let text = std::fs::read_to_string(path).map_err(|source| DotenvError::Read {
+    use crate::localfile::{cap, read_text, Follow};
+    let text = read_text(path, cap::CONFIG, Follow::Yes).map_err(|source| DotenvError::Read {
         path: path.to_path_buf(),
         source,
     })?;

@@ -335,7 +335,7 @@ pub fn store(
 /// The stamp of the stored copy, if it verifies for this key and server,
 /// and whether the answer under it is intact.
 fn existing(settings: &Settings, key: &PublicKey, base_url: &str) -> Option<(Stamp, bool)> {
-    let bytes = std::fs::read(&settings.path).ok()?;
+    let bytes = read(&settings.path).ok()?;
     let (stamp, body) = split(&settings.path, &bytes).ok()?;
     let stamp = check_stamp(&settings.path, &stamp, key, base_url).ok()?;
     let intact = digest(body) == stamp.body_digest;
@@ -377,8 +377,12 @@ fn current(
     })
 }
 
-fn read(path: &Path) -> Result<Vec<u8>, FallbackError> {
-    std::fs::read(path).map_err(|e| match e.kind() {
+/// The copy's bytes: a regular file, never through a link, at most
+/// [`crate::localfile::cap::FALLBACK`] bytes ([`crate::localfile`]: a FIFO or
+/// a link to `/dev/zero` put at the path is refused before any read).
+fn read(path: &Path) -> Result<zeroize::Zeroizing<Vec<u8>>, FallbackError> {
+    use crate::localfile::{cap, Follow};
+    crate::localfile::read(path, cap::FALLBACK, Follow::No).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => FallbackError::Missing(path.to_path_buf()),
         _ => FallbackError::Read {
             path: path.to_path_buf(),

@@ -38,6 +38,11 @@ pub struct Launch {
     /// [`Launch::adopt`]). r4-exec's own variables are left out unless
     /// `--keep-r4-env`, so this copy never holds the API key.
     base: Vec<(OsString, OsString)>,
+    /// The env files' plain values: the user's own configuration, so not
+    /// filtered by `--pristine`, and applied like secrets of the lowest
+    /// rank (a secret of the same name wins; `--no-override` lets an
+    /// inherited value win over them).
+    literals: Vec<(String, Secret)>,
 }
 
 /// Which process keeps the `[files]` memfds open: the path COMMAND is given
@@ -94,20 +99,21 @@ impl Launch {
             env,
             restore,
             base,
+            literals: Vec::new(),
         }
     }
 
     /// Takes the sources into the starting environment: variables that held
-    /// a reference leave it, env-file values join it (`--no-override` keeps
-    /// an inherited value over them; `-v` names each).
-    pub fn adopt(&mut self, sources: &Sources, ui: &Ui) {
-        let (base, kept) = sources.base_env(std::mem::take(&mut self.base), self.env.no_override);
-        self.base = base;
-        for name in kept {
-            ui.note(&format!(
-                "{name}: kept the inherited value over the env file's (--no-override)"
-            ));
-        }
+    /// a reference leave it, env-file values join it as the lowest-ranked
+    /// overrides ([`build_env`](inject::build_env) applies `--no-override`
+    /// and `-v` names what it kept).
+    pub fn adopt(&mut self, sources: &Sources) {
+        self.base = sources.base_env(std::mem::take(&mut self.base));
+        self.literals = sources
+            .literals
+            .iter()
+            .map(|(n, v)| (n.clone(), Secret::new(v.as_bytes().to_vec())))
+            .collect();
     }
 
     /// The plan for `secrets`: `[env]` values in the environment, each
@@ -128,7 +134,8 @@ impl Launch {
         {
             return Err(InjectError::NulInValue(s.name.clone()).into());
         }
-        let mut env_secrets: Vec<(String, Secret)> = Vec::new();
+        // Env-file values first: a later override of the same name wins.
+        let mut env_secrets: Vec<(String, Secret)> = self.literals.clone();
         let mut files: Vec<(String, String)> = Vec::new();
         let mut keep_fds: Vec<OwnedFd> = Vec::new();
         let mut own_pid = None;

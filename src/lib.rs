@@ -20,8 +20,9 @@
 //! client  fallback            the machine API over HTTPS; the stored copy
 //! config  harden  dotenv      r4.toml; process hardening; env-file syntax
 //! wipe  template  bundle      zeroing allocator; {{ r4://… }} templates; dotenv/JSON bundles
-//! contract reference exit vars hygiene  wire rules (pure); exit codes; own
-//!                             env names; variables a project may not set
+//! contract reference exit vars hygiene localfile  wire rules (pure); exit
+//!                             codes; own env names; names a vault writer may
+//!                             not choose; reading files a local user could swap
 //! ```
 #![warn(missing_docs)]
 
@@ -49,6 +50,7 @@ pub mod hygiene;
 pub mod inject;
 pub mod invocation;
 pub mod launch;
+pub mod localfile;
 pub mod mask;
 pub mod resolve;
 pub mod rotate;

@@ -59,7 +59,7 @@ fn run_command(global: crate::invocation::GlobalOptions, opts: RunOptions) -> Re
 /// Resolves once and becomes COMMAND.
 fn exec_mode(startup: &Startup, mut launch: Launch) -> Result<u8, AppError> {
     let sources = startup.sources()?;
-    launch.adopt(&sources, &startup.ui);
+    launch.adopt(&sources);
     let resolved = startup.block_on(async {
         let mut session = startup.session(sources.config)?;
         session.resolve().await

@@ -42,8 +42,13 @@ fn env_nonempty(name: &str) -> Option<OsString> {
     std::env::var_os(name).filter(|v| !v.is_empty())
 }
 
-fn read(what: &'static str, path: &Path) -> Result<Vec<u8>, AppError> {
-    std::fs::read(path).map_err(|source| AppError::ReadFile {
+/// Reads a key, API-key, CA or log-key file ([`crate::localfile`]: a
+/// regular file only, capped).
+pub fn read(what: &'static str, path: &Path) -> Result<Vec<u8>, AppError> {
+    use crate::localfile::{cap, Follow};
+    crate::localfile::read(path, cap::KEY, Follow::Yes)
+        .map(|mut bytes| std::mem::take(&mut *bytes))
+        .map_err(|source| AppError::ReadFile {
         what,
         path: path.to_path_buf(),
         source,

@@ -10,7 +10,10 @@
 //!    the variable. r4-exec's own `R4_*` variables are never references;
 //! 2. each **`--env-file`**, in order (a later file wins): plain values are
 //!    set in COMMAND's environment, references are resolved;
-//! 3. **`r4.toml`** `[env]`/`[files]`/`[project]`.
+//! 3. **`r4.toml`** `[env]`/`[files]`/`[project]`. A `[project]` name is
+//!    known only once the project is fetched, so an entry of a lower source
+//!    is kept with `explicit: false` and the resolver lets a derived name of
+//!    the same name win over it (`resolve::select_targets`).
 //!
 //! With `--no-override`, an inherited plain value wins over all of them (a
 //! secret or an env-file value of the same name is dropped, and `-v` says
@@ -138,6 +141,7 @@ fn entry(
         delivery,
         raw,
         reference,
+        explicit: false,
     })
 }
 
@@ -149,31 +153,16 @@ impl Sources {
             && self.config.project.is_none()
     }
 
-    /// COMMAND's starting environment: the inherited one without the
-    /// variables that held a reference, with the env files' plain values
-    /// (an inherited value wins over them with `no_override`). Returns it
-    /// and the names `--no-override` kept.
-    pub fn base_env(
-        &self,
-        inherited: Vec<(OsString, OsString)>,
-        no_override: bool,
-    ) -> (Vec<(OsString, OsString)>, Vec<String>) {
-        let mut base: Vec<(OsString, OsString)> = inherited
+    /// COMMAND's inherited environment without the variables that held a
+    /// reference. The env files' plain values ([`Sources::literals`]) are
+    /// not merged here: they are the user's configuration, not inherited,
+    /// so `--pristine` keeps them and a secret wins over them
+    /// ([`crate::launch::Launch::adopt`]).
+    pub fn base_env(&self, inherited: Vec<(OsString, OsString)>) -> Vec<(OsString, OsString)> {
+        inherited
             .into_iter()
             .filter(|(n, _)| n.to_str().is_none_or(|n| !self.consumed.contains(n)))
-            .collect();
-        let mut kept = Vec::new();
-        for (name, value) in &self.literals {
-            match base
-                .iter_mut()
-                .find(|(n, _)| n.as_os_str() == name.as_str())
-            {
-                Some(_) if no_override => kept.push(name.clone()),
-                Some((_, v)) => *v = value.into(),
-                None => base.push((name.into(), value.into())),
-            }
-        }
-        (base, kept)
+            .collect()
     }
 }
 
@@ -236,15 +225,10 @@ mod tests {
     }
 
     #[test]
-    fn base_env_drops_consumed_names_and_applies_literals() {
+    fn base_env_drops_consumed_names_only() {
         let mut s = gather(None, &[], &env(&[("A", "r4://V/I/F")])).unwrap();
         s.literals = vec![("X".into(), "file".into()), ("HOME".into(), "/file".into())];
         let inherited = env(&[("A", "r4://V/I/F"), ("HOME", "/root")]);
-        let (base, kept) = s.base_env(inherited.clone(), false);
-        assert_eq!(base, env(&[("HOME", "/file"), ("X", "file")]));
-        assert!(kept.is_empty());
-        let (base, kept) = s.base_env(inherited, true);
-        assert_eq!(base, env(&[("HOME", "/root"), ("X", "file")]));
-        assert_eq!(kept, ["HOME"]);
+        assert_eq!(s.base_env(inherited), env(&[("HOME", "/root")]));
     }
 }

@@ -50,6 +50,7 @@ pub(super) fn build(
     r: &mut Resolver<'_>,
     config: &Config,
     selected: Vec<Vec<Target>>,
+    overridden: &HashSet<String>,
     out: &mut Resolved,
     problems: &mut Vec<Problem>,
 ) {
@@ -71,7 +72,7 @@ pub(super) fn build(
     if !problems.is_empty() {
         return;
     }
-    let project = take_project(config, out);
+    let project = take_project(config, overridden, out);
     for (c, mut parts) in config.composites.iter().zip(opened) {
         if c.takes_project() {
             parts = project.iter().map(|s| as_part(c, s)).collect();
@@ -89,15 +90,21 @@ pub(super) fn build(
 }
 
 /// When a bundle takes `"project"`: the derived variables, out of the
-/// environment, in name order. Derived ones are those no entry or
-/// composite names (explicit names win over derived ones).
-fn take_project(config: &Config, out: &mut Resolved) -> Vec<ResolvedSecret> {
+/// environment, in name order. Derived ones are those no resolved entry or
+/// composite names (explicit names win over derived ones; `overridden`
+/// entries of lower sources lost to a derived name and were not resolved).
+fn take_project(
+    config: &Config,
+    overridden: &HashSet<String>,
+    out: &mut Resolved,
+) -> Vec<ResolvedSecret> {
     if !config.composites.iter().any(Composite::takes_project) {
         return Vec::new();
     }
     let explicit: HashSet<&str> = config
         .entries
         .iter()
+        .filter(|e| !overridden.contains(&e.name))
         .map(|e| e.name.as_str())
         .chain(config.composites.iter().map(|c| c.name.as_str()))
         .collect();

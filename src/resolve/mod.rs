@@ -20,7 +20,7 @@ pub mod project;
 pub mod select;
 pub mod vault;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::client::{Client, ClientError};
 use crate::config::{Config, Delivery};
@@ -457,7 +457,7 @@ pub async fn verify(
     }
     let mut r = Resolver::new(fetched, key, opts);
     prepare::prepare(&mut r, config, project);
-    let (targets, mut problems) = select_targets(&mut r, config, project, &mut out);
+    let (targets, overridden, mut problems) = select_targets(&mut r, config, project, &mut out);
     let composites = compose::select(&mut r, config, &mut problems);
     if r.needs_legacy_key() && problems.is_empty() {
         r.legacy_key = Some(legacy_key(client).await?);
@@ -475,7 +475,7 @@ pub async fn verify(
             }),
         }
     }
-    compose::build(&mut r, config, composites, &mut out, &mut problems);
+    compose::build(&mut r, config, composites, &overridden, &mut out, &mut problems);
     if let Some(floor) = floor {
         problems.extend(record_versions(&r, floor));
     }
@@ -487,17 +487,35 @@ pub async fn verify(
     }
 }
 
-/// The fields to open: each explicit entry, then what `[project]` selects
-/// (a `/vault/env` project's values are opened here, into `out`).
+/// The fields to open: each entry, then what `[project]` selects (a
+/// `/vault/env` project's values are opened here, into `out`). `r4.toml`
+/// is above the environment and env files, so a name `[project]` derives
+/// wins over an entry of those lower sources: that entry is not resolved
+/// at all, and its name is returned with the overridden ones.
 fn select_targets(
     r: &mut Resolver<'_>,
     config: &Config,
     project: Option<&project::Fetched>,
     out: &mut Resolved,
-) -> (Vec<Target>, Vec<Problem>) {
+) -> (Vec<Target>, HashSet<String>, Vec<Problem>) {
     let mut problems = Vec::new();
+    let derived = project_targets(r, config, project, out, &mut problems);
+    let derived_names: HashSet<&str> = derived
+        .iter()
+        .map(|t| t.name.as_str())
+        .chain(out.secrets.iter().map(|s| s.name.as_str()))
+        .collect();
+    let mut overridden = HashSet::new();
     let mut targets = Vec::new();
     for entry in &config.entries {
+        if !entry.explicit && derived_names.contains(entry.name.as_str()) {
+            out.notes.push(format!(
+                "{}: [project] in r4.toml wins over {} from a lower source",
+                entry.name, entry.raw
+            ));
+            overridden.insert(entry.name.clone());
+            continue;
+        }
         match explicit_target(r, entry) {
             Ok(t) => targets.push(t),
             Err(failure) => problems.push(Problem {
@@ -507,22 +525,35 @@ fn select_targets(
             }),
         }
     }
+    targets.extend(derived);
+    (targets, overridden, problems)
+}
+
+/// What `[project]` selects: the targets of a verified project, or (for a
+/// `/vault/env` project) its values opened into `out.secrets`.
+fn project_targets(
+    r: &mut Resolver<'_>,
+    config: &Config,
+    project: Option<&project::Fetched>,
+    out: &mut Resolved,
+    problems: &mut Vec<Problem>,
+) -> Vec<Target> {
     match (&config.project, project) {
         (Some(p), Some(project::Fetched::Detail(detail))) => {
             let selection = project::targets(r, config, p, detail);
-            targets.extend(selection.targets);
             problems.extend(selection.problems);
             out.notes.extend(selection.notes);
+            selection.targets
         }
         (Some(p), Some(project::Fetched::Env(env))) => {
             out.warnings.push(
                 "[project] source = \"env-endpoint\": names are mapped to values by the server (no checkpoint); values are still decrypted and authenticated locally".into(),
             );
-            project::env_secrets(r, config, p, env, &mut out.secrets, &mut problems)
+            project::env_secrets(r, config, p, env, &mut out.secrets, problems);
+            Vec::new()
         }
-        _ => {}
+        _ => Vec::new(),
     }
-    (targets, problems)
 }
 
 /// The key the server holds for legacy vaults (`GET /vault/encryption-key`).

@@ -264,12 +264,14 @@ fn startup_variable(name: &str) -> Option<Failure> {
     })
 }
 
-/// Names the configuration maps itself (entries, templates, bundles): they
-/// win over derived ones.
+/// Names `r4.toml` maps itself (entries, templates, bundles): they win
+/// over derived ones. Entries of lower sources (environment, env files) are
+/// not among them: a derived name wins over those.
 fn explicit_names(config: &Config) -> HashSet<&str> {
     config
         .entries
         .iter()
+        .filter(|e| e.explicit)
         .map(|e| e.name.as_str())
         .chain(config.composites.iter().map(|c| c.name.as_str()))
         .collect()

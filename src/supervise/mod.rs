@@ -129,7 +129,7 @@ pub fn run(
     let blocked =
         signals::block_all().map_err(|e| AppError::system("cannot block signals")(e.into()))?;
     let sources = startup.sources()?;
-    launch.adopt(&sources, &startup.ui);
+    launch.adopt(&sources);
     let config = sources.config;
     if mode.reap && !mode.pid1 {
         nix::sys::prctl::set_child_subreaper(true)

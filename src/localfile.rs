@@ -1,0 +1,171 @@
+//! Reading a file that a local user could swap: `r4.toml`, env files,
+//! template files, key files, CA files, the fallback copy. The one way
+//! r4-exec reads them:
+//!
+//! - opened `O_NONBLOCK`, so a FIFO put at the path cannot hold the start
+//!   waiting for a writer, and `O_NOCTTY | O_CLOEXEC`;
+//! - then checked with `fstat` on the open descriptor (no race with a swap
+//!   after the check): only a **regular file** is read — a FIFO, a device
+//!   (`/dev/zero` reads without end), a socket or a directory is refused
+//!   before the first byte;
+//! - read up to a **cap**, and refused when larger, so that no file makes
+//!   r4-exec allocate without bound;
+//! - with [`Follow::No`], a symlink at the path itself is refused too
+//!   (`O_NOFOLLOW`): the fallback copy is a file r4-exec writes itself and
+//!   never a link. Configuration and key files may be links (Kubernetes
+//!   mounts secrets through `..data` symlinks), so they follow them — to a
+//!   regular file only.
+//!
+//! Within `--timeout`: once these checks pass, the read is of a regular
+//! file of bounded size, which a local file system serves at once; the
+//! files that can make a read wait or never end are the ones refused.
+
+use std::io::{Error, ErrorKind, Read};
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::path::Path;
+
+use nix::libc;
+use zeroize::Zeroizing;
+
+/// Whether a symlink at the path itself is followed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Follow {
+    /// Follow it (to a regular file).
+    Yes,
+    /// Refuse it.
+    No,
+}
+
+/// Caps, by kind of file.
+pub mod cap {
+    /// `r4.toml`, env files, template files.
+    pub const CONFIG: u64 = 1 << 20;
+    /// Private keys, API key files, CA and log-key PEM.
+    pub const KEY: u64 = 1 << 20;
+    /// The fallback copy: a sync answer of a large world.
+    pub const FALLBACK: u64 = 64 << 20;
+}
+
+/// What kind of file it is, when not regular (for the message).
+fn kind(t: std::fs::FileType) -> &'static str {
+    if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_char_device() || t.is_block_device() {
+        "a device"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_dir() {
+        "a directory"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// The bytes of the regular file at `path`, at most `max` of them
+/// (module docs). Errors are `io::Error`s that name what is wrong, never
+/// a byte of the file.
+pub fn read(path: &Path, max: u64, follow: Follow) -> std::io::Result<Zeroizing<Vec<u8>>> {
+    let mut flags = libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC;
+    if follow == Follow::No {
+        flags |= libc::O_NOFOLLOW;
+    }
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(flags)
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) if follow == Follow::No => {
+                Error::new(ErrorKind::InvalidInput, "is a symbolic link (refused)")
+            }
+            _ => e,
+        })?;
+    let meta = file.metadata()?;
+    if !meta.file_type().is_file() {
+        let what = kind(meta.file_type());
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!("is {what}, not a regular file (refused)"),
+        ));
+    }
+    let too_large = || Error::new(ErrorKind::InvalidInput, format!("is larger than {max} bytes"));
+    if meta.len() > max {
+        return Err(too_large());
+    }
+    // The size may grow after fstat: read one byte past the cap to tell.
+    let mut bytes = Zeroizing::new(Vec::with_capacity(meta.len() as usize));
+    file.take(max + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max {
+        return Err(too_large());
+    }
+    Ok(bytes)
+}
+
+/// [`read`] as UTF-8 text.
+pub fn read_text(path: &Path, max: u64, follow: Follow) -> std::io::Result<Zeroizing<String>> {
+    let mut bytes = read(path, max, follow)?;
+    match String::from_utf8(std::mem::take(&mut *bytes)) {
+        Ok(text) => Ok(Zeroizing::new(text)),
+        Err(e) => {
+            let mut lost = e.into_bytes();
+            zeroize::Zeroize::zeroize(&mut lost);
+            Err(Error::new(ErrorKind::InvalidData, "is not UTF-8 text"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(r: std::io::Result<Zeroizing<Vec<u8>>>) -> String {
+        r.err().map(|e| e.to_string()).unwrap_or_default()
+    }
+
+    #[test]
+    fn regular_files_are_read_up_to_the_cap() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        std::fs::write(&p, b"12345").unwrap();
+        assert_eq!(&**read(&p, 5, Follow::No).unwrap(), b"12345");
+        assert!(message(read(&p, 4, Follow::No)).contains("larger than 4 bytes"));
+        assert_eq!(&**read_text(&p, 5, Follow::Yes).unwrap(), "12345");
+        std::fs::write(&p, b"\xff").unwrap();
+        assert!(read_text(&p, 5, Follow::Yes).is_err());
+    }
+
+    /// A FIFO would hold the start until a writer came; it is refused at
+    /// once, whatever the caller asks.
+    #[test]
+    fn a_fifo_is_refused_without_waiting() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("fifo");
+        nix::unistd::mkfifo(&p, nix::sys::stat::Mode::S_IRWXU).unwrap();
+        for follow in [Follow::Yes, Follow::No] {
+            assert!(message(read(&p, 10, follow)).contains("is a FIFO"));
+        }
+    }
+
+    /// `/dev/zero` reads without end; a link to it is refused as a link
+    /// without following, as a device with.
+    #[test]
+    fn devices_and_links_to_them_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let link = dir.path().join("zero");
+        std::os::unix::fs::symlink("/dev/zero", &link).unwrap();
+        assert!(message(read(&link, 10, Follow::No)).contains("symbolic link"));
+        assert!(message(read(&link, 10, Follow::Yes)).contains("is a device"));
+        assert!(message(read(Path::new("/dev/zero"), 10, Follow::Yes)).contains("is a device"));
+        assert!(message(read(dir.path(), 10, Follow::Yes)).contains("is a directory"));
+    }
+
+    #[test]
+    fn a_link_to_a_regular_file_is_followed_only_when_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("t");
+        std::fs::write(&target, b"x").unwrap();
+        let link = dir.path().join("l");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        assert_eq!(&**read(&link, 10, Follow::Yes).unwrap(), b"x");
+        assert!(read(&link, 10, Follow::No).is_err());
+    }
+}
