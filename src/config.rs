@@ -353,12 +353,17 @@ pub enum ConfigError {
         /// Cause.
         source: std::io::Error,
     },
-    /// TOML syntax or an unknown key (message has line and column).
-    #[error("{path}: {message}")]
+    /// TOML syntax, an unknown key or a value of the wrong type: where,
+    /// and toml's message without the text it quotes ([`parse_message`]).
+    #[error("{path}:{line}:{column}: {message}")]
     Parse {
         /// File.
         path: PathBuf,
-        /// toml's message, with line/column.
+        /// Line (from 1).
+        line: usize,
+        /// Column (from 1, in characters).
+        column: usize,
+        /// What is wrong, without configuration text.
         message: String,
     },
     /// Invalid env var name.
@@ -381,8 +386,9 @@ pub enum ConfigError {
         /// The name.
         name: String,
     },
-    /// A reference that does not parse.
-    #[error("{path}: [{table}] {name} = \"{reference}\": {source}")]
+    /// A reference that does not parse (not quoted: a value pasted where
+    /// a reference belongs must not reach the terminal).
+    #[error("{path}: [{table}] {name}: not a reference: {source}")]
     Reference {
         /// File.
         path: PathBuf,
@@ -390,8 +396,6 @@ pub enum ConfigError {
         table: &'static str,
         /// The name.
         name: String,
-        /// The reference text.
-        reference: String,
         /// Why.
         source: ReferenceError,
     },
@@ -453,18 +457,24 @@ impl Config {
     /// nothing to fetch (subcommands that only need credentials pass false).
     pub fn load(path: &Path, require_entries: bool) -> Result<Config, ConfigError> {
         use crate::localfile::{cap, read_text, Follow};
-        let text = read_text(path, cap::CONFIG, Follow::Yes).map_err(|source| ConfigError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text =
+            read_text(path, cap::CONFIG, Follow::Yes).map_err(|source| ConfigError::Read {
+                path: path.to_path_buf(),
+                source,
+            })?;
         Config::parse(&text, path, require_entries)
     }
 
     /// Validates `text` as if read from `path`.
     pub fn parse(text: &str, path: &Path, require_entries: bool) -> Result<Config, ConfigError> {
-        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
-            path: path.to_path_buf(),
-            message: e.to_string().trim_end().replace('\n', "\n  "),
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            let (line, column) = line_column(text, e.span().map_or(0, |s| s.start));
+            ConfigError::Parse {
+                path: path.to_path_buf(),
+                line,
+                column,
+                message: parse_message(e.message()),
+            }
         })?;
         let p = || path.to_path_buf();
         let mut entries = Vec::new();
@@ -500,7 +510,6 @@ impl Config {
                         path: p(),
                         table,
                         name: name.clone(),
-                        reference: text.clone(),
                         source,
                     })?;
                 entries.push(Entry {
@@ -536,6 +545,54 @@ impl Config {
             fallback: raw.fallback,
         })
     }
+}
+
+/// Line and column (from 1; the column in characters) of byte `at`.
+fn line_column(text: &str, at: usize) -> (usize, usize) {
+    let at = (0..=at.min(text.len()))
+        .rev()
+        .find(|i| text.is_char_boundary(*i))
+        .unwrap_or(0);
+    let before = &text[..at];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+    (line, column)
+}
+
+/// toml's message on one line, with what it quotes from the file blanked:
+/// before the word "expected", every `` `…` `` and `"…"` is the file's text
+/// (an unknown key, a value of the wrong type: either may be a pasted
+/// secret); from "expected" on, the quotes are the schema's own words
+/// (field names, `=`, `"`), which help.
+fn parse_message(message: &str) -> String {
+    let one_line = message.trim().replace('\n', "; ");
+    let (quoted, schema) = match one_line.find("expected") {
+        Some(i) => one_line.split_at(i),
+        None => (one_line.as_str(), ""),
+    };
+    let mut out = String::with_capacity(one_line.len());
+    let mut open: Option<char> = None;
+    for c in quoted.chars() {
+        match open {
+            Some(q) if c == q => {
+                out.push('…');
+                out.push(c);
+                open = None;
+            }
+            Some(_) => {}
+            None => {
+                out.push(c);
+                if c == '`' || c == '"' {
+                    open = Some(c);
+                }
+            }
+        }
+    }
+    if let Some(q) = open {
+        out.push('…');
+        out.push(q);
+    }
+    out + schema
 }
 
 /// Where an entry is written: the file, its table and its name.
@@ -612,9 +669,9 @@ fn members(at: &Place<'_>, raw: &RawMembers, has_project: bool) -> Result<Member
         RawMembers::Named(n) if n == "project" => {
             Err(at.err("bundle = \"project\" needs a [project] table".into()))
         }
-        RawMembers::Named(n) => Err(at.err(format!(
-            "bundle = \"{n}\": a bundle is \"project\" or a table of KEY = \"r4://…\""
-        ))),
+        RawMembers::Named(_) => {
+            Err(at.err("bundle: a bundle is \"project\" or a table of KEY = \"r4://…\"".into()))
+        }
         RawMembers::Refs(map) => map
             .iter()
             .map(|(key, text)| bundle_ref(at, key, text))
@@ -630,7 +687,7 @@ fn bundle_ref(at: &Place<'_>, key: &str, text: &str) -> Result<(String, Entry), 
         )));
     }
     let reference = Reference::parse(text)
-        .map_err(|e| at.err(format!("bundle key {key} = \"{text}\": {e}")))?;
+        .map_err(|e| at.err(format!("bundle key {key}: not a reference: {e}")))?;
     let entry = Entry {
         name: at.name.to_owned(),
         delivery: at.delivery,
@@ -657,9 +714,11 @@ fn project(rp: &RawProject, path: &Path) -> Result<Project, ConfigError> {
         }
         let mut b = globset::GlobSetBuilder::new();
         for g in list {
-            b.add(globset::Glob::new(g).map_err(|e| err(format!("{key}: {e}")))?);
+            b.add(globset::Glob::new(g).map_err(|e| err(format!("{key}: {}", e.kind())))?);
         }
-        b.build().map(Some).map_err(|e| err(format!("{key}: {e}")))
+        b.build()
+            .map(Some)
+            .map_err(|e| err(format!("{key}: {}", e.kind())))
     };
     Ok(Project {
         selector,
@@ -710,7 +769,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            e.contains("unknown field `nope`") && e.contains("line 3"),
+            e.contains("r4.toml:3:2: unknown field `…`, expected one of `r4`"),
             "{e}"
         );
         let e = parse("[env]\n1A = \"r4://V/I/F\"\n")
@@ -728,9 +787,10 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            e.contains("[env] A = \"vault://V/I/F\": a reference starts with r4://"),
+            e.contains("[env] A: not a reference: a reference starts with r4://"),
             "{e}"
         );
+        assert!(!e.contains("vault://"), "{e}");
         let e = parse("[env]\nA = { ref = \"r4://V/I/F\", extra = 1 }\n")
             .unwrap_err()
             .to_string();
@@ -740,6 +800,63 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("exactly one of id or name"), "{e}");
+    }
+
+    /// Finding 6 of the review: toml's messages quoted the offending line
+    /// (`api_key = "rk_live….SECRET"`, an unquoted password) and serde's
+    /// quoted values of the wrong type. Errors name FILE:LINE:COLUMN and
+    /// what is wrong, never the text.
+    #[test]
+    fn errors_never_quote_configuration_text() {
+        for (text, at) in [
+            (
+                "[r4]\napi_key = \"rk_live.SECRET\"\n",
+                "r4.toml:2:1: unknown field `…`",
+            ),
+            ("[env]\nDB_PASSWORD = hunter2SECRET\n", "r4.toml:2:15: "),
+            ("password: hunter2-SECRET = 1\n", "r4.toml:1:9: "),
+            (
+                "[r4]\nallow_legacy = \"SECRET\"\n",
+                "r4.toml:2:16: invalid type: string \"…\"",
+            ),
+            (
+                "[env]\nSECRET = \"r4://V/I/F\"\nSECRET = \"x\"\n",
+                "r4.toml:3:1: duplicate key `…`",
+            ),
+            ("[env]\nA = \"SECRET\"\n", "[env] A: not a reference"),
+            (
+                "[env]\nA = { template = \"{{ SECRET }}\" }\n",
+                "[env] A:1:1: this {{ … }}",
+            ),
+            (
+                "[files]\nA = { bundle = { X = \"SECRET\" }, format = \"json\" }\n",
+                "bundle key X: not a reference",
+            ),
+            (
+                "[files]\nA = { bundle = \"SECRET\", format = \"json\" }\n",
+                "bundle: a bundle is",
+            ),
+            (
+                "[project]\nname = \"P\"\ninclude = [\"SECRET[\"]\n",
+                "include: unclosed character class",
+            ),
+            ("x = \"SECRET\n", "r4.toml:1:"),
+        ] {
+            let e = parse(text).unwrap_err().to_string();
+            assert!(e.contains(at), "{text:?}: {e}");
+            assert!(
+                !e.contains("SECRET") && !e.contains("hunter2"),
+                "{text:?}: {e}"
+            );
+            assert!(!e.contains('\n'), "one line: {e}");
+        }
+    }
+
+    #[test]
+    fn line_and_column_count_characters() {
+        assert_eq!(line_column("ab\ncé d", 7), (2, 4));
+        assert_eq!(line_column("é", 1), (1, 1));
+        assert_eq!(line_column("", 5), (1, 1));
     }
 
     #[test]
@@ -817,7 +934,7 @@ mod tests {
             ("[env]\nA = {}\n", "[env] A: needs exactly one"),
             (
                 "[env]\nA = { template = \"ok\\n{{ r4://V/I }}\" }\n",
-                "[env] A: template [env] A, line 2: {{ r4://V/I }}",
+                "[env] A: template [env] A:2:1: this placeholder is not a reference",
             ),
             (
                 "[files]\nA = { template_file = \"missing.tmpl\" }\n",
@@ -829,7 +946,7 @@ mod tests {
             ),
             (
                 "[files]\nA = { bundle = \"all\", format = \"json\" }\n",
-                "bundle = \"all\"",
+                "bundle: a bundle is \"project\" or a table",
             ),
             (
                 "[files]\nA = { bundle = { \"1X\" = \"r4://V/I/F\" }, format = \"json\" }\n",
@@ -837,7 +954,7 @@ mod tests {
             ),
             (
                 "[files]\nA = { bundle = { X = \"nope\" }, format = \"json\" }\n",
-                "bundle key X = \"nope\"",
+                "bundle key X: not a reference",
             ),
             (
                 "[files]\nA = { bundle = { X = \"r4://V/I/F\" }, format = \"yaml\" }\n",

@@ -83,7 +83,11 @@ pub fn parse(text: &str) -> Result<Vec<Pair>, (usize, String)> {
         let key = this[..eq].trim();
         let name = key.strip_prefix("export ").map_or(key, str::trim_start);
         if !crate::contract::envname::is_valid_env_name(name) {
-            return Err((line, format!("{name:?} is not a valid variable name")));
+            // Not quoted back: an unquoted multi-line PEM puts key text here.
+            return Err((
+                line,
+                "the text before = is not a valid variable name ([A-Za-z_][A-Za-z0-9_]*)".into(),
+            ));
         }
         // A quoted value may continue on the next lines: parse from its start
         // in the rest of the text.
@@ -232,7 +236,12 @@ mod tests {
 
     #[test]
     fn errors_never_quote_the_line() {
-        for text in ["hunter2-secret\n", "A='x'hunter2-secret\n"] {
+        for text in [
+            "hunter2-secret\n",
+            "A='x'hunter2-secret\n",
+            "password: hunter2-SECRET = 1\n",
+            "KEY=-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhunter2 = x\n",
+        ] {
             let (_, message) = parse(text).unwrap_err();
             assert!(!message.contains("hunter2"), "{message}");
         }

@@ -87,7 +87,12 @@ pub fn read(path: &Path, max: u64, follow: Follow) -> std::io::Result<Zeroizing<
             format!("is {what}, not a regular file (refused)"),
         ));
     }
-    let too_large = || Error::new(ErrorKind::InvalidInput, format!("is larger than {max} bytes"));
+    let too_large = || {
+        Error::new(
+            ErrorKind::InvalidInput,
+            format!("is larger than {max} bytes"),
+        )
+    };
     if meta.len() > max {
         return Err(too_large());
     }

@@ -49,10 +49,10 @@ pub fn read(what: &'static str, path: &Path) -> Result<Vec<u8>, AppError> {
     crate::localfile::read(path, cap::KEY, Follow::Yes)
         .map(|mut bytes| std::mem::take(&mut *bytes))
         .map_err(|source| AppError::ReadFile {
-        what,
-        path: path.to_path_buf(),
-        source,
-    })
+            what,
+            path: path.to_path_buf(),
+            source,
+        })
 }
 
 /// Base URL: `R4_BASE_URL`, else `[r4] base_url`, else the public service.

@@ -49,15 +49,18 @@ pub struct Placeholder {
     pub line: usize,
 }
 
-/// A template that does not parse: where, and why. Holds template text at
-/// most (templates are configuration, not secrets), never a value.
+/// A template that does not parse: where (line and column of the `{{`),
+/// and why. Never quotes the template: a template may hold text its author
+/// did not mean to publish, and a broken placeholder may be a pasted value.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[error("{origin}, line {line}: {message}")]
+#[error("{origin}:{line}:{column}: {message}")]
 pub struct TemplateError {
     /// The template: its file, or the entry it is written in.
     pub origin: String,
     /// The line (from 1).
     pub line: usize,
+    /// The column of the `{{` on that line, in characters (from 1).
+    pub column: usize,
     /// What is wrong.
     pub message: String,
 }
@@ -66,28 +69,30 @@ impl Template {
     /// Parses `text`; `origin` names the template in messages (its file, or
     /// `[env] NAME` for one written inline).
     pub fn parse(text: &str, origin: &str) -> Result<Template, TemplateError> {
-        let err = |line, message: String| TemplateError {
-            origin: origin.to_owned(),
-            line,
-            message,
-        };
         let mut segments = Vec::new();
         let mut line = 1;
         let mut rest = text;
         while let Some(open) = rest.find("{{") {
             push_text(&mut segments, &rest[..open]);
             line += rest[..open].matches('\n').count();
+            let at = text.len() - rest.len() + open;
+            let column = text[..at].rsplit('\n').next().unwrap_or("").chars().count() + 1;
+            let err = |message: String| TemplateError {
+                origin: origin.to_owned(),
+                line,
+                column,
+                message,
+            };
             let after = &rest[open + 2..];
             let inner = match after.find("}}") {
                 Some(close) if !after[..close].contains('\n') => &after[..close],
                 _ => {
                     return Err(err(
-                        line,
                         "a {{ without a closing }} on the same line (a literal {{ is written {{ \"{{\" }})".into(),
                     ))
                 }
             };
-            segments.push(placeholder(inner, line).map_err(|m| err(line, m))?);
+            segments.push(placeholder(inner, line).map_err(err)?);
             rest = &after[inner.len() + 2..];
         }
         push_text(&mut segments, rest);
@@ -169,12 +174,12 @@ fn placeholder(inner: &str, line: usize) -> Result<Segment, String> {
         return Ok(Segment::Text("{{".into()));
     }
     if !body.starts_with("r4://") {
-        let shown: String = body.chars().take(40).collect();
-        return Err(format!(
-            "{{{{ {shown} }}}} is not a placeholder: write {{{{ r4://vault/item/field }}}}, or {{{{ \"{{{{\" }}}} for a literal {{{{"
-        ));
+        return Err(
+            "this {{ … }} is not a placeholder: write {{ r4://vault/item/field }}, or {{ \"{{\" }} for a literal {{".into(),
+        );
     }
-    let reference = Reference::parse(body).map_err(|e| format!("{{{{ {body} }}}}: {e}"))?;
+    let reference =
+        Reference::parse(body).map_err(|e| format!("this placeholder is not a reference: {e}"))?;
     Ok(Segment::Value(Placeholder {
         raw: body.to_owned(),
         reference,
@@ -229,22 +234,32 @@ mod tests {
     #[test]
     fn errors_name_the_template_and_the_line() {
         let e = Template::parse("a: 1\nb: {{ r4://V/I/F\n}}", "kube.tmpl").unwrap_err();
-        assert_eq!((e.origin.as_str(), e.line), ("kube.tmpl", 2));
+        assert_eq!((e.origin.as_str(), e.line, e.column), ("kube.tmpl", 2, 4));
         assert!(
-            e.to_string().starts_with("kube.tmpl, line 2: a {{ without"),
+            e.to_string().starts_with("kube.tmpl:2:4: a {{ without"),
             "{e}"
         );
-        let e = Template::parse("x\n\ny {{ .Values.x }}", "t").unwrap_err();
-        assert_eq!(e.line, 3);
-        assert!(
-            e.message.contains("{{ .Values.x }} is not a placeholder"),
-            "{e}"
-        );
+        let e = Template::parse("x\n\nyé {{ .Values.x }}", "t").unwrap_err();
+        assert_eq!((e.line, e.column), (3, 4));
+        assert!(e.message.contains("is not a placeholder"), "{e}");
         let e = Template::parse("{{ r4://V/I }}", "t").unwrap_err();
-        assert!(e.message.starts_with("{{ r4://V/I }}: "), "{e}");
+        assert!(
+            e.message
+                .starts_with("this placeholder is not a reference: "),
+            "{e}"
+        );
         let e = Template::parse("{{ r4:/V/I/F }}", "t").unwrap_err();
         assert!(e.message.contains("not a placeholder"), "{e}");
         assert!(Template::parse("{{", "t").is_err());
+        // Configuration text is never quoted: it may be a pasted value.
+        for text in [
+            "{{ hunter2-SECRET }}",
+            "{{ r4://hunter2-SECRET }}",
+            "{{ hunter2-SECRET",
+        ] {
+            let e = Template::parse(text, "t").unwrap_err().to_string();
+            assert!(!e.contains("hunter2"), "{e}");
+        }
         assert!(Template::parse("{{{ r4://V/I/F }}}", "t").is_err());
     }
 }

@@ -9,7 +9,14 @@ use std::path::Path;
 
 /// Bottom to top; keep in step with the drawing in `src/lib.rs`.
 const LAYERS: &[&[&str]] = &[
-    &["contract", "reference", "exit", "vars", "hygiene", "localfile"],
+    &[
+        "contract",
+        "reference",
+        "exit",
+        "vars",
+        "hygiene",
+        "localfile",
+    ],
     &["wipe", "template", "bundle"],
     &["config", "harden", "dotenv"],
     &["client", "fallback"],

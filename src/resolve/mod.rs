@@ -475,7 +475,14 @@ pub async fn verify(
             }),
         }
     }
-    compose::build(&mut r, config, composites, &overridden, &mut out, &mut problems);
+    compose::build(
+        &mut r,
+        config,
+        composites,
+        &overridden,
+        &mut out,
+        &mut problems,
+    );
     if let Some(floor) = floor {
         problems.extend(record_versions(&r, floor));
     }
