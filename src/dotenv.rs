@@ -14,8 +14,9 @@
 
 use std::path::{Path, PathBuf};
 
-/// One `NAME=value` of an env file.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One `NAME=value` of an env file. `Debug` shows the name and line only:
+/// an env-file value may be a secret.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Pair {
     /// The variable name.
     pub name: String,
@@ -23,6 +24,16 @@ pub struct Pair {
     pub value: String,
     /// 1-based line where the pair starts.
     pub line: usize,
+}
+
+impl std::fmt::Debug for Pair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pair")
+            .field("name", &self.name)
+            .field("value", &"<redacted>")
+            .field("line", &self.line)
+            .finish()
+    }
 }
 
 /// An env file that could not be read or parsed.
@@ -240,11 +251,13 @@ mod tests {
             "hunter2-secret\n",
             "A='x'hunter2-secret\n",
             "password: hunter2-SECRET = 1\n",
-            "KEY=-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhunter2 = x\n",
+            "KEY=-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkq+hunter2/ = x\n",
         ] {
             let (_, message) = parse(text).unwrap_err();
             assert!(!message.contains("hunter2"), "{message}");
         }
+        let pairs = parse("A=hunter2\n").unwrap();
+        assert!(!format!("{pairs:?}").contains("hunter2"));
     }
 
     #[test]
