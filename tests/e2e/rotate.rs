@@ -2,9 +2,7 @@
 //! rotation after which the old key is refused and the new one decrypts
 //! everything; running it again; and each error the server can answer.
 
-mod common;
-
-use common::*;
+use crate::util::*;
 use r4_exec::client::{Client, ClientOptions};
 use r4_exec::contract::crypto::PrivateKey;
 use r4_exec::contract::Secret;

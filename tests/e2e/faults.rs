@@ -3,11 +3,9 @@
 //! real binary (exit code, a message naming the env var, the reference and the
 //! failed check, and a COMMAND that never ran).
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::util::*;
 use r4_exec::client::{Client, ClientError, ClientOptions};
 use r4_exec::config::Config;
 use r4_exec::contract::checkpoint::{summary_entries, verify_summary, VersionFloor};

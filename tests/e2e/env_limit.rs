@@ -4,9 +4,7 @@
 //! the variable and the fix ([files]); exactly at the limit, COMMAND runs,
 //! which shows the limit is the kernel's and not a guess.
 
-mod common;
-
-use common::*;
+use crate::util::*;
 use r4_devserver::{field_id, item_id, vault_id};
 use r4_exec::inject::MAX_ARG_STRLEN;
 

@@ -2,7 +2,6 @@
 //! loopback port 0 with a small known world, an agent key registered in it,
 //! and a `Command` for the real `r4-exec` binary with a scrubbed environment.
 //! The server stops when the `World` is dropped: nothing outlives the test.
-#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;

@@ -6,13 +6,11 @@
 //! Every COMMAND here loops `while kill -0 $PPID` so it never outlives a
 //! failed test, and every wait polls for a condition under a deadline.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::util::*;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use r4_devserver::{field_id, item_id, vault_id, Fault, FaultKind};

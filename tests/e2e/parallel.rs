@@ -5,9 +5,7 @@
 //! failure is reported for every env var it concerns, in the order the
 //! configuration is read, with the child never started.
 
-mod common;
-
-use common::*;
+use crate::util::*;
 
 const VAULTS: usize = 4;
 const ITEMS_PER_VAULT: usize = 12;

@@ -5,12 +5,10 @@
 //! for a small world and switches to the referenced plan for a large one.
 //! Request paths and rounds come from the devserver's request log.
 
-mod common;
-
 use std::path::PathBuf;
 use std::time::Duration;
 
-use common::*;
+use crate::util::*;
 use r4_devserver::{item_id, vault_id, Fault, Options, Seed, ServerGuard};
 use r4_exec::client::{Client, ClientOptions};
 use r4_exec::config::Config;

@@ -2,11 +2,9 @@
 //! and the one precedence rule between r4.toml, env files and the inherited
 //! environment (`src/sources.rs`), through the real binary.
 
-mod common;
-
 use std::process::Command;
 
-use common::*;
+use crate::util::*;
 
 const DB: &str = "r4://Production Secrets/Production DB/Password";
 const STRIPE_REF: &str = "r4://Production Secrets/Stripe/secret key";

@@ -3,9 +3,7 @@
 //! plan cannot regress silently. Latency is injected so that rounds are
 //! clearly separated in time. This asserts counts, never durations.
 
-mod common;
-
-use common::*;
+use crate::util::*;
 use r4_devserver::{Options, Seed, ServerGuard};
 
 struct Logged {

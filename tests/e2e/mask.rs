@@ -2,15 +2,13 @@
 //! secrets (raw, base64, percent-encoded, split across two writes) on stdout
 //! and stderr, and what comes out of r4-exec.
 
-mod common;
-
 use std::io::BufRead;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::util::*;
 use base64::Engine;
-use common::*;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use r4_devserver::{field_id, item_id, vault_id};

@@ -3,9 +3,7 @@
 //! how programs start unless `[env]` maps it; `--pristine` and
 //! `--preserve-env` give COMMAND an allow-listed environment.
 
-mod common;
-
-use common::*;
+use crate::util::*;
 use r4_devserver::{vault_id, ItemSeed};
 
 /// Adds item "Node" with field "Options" to the project's vault: it derives

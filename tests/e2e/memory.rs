@@ -20,8 +20,6 @@
 //! bytes: `malloc` writes its own pointers over the first 16 to 32 bytes of a
 //! freed chunk, so a freed copy keeps only its tail.
 
-mod common;
-
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::os::unix::process::CommandExt;
@@ -29,8 +27,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::util::*;
 use aho_corasick::AhoCorasick;
-use common::*;
 
 const DEADLINE: Duration = Duration::from_secs(20);
 /// How long the supervisor gets, after COMMAND started, to drop what it no
@@ -43,8 +41,8 @@ fn require_root() {
     let euid = unsafe { nix::libc::geteuid() };
     assert!(
         euid == 0,
-        "tests/memory.rs reads r4-exec's memory through /proc/PID/mem, which only root may read \
-         (r4-exec is non-dumpable): run it as root, e.g. `sudo -E cargo test --test memory` \
+        "tests/e2e/memory.rs reads r4-exec's memory through /proc/PID/mem, which only root may read \
+         (r4-exec is non-dumpable): run it as root, e.g. `sudo -E cargo test --test e2e memory::` \
          (CI runs as root)"
     );
 }

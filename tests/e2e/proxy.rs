@@ -4,8 +4,6 @@
 //! nor any request is ever readable by the proxy; `NO_PROXY` keeps it out;
 //! `-v` names the proxy without its password.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::process::Command;
@@ -14,7 +12,7 @@ use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-use common::*;
+use crate::util::*;
 use r4_devserver::{Options, Seed, ServerGuard};
 
 /// The secret half of [`API_KEY`]: not one recording may contain it.

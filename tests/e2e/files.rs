@@ -3,11 +3,9 @@
 //! descendants which closed their descriptors can open (exec and supervisor
 //! mode, as root and as another user), templates and bundles.
 
-mod common;
-
 use std::process::{Command, Output, Stdio};
 
-use common::*;
+use crate::util::*;
 
 /// Whether CI is running us: a missing tool is then a failure, not a skip.
 fn in_ci() -> bool {

@@ -14,13 +14,11 @@
 //! (`CI` set), where `.ci/run` installs podman and runc and a missing
 //! engine is a failure.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::util::*;
 
 /// `podman --runtime runc …`.
 fn podman() -> Command {
@@ -88,7 +86,7 @@ fn build_images(dir: &Path) -> Result<Images, String> {
     let probe = Command::new("cc")
         .args(["-static", "-O2", "-o"])
         .arg(app_dir.join("probe"))
-        .arg(root.join("tests/container/probe.c"))
+        .arg(root.join("tests/e2e/container/probe.c"))
         .output()
         .expect("cc");
     ok(probe, "cc -static probe.c (libc6-dev)");

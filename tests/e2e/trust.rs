@@ -3,9 +3,7 @@
 //! not match the server's signers stops the run; a pinned log key makes
 //! inclusion proofs mandatory.
 
-mod common;
-
-use common::*;
+use crate::util::*;
 
 fn trust_block(out: &str) -> String {
     let start = out.find("[trust]").expect("a [trust] block");

@@ -3,11 +3,9 @@
 //! chain that does not reach them, and a chain that reaches no trusted root
 //! is refused before any request is sent.
 
-mod common;
-
 use std::process::Command;
 
-use common::*;
+use crate::util::*;
 use r4_devserver::{Options, Seed, ServerGuard};
 
 /// A TLS devserver with the test world, and its CA written to `ca.pem`.

@@ -13,12 +13,10 @@
 //! Needs root (mount and PID namespaces, chroot) and `cc` with a static libc
 //! (`libc6-dev`); without them the test says SKIPPED, and fails under CI.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::*;
+use crate::util::*;
 
 /// Where build-static.sh puts it, under the target directory.
 const STATIC_BIN: &str = "x86_64-unknown-linux-gnu/release/r4-exec";

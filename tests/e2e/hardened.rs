@@ -5,13 +5,11 @@
 //! shared, only exec mode hardened itself: `check` decrypted everything and
 //! `rotate-key` held two private keys in a process that could dump core.
 
-mod common;
-
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::util::*;
 use r4_devserver::{Options, Seed, ServerGuard};
 use r4_exec::contract::crypto::PrivateKey;
 

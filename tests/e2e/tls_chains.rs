@@ -8,12 +8,10 @@
 //! violations, a pin that is not the presented certificate. See
 //! `src/client/tls/trust.rs` for the rules.
 
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 
-use common::*;
+use crate::util::*;
 use r4_devserver::{Options, Seed, ServerGuard, TlsIdentity};
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,

@@ -5,12 +5,10 @@
 //! die of one). `--no-init` keeps plain `execve`. Run in a PID namespace
 //! (`unshare --pid --fork`); CI runs as root, where that always works.
 
-mod common;
-
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::util::*;
 
 /// r4-exec as PID 1 of a new PID namespace, running `args`.
 fn in_namespace(w: &World, args: &[&str]) -> Command {

@@ -1114,10 +1114,10 @@ vvlS2ykRltXh1Dy8NdcOkQMFuRs8K8gPJA==
 ";
 
 /// A 1024-bit RSA key, PKCS#8 (`openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:1024`).
-const RSA_1024_PKCS8: &str = include_str!("../contract/tests/data/rsa-1024.pkcs8.pem");
+const RSA_1024_PKCS8: &str = include_str!("../../contract/tests/data/rsa-1024.pkcs8.pem");
 
 /// The same 1024-bit key as PKCS#1 (`openssl rsa -traditional`).
-const RSA_1024_PKCS1: &str = include_str!("../contract/tests/data/rsa-1024.pkcs1.pem");
+const RSA_1024_PKCS1: &str = include_str!("../../contract/tests/data/rsa-1024.pkcs1.pem");
 
 /// A 2048-bit RSA key encrypted with AES-256 (PKCS#8 `ENCRYPTED PRIVATE KEY`, passphrase `x`).
 const RSA_2048_ENCRYPTED_PKCS8: &str = "\

@@ -3,9 +3,7 @@
 //! fails verification is reported and not listed, and no value of the world
 //! ever appears in their output, not even of a field marked not secret.
 
-mod common;
-
-use common::*;
+use crate::util::*;
 
 /// Every value of the test seed long enough to be recognised.
 const VALUES: &[&str] = &[

@@ -1,9 +1,7 @@
 //! The real `r4-exec` binary against an in-process r4-devserver: what reaches
 //! the child, what does not, and every exit code of the table.
 
-mod common;
-
-use common::*;
+use crate::util::*;
 
 fn run_ok(world: &World, script: &str) -> String {
     let out = world

@@ -5,16 +5,14 @@
 //! verification failure or an authoritative 401/403/404, never moved
 //! backwards; in supervisor mode the first live poll takes over.
 
-mod common;
-
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::util::*;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE_NO_PAD};
 use base64::Engine;
-use common::*;
 use r4_devserver::{field_id, item_id, vault_id, Fault, FaultKind};
 use r4_exec::contract::crypto::digest;
 use r4_exec::contract::Signed;
