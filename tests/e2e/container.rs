@@ -238,15 +238,10 @@ fn stop_is_prompt_and_no_plaintext_is_left(w: &World, image: &Image) {
         .output()
         .unwrap();
     ok(out, "podman run -d");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
+    wait_for("COMMAND to start", Duration::from_secs(30), || {
         let logs = podman().args(["logs", &name.0]).output().unwrap();
-        if String::from_utf8_lossy(&logs.stdout).contains("ready") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "COMMAND never started: {logs:?}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+        String::from_utf8_lossy(&logs.stdout).contains("ready")
+    });
     let stop = Instant::now();
     ok(
         podman()

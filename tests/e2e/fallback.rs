@@ -7,7 +7,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Output, Stdio};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 use crate::util::*;
@@ -609,29 +609,8 @@ fn max_age_without_a_path_or_malformed_is_a_usage_error() {
     assert!(stderr(&out).contains("[fallback] max_age: \"one day\" is not a duration"));
 }
 
-/// r4-exec --watch in the background, killed if the test fails.
-struct Supervisor {
-    child: Child,
-    stderr: PathBuf,
-}
-
-impl Drop for Supervisor {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
+/// How long the supervisor tests wait for a start, a poll or a copy.
+const TIMEOUT: Duration = Duration::from_secs(30);
 
 #[test]
 fn a_supervisor_starts_from_the_copy_and_returns_to_live_answers() {
@@ -643,10 +622,9 @@ fn a_supervisor_starts_from_the_copy_and_returns_to_live_answers() {
     let script = r#"echo "start $DB_PASSWORD" >> "$1"
 trap 'exit 0' TERM
 while kill -0 "$PPID" 2>/dev/null; do sleep 0.05; done"#;
-    let stderr_path = w.path("supervisor.stderr");
-    let child = w
-        .std_command()
-        .args([
+    let sup = Running::start(
+        &w,
+        &[
             "--timeout",
             "10",
             "--watch",
@@ -654,21 +632,15 @@ while kill -0 "$PPID" 2>/dev/null; do sleep 0.05; done"#;
             "0.3",
             "--grace",
             "5",
-        ])
-        .args(["--", "sh", "-c", script, "sh"])
-        .arg(&starts)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&stderr_path).unwrap())
-        .spawn()
-        .unwrap();
-    let sup = Supervisor {
-        child,
-        stderr: stderr_path,
-    };
-    let lines = || std::fs::read_to_string(&starts).unwrap_or_default();
-    let err = || std::fs::read_to_string(&sup.stderr).unwrap_or_default();
-    wait_for("a start from the copy", || lines().lines().count() == 1);
+        ],
+        script,
+        &starts,
+    );
+    let lines = || read(&starts);
+    let err = || sup.stderr();
+    wait_for("a start from the copy", TIMEOUT, || {
+        lines().lines().count() == 1
+    });
     assert_eq!(lines(), format!("start {DB_PASSWORD}\n"));
     assert!(
         err().contains("started from the fallback copy"),
@@ -676,13 +648,13 @@ while kill -0 "$PPID" 2>/dev/null; do sleep 0.05; done"#;
         err()
     );
     // Polls fail during the outage; COMMAND keeps running.
-    wait_for("a failed poll", || {
+    wait_for("a failed poll", TIMEOUT, || {
         err().contains("refresh failed, COMMAND keeps running")
     });
     // R4 is back, with a changed value: the live answer takes over.
     set_db_password(&w, "after the outage");
     w.server.admin().set_faults(vec![]);
-    wait_for("a restart with the live value", || {
+    wait_for("a restart with the live value", TIMEOUT, || {
         lines().lines().count() == 2
     });
     assert_eq!(
@@ -712,34 +684,27 @@ while kill -0 "$PPID" 2>/dev/null; do sleep 0.05; done"#;
 fn unchanged_polls_keep_the_copy_young() {
     let w = World::new();
     configure(&w, "10s");
-    let stderr_path = w.path("supervisor.stderr");
     let starts = w.path("starts");
     let script = r#"echo "start" >> "$1"
 trap 'exit 0' TERM
 while kill -0 "$PPID" 2>/dev/null; do sleep 0.05; done"#;
-    let child = w
-        .std_command()
-        .args(["-v", "--watch", "--watch-interval", "0.3"])
-        .args(["--", "sh", "-c", script, "sh"])
-        .arg(&starts)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&stderr_path).unwrap())
-        .spawn()
-        .unwrap();
-    let sup = Supervisor {
-        child,
-        stderr: stderr_path,
-    };
+    let sup = Running::start(
+        &w,
+        &["-v", "--watch", "--watch-interval", "0.3"],
+        script,
+        &starts,
+    );
     let stored_at = || {
         std::fs::read_to_string(copy_path(&w))
             .ok()
             .and_then(|t| read_copy_from(&t).0["storedAtMs"].as_u64())
     };
-    wait_for("the first copy", || stored_at().is_some());
+    wait_for("the first copy", TIMEOUT, || stored_at().is_some());
     let first = stored_at().unwrap();
-    wait_for("a re-stamped copy", || stored_at().unwrap() >= first + 1000);
-    let err = std::fs::read_to_string(&sup.stderr).unwrap();
+    wait_for("a re-stamped copy", TIMEOUT, || {
+        stored_at().unwrap() >= first + 1000
+    });
+    let err = sup.stderr();
     assert!(
         err.contains("refresh: no change since the last one"),
         "{err}"

@@ -3,7 +3,6 @@
 //! and stderr, and what comes out of r4-exec.
 
 use std::io::BufRead;
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -171,13 +170,10 @@ fn new_values_are_masked_after_a_restart() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let lines = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
     let wait_lines = |n: usize| {
-        let start = Instant::now();
-        while lines(&log).lines().count() < n {
-            assert!(start.elapsed() < Duration::from_secs(20), "{}", lines(&log));
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_for("COMMAND's output", DEADLINE, || {
+            read(&log).lines().count() >= n
+        })
     };
     wait_lines(1);
     let v = "Production Secrets";
@@ -193,7 +189,7 @@ fn new_values_are_masked_after_a_restart() {
     wait_lines(2);
     kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
     assert_eq!(child.wait().unwrap().code(), Some(0));
-    let text = lines(&log);
+    let text = read(&log);
     assert_eq!(text, format!("pw={MARKER}\npw={MARKER}\n"));
     assert!(!text.contains("rotated"));
 }

@@ -23,14 +23,12 @@
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::util::*;
 use aho_corasick::AhoCorasick;
 
-const DEADLINE: Duration = Duration::from_secs(20);
 /// How long the supervisor gets, after COMMAND started, to drop what it no
 /// longer needs (it does so right after the fork; this is slack for a busy
 /// machine).
@@ -164,15 +162,13 @@ impl MemWorld {
         let w = &self.world;
         let marker = w.path("command-started");
         let _ = std::fs::remove_file(&marker);
-        let stderr = w.path("r4-exec.stderr");
         let script = r#"echo started > "$1"
 while kill -0 "$PPID" 2>/dev/null; do sleep 0.05; done"#;
         let mut cmd = Command::new(bin());
         if let Some(id) = uid {
             cmd.uid(id).gid(id);
         }
-        let child = cmd
-            .args(args)
+        cmd.args(args)
             .args(["--", "sh", "-c", script, "sh"])
             .arg(&marker)
             .env_clear()
@@ -181,60 +177,25 @@ while kill -0 "$PPID" 2>/dev/null; do sleep 0.05; done"#;
             .env("R4_API_KEY", &self.api_key)
             .env("R4_PRIVATE_KEY_FILE", w.path("agent.pem"))
             .env("R4_CONFIG", w.path("r4.toml"))
-            .current_dir(w.dir.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(File::create(&stderr).expect("stderr file"))
-            .spawn()
-            .expect("start r4-exec");
-        let mut running = Running {
-            child,
-            marker,
-            stderr,
-        };
-        running.wait_for_command();
+            .current_dir(w.dir.path());
+        let mut running = Running::spawn(&mut cmd, w.path("r4-exec.stderr"));
+        wait_for("COMMAND to start", DEADLINE, || {
+            marker.exists()
+                || match running.exited() {
+                    Some(status) => panic!(
+                        "r4-exec exited ({status}) before COMMAND started: {}",
+                        running.stderr()
+                    ),
+                    None => false,
+                }
+        });
         running
     }
 }
 
-/// r4-exec running in the background; killed on drop (its COMMAND notices
-/// and exits), so nothing outlives the test.
-struct Running {
-    child: Child,
-    marker: PathBuf,
-    stderr: PathBuf,
-}
-
-impl Running {
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    fn wait_for_command(&mut self) {
-        let start = Instant::now();
-        while !self.marker.exists() {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                panic!(
-                    "r4-exec exited ({status}) before COMMAND started: {}",
-                    std::fs::read_to_string(&self.stderr).unwrap_or_default()
-                );
-            }
-            assert!(start.elapsed() < DEADLINE, "COMMAND did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// `/proc/PID/environ`: what the kernel shows of r4-exec's environment.
-    fn environ(&self) -> Vec<u8> {
-        std::fs::read(format!("/proc/{}/environ", self.pid())).expect("read environ")
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// `/proc/PID/environ`: what the kernel shows of r4-exec's environment.
+fn environ(r: &Running) -> Vec<u8> {
+    std::fs::read(format!("/proc/{}/environ", r.id())).expect("read environ")
 }
 
 /// One occurrence found in r4-exec's memory.
@@ -366,7 +327,7 @@ fn scan_until_clean(pid: u32, needles: &[Needle]) -> Scan {
 }
 
 fn assert_environ_has_no_key(r: &Running, key: &str) {
-    let environ = r.environ();
+    let environ = environ(r);
     assert!(
         !environ.windows(key.len()).any(|w| w == key.as_bytes()),
         "/proc/PID/environ still shows the API key"
@@ -386,7 +347,7 @@ fn reap_mode_keeps_neither_the_values_nor_the_api_key() {
     require_root();
     let m = MemWorld::new();
     let r = m.start(&["--reap"]);
-    let s = scan_until_clean(r.pid(), &m.all_needles());
+    let s = scan_until_clean(r.id(), &m.all_needles());
     assert_scanned_something(&s);
     assert!(
         s.hits.is_empty(),
@@ -401,7 +362,7 @@ fn watch_mode_keeps_the_values_it_compares() {
     require_root();
     let m = MemWorld::new();
     let r = m.start(&["--watch", "--watch-interval", "600"]);
-    let s = scan(r.pid(), &m.value_needles());
+    let s = scan(r.id(), &m.value_needles());
     assert_scanned_something(&s);
     for (what, _) in &m.values {
         assert!(
@@ -420,14 +381,14 @@ fn mask_mode_keeps_the_values_but_not_the_api_key() {
     require_root();
     let m = MemWorld::new();
     let r = m.start(&["--mask"]);
-    let s = scan_until_clean(r.pid(), &m.key_needles());
+    let s = scan_until_clean(r.id(), &m.key_needles());
     assert_scanned_something(&s);
     assert!(
         s.hits.is_empty(),
         "with --mask alone no request is made after the first: the API key must be gone:\n{}",
         s.report()
     );
-    let s = scan(r.pid(), &m.value_needles());
+    let s = scan(r.id(), &m.value_needles());
     for (what, _) in &m.values {
         assert!(
             s.found(what),
@@ -459,7 +420,7 @@ fn another_process_of_the_same_user_cannot_read_its_environ_or_memory() {
     let r = m.start_as(&["--watch", "--watch-interval", "600"], Some(NOBODY));
     let as_nobody = |file: &str| {
         Command::new("cat")
-            .arg(format!("/proc/{}/{file}", r.pid()))
+            .arg(format!("/proc/{}/{file}", r.id()))
             .uid(NOBODY)
             .gid(NOBODY)
             .output()

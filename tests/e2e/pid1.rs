@@ -5,6 +5,7 @@
 //! die of one). `--no-init` keeps plain `execve`. Run in a PID namespace
 //! (`unshare --pid --fork`); CI runs as root, where that always works.
 
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -29,15 +30,15 @@ fn in_namespace(w: &World, args: &[&str]) -> Command {
 /// The host pid of unshare's child (r4-exec, PID 1 inside).
 fn namespace_init(unshare: &Child) -> u32 {
     let path = format!("/proc/{0}/task/{0}/children", unshare.id());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let text = std::fs::read_to_string(&path).unwrap_or_default();
-        if let Some(pid) = text.split_whitespace().next() {
-            return pid.parse().unwrap();
-        }
-        assert!(Instant::now() < deadline, "unshare started no child");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let mut pid = None;
+    wait_for("unshare to start a child", Duration::from_secs(10), || {
+        pid = read(Path::new(&path))
+            .split_whitespace()
+            .next()
+            .map(|p| p.parse().unwrap());
+        pid.is_some()
+    });
+    pid.unwrap()
 }
 
 #[test]
@@ -79,15 +80,9 @@ fn as_pid_1_a_stop_ends_a_command_that_has_no_handler() {
     let init = namespace_init(&unshare);
     // Wait until COMMAND runs (r4-exec has a child).
     let children = format!("/proc/{init}/task/{init}/children");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::fs::read_to_string(&children)
-        .unwrap_or_default()
-        .trim()
-        .is_empty()
-    {
-        assert!(Instant::now() < deadline, "COMMAND never started");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_for("COMMAND to start", DEADLINE, || {
+        !read(Path::new(&children)).trim().is_empty()
+    });
     let stopped = Instant::now();
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(init as i32),

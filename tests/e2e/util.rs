@@ -4,8 +4,12 @@
 //! The server stops when the `World` is dropped: nothing outlives the test.
 
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
 use r4_devserver::{Fault, Options, Seed, ServerGuard};
 use r4_exec::contract::crypto::PrivateKey;
 
@@ -312,4 +316,104 @@ pub fn stdout(out: &std::process::Output) -> String {
 /// Stderr of an assert, as text.
 pub fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// How long a test waits for something that takes milliseconds on an idle
+/// machine (COMMAND to start, r4-exec to exit) before it fails.
+pub const DEADLINE: Duration = Duration::from_secs(20);
+
+/// Polls `cond` every 20 ms until it holds; panics naming `what` once
+/// `timeout` has passed.
+pub fn wait_for(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(
+            start.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The text of `path`, or "" while it does not exist.
+pub fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+/// r4-exec running in the background, its stderr in a file; killed (with
+/// its COMMAND, which notices its parent is gone) when dropped, so nothing
+/// outlives a failed test.
+pub struct Running {
+    child: Child,
+    stderr: PathBuf,
+}
+
+impl Running {
+    /// Spawns `cmd` with stdin and stdout on /dev/null and stderr into the
+    /// file `stderr`.
+    pub fn spawn(cmd: &mut Command, stderr: PathBuf) -> Running {
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&stderr).expect("stderr file"))
+            .spawn()
+            .expect("start r4-exec");
+        Running { child, stderr }
+    }
+
+    /// `r4-exec ARGS -- sh -c SCRIPT sh FILE` in `w`.
+    pub fn start(w: &World, args: &[&str], script: &str, file: &Path) -> Running {
+        let mut cmd = w.std_command();
+        cmd.args(args)
+            .args(["--", "sh", "-c", script, "sh"])
+            .arg(file);
+        Running::spawn(&mut cmd, w.path("r4-exec.stderr"))
+    }
+
+    /// r4-exec's process id.
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The same, for `kill`.
+    pub fn pid(&self) -> Pid {
+        Pid::from_raw(self.child.id() as i32)
+    }
+
+    /// Sends `sig` to r4-exec.
+    pub fn signal(&self, sig: Signal) {
+        kill(self.pid(), sig).unwrap();
+    }
+
+    /// What r4-exec wrote on stderr so far.
+    pub fn stderr(&self) -> String {
+        read(&self.stderr)
+    }
+
+    /// r4-exec's exit status, if it has exited.
+    pub fn exited(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().expect("try_wait")
+    }
+
+    /// Whether r4-exec has not exited yet.
+    pub fn is_running(&mut self) -> bool {
+        self.exited().is_none()
+    }
+
+    /// Waits (at most [`DEADLINE`]) for r4-exec to exit.
+    pub fn wait(&mut self) -> ExitStatus {
+        let mut status = None;
+        wait_for("r4-exec to exit", DEADLINE, || {
+            status = self.exited();
+            status.is_some()
+        });
+        status.unwrap()
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
