@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use crate::util::*;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE_NO_PAD};
 use base64::Engine;
-use r4_devserver::{field_id, item_id, vault_id, Fault, FaultKind};
+use r4_devserver::{vault_id, Fault, FaultKind};
 use r4_exec::contract::crypto::digest;
 use r4_exec::contract::Signed;
 use serde_json::{Map, Value};
@@ -83,19 +83,6 @@ fn outage(w: &World) {
     w.server
         .admin()
         .set_faults(vec![Fault::new(FaultKind::Unavailable)]);
-}
-
-fn set_db_password(w: &World, value: &str) {
-    let v = "Production Secrets";
-    w.server
-        .admin()
-        .set_field_value(
-            &vault_id(v),
-            &item_id(v, "Production DB"),
-            &field_id(v, "Production DB", "Password"),
-            value,
-        )
-        .unwrap();
 }
 
 /// The stamp line and the body of the stored copy.

@@ -10,7 +10,6 @@ use crate::util::*;
 use base64::Engine;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use r4_devserver::{field_id, item_id, vault_id};
 
 const MARKER: &str = "[r4:masked]";
 
@@ -123,16 +122,7 @@ fn masked_output_is_streamed_while_the_command_runs() {
 #[test]
 fn values_under_four_bytes_are_not_masked() {
     let w = World::new();
-    let v = "Production Secrets";
-    w.server
-        .admin()
-        .set_field_value(
-            &vault_id(v),
-            &item_id(v, "Stripe"),
-            &field_id(v, "Stripe", "secret key"),
-            "abc",
-        )
-        .unwrap();
+    set_field(&w, "Production Secrets", "Stripe", "secret key", "abc");
     let out = w
         .std_command()
         .args([
@@ -176,16 +166,7 @@ fn new_values_are_masked_after_a_restart() {
         })
     };
     wait_lines(1);
-    let v = "Production Secrets";
-    w.server
-        .admin()
-        .set_field_value(
-            &vault_id(v),
-            &item_id(v, "Production DB"),
-            &field_id(v, "Production DB", "Password"),
-            "rotated password value",
-        )
-        .unwrap();
+    set_db_password(&w, "rotated password value");
     wait_lines(2);
     kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
     assert_eq!(child.wait().unwrap().code(), Some(0));

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use crate::util::*;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use r4_devserver::{field_id, item_id, vault_id, Fault, FaultKind};
+use r4_devserver::{Fault, FaultKind};
 
 fn lines_starting(path: &Path, prefix: &str) -> Vec<String> {
     read(path)
@@ -265,29 +265,8 @@ trap 'n=$((n+1)); cat "$TLS_KEY_FILE" > "$f.$$.$n"; echo "reload $$ $n" >> "$f"'
 trap 'exit 0' TERM
 while kill -0 "$PPID" 2>/dev/null; do sleep 0.05; done"#;
 
-fn set_db_password(w: &World, value: &str) {
-    let v = "Production Secrets";
-    w.server
-        .admin()
-        .set_field_value(
-            &vault_id(v),
-            &item_id(v, "Production DB"),
-            &field_id(v, "Production DB", "Password"),
-            value,
-        )
-        .unwrap();
-}
-
 fn set_tls_key(w: &World, value: &str) {
-    w.server
-        .admin()
-        .set_field_value(
-            &vault_id("Edge"),
-            &item_id("Edge", "TLS"),
-            &field_id("Edge", "TLS", "private key"),
-            value,
-        )
-        .unwrap();
+    set_field(w, "Edge", "TLS", "private key", value);
 }
 
 fn pid_of(line: &str) -> &str {

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use r4_devserver::{Fault, Options, Seed, ServerGuard};
+use r4_devserver::{field_id, item_id, vault_id, Fault, Options, Seed, ServerGuard};
 use r4_exec::contract::crypto::PrivateKey;
 
 /// The agent's API key in the test seed.
@@ -221,6 +221,25 @@ impl World {
             .current_dir(self.dir.path());
         cmd
     }
+}
+
+/// Sets field `field` of item `item` of vault `vault` (names of the seed) to
+/// `value` on `w`'s server.
+pub fn set_field(w: &World, vault: &str, item: &str, field: &str, value: &str) {
+    w.server
+        .admin()
+        .set_field_value(
+            &vault_id(vault),
+            &item_id(vault, item),
+            &field_id(vault, item, field),
+            value,
+        )
+        .unwrap();
+}
+
+/// Sets what `DB_PASSWORD` of [`CONFIG`] resolves to.
+pub fn set_db_password(w: &World, value: &str) {
+    set_field(w, "Production Secrets", "Production DB", "Password", value);
 }
 
 /// Path of the built binary.
