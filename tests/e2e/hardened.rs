@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 
 use crate::util::*;
 use r4_devserver::{Options, Seed, ServerGuard};
-use r4_exec::contract::crypto::PrivateKey;
 
 /// The soft core-file limit of `pid`, as `/proc/PID/limits` shows it.
 fn soft_core_limit(pid: u32) -> Option<String> {
@@ -96,9 +95,7 @@ fn trust_runs_hardened() {
 fn rotate_key_runs_hardened() {
     let world = World::new();
     let server = slow_server();
-    let key = PrivateKey::generate(2048).unwrap();
-    let path = world.path("new.pem");
-    write_private(&path, key.to_pkcs8_pem().as_bytes());
+    let (path, _) = new_key(&world);
     let path = path.to_string_lossy().into_owned();
     let seen = limits_while_running(&world, &server, &["rotate-key", "--new-key", &path]);
     assert_hardened("rotate-key", &seen);

@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use crate::util::*;
 use r4_devserver::{item_id, vault_id, Fault, Options, Seed, ServerGuard};
-use r4_exec::client::{Client, ClientOptions};
+use r4_exec::client::Client;
 use r4_exec::config::Config;
 use r4_exec::contract::checkpoint::VersionFloor;
-use r4_exec::contract::{Secret, VerifyError};
+use r4_exec::contract::VerifyError;
 use r4_exec::resolve::{resolve_with_floor, Failure, ResolveOptions};
 
 /// A world whose server logs every request (path, start, end).
@@ -200,19 +200,12 @@ fn a_rollback_is_caught_under_the_referenced_plan() {
     let w = World::faulty(&["rollback"]);
     w.config(&format!("{REFERENCED}{CONFIG}"));
     let config = Config::load(&w.path("r4.toml"), true).unwrap();
-    let mut opts = ClientOptions::new(
-        w.server.base_url(),
-        Secret::new(API_KEY.as_bytes().to_vec()),
-    );
+    let mut opts = client_options(&w);
     opts.timeout = Duration::from_secs(5);
     let client = Client::new(opts).unwrap();
     let ropts = ResolveOptions::default();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
     let mut floor = VersionFloor::default();
-    rt.block_on(async {
+    rt().block_on(async {
         let first = resolve_with_floor(&client, agent_key(), &config, &ropts, Some(&mut floor));
         assert!(first.await.is_ok());
         let second = resolve_with_floor(&client, agent_key(), &config, &ropts, Some(&mut floor));

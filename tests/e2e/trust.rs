@@ -75,11 +75,7 @@ fn a_malformed_pin_is_a_config_error() {
 #[test]
 fn a_pinned_log_key_checks_inclusion() {
     let w = World::new();
-    std::fs::write(w.path("log.pem"), w.server.admin().log_public_key()).unwrap();
-    w.config(&format!(
-        "{CONFIG}\n[trust]\nlog_public_key_file = \"{}\"\n",
-        w.path("log.pem").display()
-    ));
+    pin_log(&w);
     let out = w.r4exec().arg("trust").output().unwrap();
     assert!(stdout(&out).contains(" included"), "{}", stdout(&out));
     let run = w.r4exec().args(["--", "true"]).output().unwrap();

@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use r4_devserver::{field_id, item_id, vault_id, Fault, Options, Seed, ServerGuard};
+use r4_exec::client::{Client, ClientOptions};
 use r4_exec::contract::crypto::PrivateKey;
+use r4_exec::contract::Secret;
 
 /// The agent's API key in the test seed.
 pub const API_KEY: &str = "rk_test0000000000.test-secret-value-1234";
@@ -240,6 +242,47 @@ pub fn set_field(w: &World, vault: &str, item: &str, field: &str, value: &str) {
 /// Sets what `DB_PASSWORD` of [`CONFIG`] resolves to.
 pub fn set_db_password(w: &World, value: &str) {
     set_field(w, "Production Secrets", "Production DB", "Password", value);
+}
+
+/// Writes the server's log key to `log.pem` and an r4.toml, [`CONFIG`]
+/// plus `[trust]`, that pins it (tree-head and inclusion-proof checks need
+/// it: an unpinned client cannot detect those faults).
+pub fn pin_log(w: &World) {
+    std::fs::write(w.path("log.pem"), w.server.admin().log_public_key()).unwrap();
+    w.config(&format!(
+        "{CONFIG}\n[trust]\nlog_public_key_file = \"{}\"\n",
+        w.path("log.pem").display()
+    ));
+}
+
+/// A fresh 2048-bit agent key, written (mode 0600) to `new.pem` in `w`.
+pub fn new_key(w: &World) -> (PathBuf, PrivateKey) {
+    let key = PrivateKey::generate(2048).unwrap();
+    let path = w.path("new.pem");
+    write_private(&path, key.to_pkcs8_pem().as_bytes());
+    (path, key)
+}
+
+/// Options of a library client of `w`'s server with the agent's API key.
+pub fn client_options(w: &World) -> ClientOptions {
+    ClientOptions::new(
+        w.server.base_url(),
+        Secret::new(API_KEY.as_bytes().to_vec()),
+    )
+}
+
+/// A library client of `w`'s server, with the default options.
+pub fn client(w: &World) -> Client {
+    Client::new(client_options(w)).unwrap()
+}
+
+/// A current-thread runtime for the tests that call the library's async
+/// functions.
+pub fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 /// Path of the built binary.
