@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::util::*;
-use r4_devserver::{Options, Seed, ServerGuard};
+use r4_devserver::ServerGuard;
 
 /// The soft core-file limit of `pid`, as `/proc/PID/limits` shows it.
 fn soft_core_limit(pid: u32) -> Option<String> {
@@ -64,9 +64,7 @@ fn allow_core_files(cmd: &mut Command) {
 }
 
 fn slow_server() -> ServerGuard {
-    let mut opts = Options::new(Seed::from_toml(&seed_text(true)).unwrap());
-    opts.latency_ms = 1500;
-    ServerGuard::start(opts)
+    server_with(&seed_text(true), |opts| opts.latency_ms = 1500)
 }
 
 fn assert_hardened(what: &str, seen: &[String]) {

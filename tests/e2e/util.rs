@@ -160,13 +160,12 @@ impl World {
 
     /// A world seeded with `seed` (devserver seed TOML), r4.toml = [`CONFIG`].
     pub fn from_seed(seed: &str, faults: &[&str]) -> World {
-        let seed = Seed::from_toml(seed).expect("test seed");
-        let mut opts = Options::new(seed);
-        opts.faults = faults
-            .iter()
-            .map(|f| f.parse::<Fault>().expect("fault name"))
-            .collect();
-        let server = ServerGuard::start(opts);
+        let server = server_with(seed, |opts| {
+            opts.faults = faults
+                .iter()
+                .map(|f| f.parse::<Fault>().expect("fault name"))
+                .collect();
+        });
         let dir = tempfile::tempdir().expect("tempdir");
         write_private(
             &dir.path().join("agent.pem"),
@@ -223,6 +222,103 @@ impl World {
             .current_dir(self.dir.path());
         cmd
     }
+}
+
+/// A devserver with the world `seed` (devserver seed TOML), configured by
+/// `set` (latency, TLS, a request log, faults) before it starts.
+pub fn server_with(seed: &str, set: impl FnOnce(&mut Options)) -> ServerGuard {
+    let mut opts = Options::new(Seed::from_toml(seed).expect("test seed"));
+    set(&mut opts);
+    ServerGuard::start(opts)
+}
+
+/// A world, and a TLS devserver of the same seed whose CA is in the world's
+/// `ca.pem`.
+pub fn tls_world() -> (World, ServerGuard) {
+    let world = World::new();
+    let server = server_with(&seed_text(true), |opts| opts.tls = true);
+    assert!(server.base_url().starts_with("https://"));
+    std::fs::write(world.path("ca.pem"), server.ca_pem().unwrap()).unwrap();
+    (world, server)
+}
+
+/// `r4-exec OPTIONS -- sh -c 'printf %s "$DB_PASSWORD"'` in `world`, against
+/// `base_url`.
+pub fn print_password(world: &World, base_url: &str, options: &[&str]) -> Command {
+    let mut cmd = world.std_command();
+    cmd.env("R4_BASE_URL", base_url).args(options).args([
+        "--",
+        "sh",
+        "-c",
+        "printf %s \"$DB_PASSWORD\"",
+    ]);
+    cmd
+}
+
+/// A world and a second devserver of the seed that logs every request
+/// (`requests.jsonl` in the world's directory).
+pub struct Logged {
+    pub server: ServerGuard,
+    pub log: PathBuf,
+    pub world: World,
+}
+
+impl Logged {
+    /// The logging server of `seed`, configured further by `set` (latency,
+    /// TLS).
+    pub fn start(seed: &str, set: impl FnOnce(&mut Options)) -> Logged {
+        let world = World::new();
+        let log = world.path("requests.jsonl");
+        let server = server_with(seed, |opts| {
+            opts.request_log = Some(log.clone());
+            set(opts);
+        });
+        Logged { server, log, world }
+    }
+
+    /// The requests logged so far, in start order.
+    pub fn requests(&self) -> Vec<Req> {
+        let text = read(&self.log);
+        let mut reqs: Vec<Req> = text
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                Req {
+                    start: v["start"].as_f64().unwrap(),
+                    end: v["end"].as_f64().unwrap(),
+                    path: v["path"].as_str().unwrap().to_string(),
+                    conn: v["conn"].to_string(),
+                }
+            })
+            .collect();
+        reqs.sort_by(|a, b| a.start.total_cmp(&b.start));
+        reqs
+    }
+}
+
+/// One request of a [`Logged`] server: start and end (Unix ms), path, and
+/// the connection it came on.
+pub struct Req {
+    pub start: f64,
+    pub end: f64,
+    pub path: String,
+    pub conn: String,
+}
+
+/// Sequential depth: a request that starts after some request of the current
+/// round has finished depends on it and opens a new round.
+pub fn rounds(reqs: &[Req]) -> usize {
+    let mut rounds = 0;
+    let mut first_end = f64::NEG_INFINITY;
+    for r in reqs {
+        if rounds == 0 || r.start >= first_end {
+            rounds += 1;
+            first_end = r.end;
+        } else {
+            first_end = first_end.min(r.end);
+        }
+    }
+    rounds
 }
 
 /// Sets field `field` of item `item` of vault `vault` (names of the seed) to
