@@ -306,24 +306,17 @@ fn a_failing_placeholder_fails_closed_naming_the_template_and_line() {
     )
     .unwrap();
     w.config("[files]\nAPP_YML = { template_file = \"app.yml.tmpl\" }\n");
-    let marker = w.path("ran");
-    let out = w
-        .r4exec()
-        .args(["--", "touch"])
-        .arg(&marker)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(66), "{}", stderr(&out));
-    let err = stderr(&out);
-    assert!(
-        err.contains("APP_YML (r4://Production Secrets/Production DB/Pasword at app.yml.tmpl line 5): no field \"Pasword\""),
-        "{err}"
+    let marker = w.marker();
+    let err = fails(
+        w.r4exec().arg("--").args(marker.command()),
+        66,
+        &["APP_YML (r4://Production Secrets/Production DB/Pasword at app.yml.tmpl line 5): no field \"Pasword\""],
     );
     assert!(
         !err.contains(DB_PASSWORD) && !err.contains(DB_USER),
         "{err}"
     );
-    assert!(!marker.exists());
+    marker.assert_not_ran();
     // check says the same, and passes once it is fixed, listing each placeholder.
     let out = w.r4exec().arg("check").output().unwrap();
     assert_eq!(out.status.code(), Some(66), "{}", stderr(&out));

@@ -317,27 +317,23 @@ fn verbose_names_the_proxy_but_not_its_password() {
 #[test]
 fn a_malformed_proxy_is_refused_by_name_without_its_value() {
     let world = World::new();
-    let marker = world.path("child-ran");
-    let out = world
-        .std_command()
-        .env("R4_BASE_URL", "https://127.0.0.1:1/api/v1/machine")
-        .env(
-            "https_proxy",
-            format!("socks5://{PROXY_USER}:{PROXY_PASSWORD}@127.0.0.1:1080"),
-        )
-        .args(["--", "touch"])
-        .arg(&marker)
-        .output()
-        .unwrap();
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(64), "{err}");
-    assert!(
-        err.contains("https_proxy is not a usable proxy: only http:// and https://"),
-        "{err}"
+    let marker = world.marker();
+    let err = fails(
+        world
+            .std_command()
+            .env("R4_BASE_URL", "https://127.0.0.1:1/api/v1/machine")
+            .env(
+                "https_proxy",
+                format!("socks5://{PROXY_USER}:{PROXY_PASSWORD}@127.0.0.1:1080"),
+            )
+            .arg("--")
+            .args(marker.command()),
+        64,
+        &["https_proxy is not a usable proxy: only http:// and https://"],
     );
     assert!(
         !err.contains(PROXY_PASSWORD) && !err.contains(PROXY_USER),
         "{err}"
     );
-    assert!(!marker.exists(), "the child must not start");
+    marker.assert_not_ran();
 }

@@ -50,18 +50,17 @@ fn system_roots_from_ssl_cert_file_are_trusted() {
 #[test]
 fn a_server_chaining_to_no_trusted_root_is_refused() {
     let (world, server) = tls_world();
-    let marker = world.path("child-ran");
-    let out = world
-        .std_command()
-        .env("R4_BASE_URL", server.base_url())
-        .env("SSL_CERT_FILE", world.path("does-not-exist.pem"))
-        .env("SSL_CERT_DIR", world.path("no-such-dir"))
-        .args(["--", "touch"])
-        .arg(&marker)
-        .output()
-        .unwrap();
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(69), "{err}");
-    assert!(err.contains("add its CA with ca_file"), "{err}");
-    assert!(!marker.exists(), "the child must not start");
+    let marker = world.marker();
+    fails(
+        world
+            .std_command()
+            .env("R4_BASE_URL", server.base_url())
+            .env("SSL_CERT_FILE", world.path("does-not-exist.pem"))
+            .env("SSL_CERT_DIR", world.path("no-such-dir"))
+            .arg("--")
+            .args(marker.command()),
+        69,
+        &["add its CA with ca_file"],
+    );
+    marker.assert_not_ran();
 }

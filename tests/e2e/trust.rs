@@ -45,20 +45,13 @@ fn a_pin_the_server_cannot_satisfy_stops_the_run() {
     let w = World::new();
     let stranger = format!("sha256:{}", "ab".repeat(32));
     w.config(&format!("{CONFIG}\n[trust]\nsigners = [\"{stranger}\"]\n"));
-    let marker = w.path("ran");
-    let out = w
-        .r4exec()
-        .args(["--", "touch"])
-        .arg(&marker)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(65), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("is not pinned in [trust] signers"),
-        "{}",
-        stderr(&out)
+    let marker = w.marker();
+    fails(
+        w.r4exec().arg("--").args(marker.command()),
+        65,
+        &["is not pinned in [trust] signers"],
     );
-    assert!(!marker.exists());
+    marker.assert_not_ran();
 }
 
 #[test]

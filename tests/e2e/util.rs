@@ -3,8 +3,9 @@
 //! and a `Command` for the real `r4-exec` binary with a scrubbed environment.
 //! The server stops when the `World` is dropped: nothing outlives the test.
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -178,6 +179,11 @@ impl World {
     /// Path of a file in the world's directory.
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
+    }
+
+    /// A COMMAND that leaves a mark in the world's directory if it runs.
+    pub fn marker(&self) -> Marker {
+        Marker::new(self.dir.path())
     }
 
     /// Replaces r4.toml.
@@ -402,6 +408,79 @@ pub fn write_private(path: &Path, bytes: &[u8]) {
         .open(path)
         .expect("create");
     f.write_all(bytes).expect("write");
+}
+
+/// The COMMAND of a run that must fail before COMMAND starts: `touch
+/// <dir>/ran`, and the check that it never ran.
+pub struct Marker(PathBuf);
+
+impl Marker {
+    /// The marker `ran` in `dir`.
+    pub fn new(dir: &Path) -> Marker {
+        Marker(dir.join("ran"))
+    }
+
+    /// The file COMMAND would create.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    /// COMMAND and its argument, for after r4-exec's `--`.
+    pub fn command(&self) -> [&OsStr; 2] {
+        [OsStr::new("touch"), self.0.as_os_str()]
+    }
+
+    /// Asserts that COMMAND did not run.
+    pub fn assert_not_ran(&self) {
+        assert!(!self.0.exists(), "COMMAND ran although r4-exec failed");
+    }
+}
+
+/// Something [`fails`] can run: r4-exec as an `assert_cmd::Command` or a
+/// `std::process::Command`, or the `Output` of a run already made.
+pub trait Run {
+    /// Runs it to completion.
+    fn run(self) -> Output;
+}
+
+impl Run for &mut assert_cmd::Command {
+    fn run(self) -> Output {
+        self.output().expect("run r4-exec")
+    }
+}
+
+impl Run for &mut Command {
+    fn run(self) -> Output {
+        self.output().expect("run r4-exec")
+    }
+}
+
+impl Run for Output {
+    fn run(self) -> Output {
+        self
+    }
+}
+
+/// Runs `cmd` and asserts that r4-exec failed: exit code `code`, nothing on
+/// stdout, and a stderr holding `r4-exec: ` and every one of `fragments`.
+/// Returns that stderr. (Whether COMMAND ran is [`Marker::assert_not_ran`].)
+pub fn fails(cmd: impl Run, code: i32, fragments: &[&str]) -> String {
+    let out = cmd.run();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(code), "{err}");
+    assert_eq!(stdout(&out), "", "stdout of a failed run; stderr: {err}");
+    for fragment in std::iter::once(&"r4-exec: ").chain(fragments) {
+        assert!(err.contains(fragment), "expected {fragment:?} in:\n{err}");
+    }
+    err
+}
+
+/// Asserts that `text` (what r4-exec printed for `what`) holds no value of
+/// [`CONFIG`]'s secrets and not the API key.
+pub fn assert_no_value(what: &str, text: &str) {
+    for value in [DB_PASSWORD, STRIPE, "not a real key", API_KEY] {
+        assert!(!text.contains(value), "{what}: a value leaked: {text}");
+    }
 }
 
 /// Checks an `ls -l /proc/self/fd/` listing made by COMMAND: beyond stdio,
