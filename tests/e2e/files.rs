@@ -7,37 +7,14 @@ use std::process::{Command, Output, Stdio};
 
 use crate::util::*;
 
-/// Whether CI is running us: a missing tool is then a failure, not a skip.
-fn in_ci() -> bool {
-    std::env::var_os("CI").is_some_and(|v| !v.is_empty())
-}
-
-/// Whether `sh -c check` succeeds; when it does not, skipping is allowed
-/// outside CI only (`what` and `why` say what is missing and what for).
-fn have(check: &str, what: &str, why: &str) -> bool {
-    let ok = Command::new("sh")
-        .args(["-c", check])
+/// Whether `python3` can import `module`.
+fn python_has(module: &str) -> bool {
+    Command::new("python3")
+        .args(["-c", &format!("import {module}")])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        assert!(!in_ci(), "CI must provide {what} ({why})");
-        eprintln!("SKIPPED: {what} is not available ({why})");
-    }
-    ok
-}
-
-fn have_program(program: &str, why: &str) -> bool {
-    have(&format!("command -v {program}"), program, why)
-}
-
-fn have_python_module(module: &str, why: &str) -> bool {
-    have(
-        &format!("python3 -c 'import {module}'"),
-        &format!("python3 with {module}"),
-        why,
-    )
+        .is_ok_and(|s| s.success())
 }
 
 /// A TOML basic string holding `v` exactly.
@@ -103,7 +80,11 @@ fn file_secrets_are_owner_read_only_in_both_modes() {
 
 #[test]
 fn ssh_keygen_accepts_a_key_delivered_as_a_file() {
-    if !have_program("ssh-keygen", "it must accept the key file") {
+    if !require(
+        on_path("ssh-keygen"),
+        "ssh_keygen_accepts_a_key_delivered_as_a_file",
+        "ssh-keygen (it must accept the key file)",
+    ) {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -138,7 +119,11 @@ fn ssh_keygen_accepts_a_key_delivered_as_a_file() {
 /// inherited descriptor above 2 by default, reads the file by its path.
 #[test]
 fn a_python_grandchild_that_closed_its_descriptors_reads_the_file() {
-    if !have_python_module("subprocess", "the grandchild test") {
+    if !require(
+        python_has("subprocess"),
+        "a_python_grandchild_that_closed_its_descriptors_reads_the_file",
+        "python3 (the grandchild test)",
+    ) {
         return;
     }
     let w = World::new();
@@ -183,19 +168,16 @@ wait'"#;
     }
 }
 
-/// Whether this test may switch to another user (it runs as root).
-fn can_become_nobody() -> bool {
-    // SAFETY: geteuid(2) has no arguments and cannot fail.
-    let root = unsafe { nix::libc::geteuid() } == 0;
-    if !root {
-        eprintln!("SKIPPED: not root, cannot run r4-exec as another user");
-    }
-    root && have_program("setpriv", "running r4-exec as another user")
-}
-
 #[test]
 fn as_another_user_the_path_opens_and_r4_execs_own_descriptors_do_not() {
-    if !can_become_nobody() {
+    const TEST: &str = "as_another_user_the_path_opens_and_r4_execs_own_descriptors_do_not";
+    if !require(is_root(), TEST, "root, to run r4-exec as another user")
+        || !require(
+            on_path("setpriv"),
+            TEST,
+            "setpriv (util-linux), to run r4-exec as another user",
+        )
+    {
         return;
     }
     let w = World::new();
@@ -404,7 +386,11 @@ fn assert_every_value(parsed: &serde_json::Map<String, serde_json::Value>, what:
 
 #[test]
 fn a_dotenv_bundle_round_trips_through_python_dotenv() {
-    if !have_python_module("dotenv", "python-dotenv parses the bundle back") {
+    if !require(
+        python_has("dotenv"),
+        "a_dotenv_bundle_round_trips_through_python_dotenv",
+        "python3 with dotenv (python-dotenv parses the bundle back)",
+    ) {
         return;
     }
     let w = nasty_world();
@@ -428,7 +414,11 @@ fn a_json_bundle_round_trips_through_json_parsers() {
     let out = run_ok(&w, &[], r#"cat "$BUNDLE""#);
     let parsed: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&out).unwrap();
     assert_every_value(&parsed, "serde_json");
-    if have_python_module("json", "Python's json parses the bundle back") {
+    if require(
+        python_has("json"),
+        "a_json_bundle_round_trips_through_json_parsers",
+        "python3 (Python's json parses the bundle back)",
+    ) {
         let parser = "import json, os; print(json.dumps(json.load(open(os.environ['BUNDLE']))))";
         assert_every_value(&parsed_back(&w, &["--reap"], parser), "python json");
     }

@@ -35,10 +35,8 @@ use aho_corasick::AhoCorasick;
 const SETTLE: Duration = Duration::from_secs(5);
 
 fn require_root() {
-    // SAFETY: geteuid(2) takes no argument and cannot fail.
-    let euid = unsafe { nix::libc::geteuid() };
     assert!(
-        euid == 0,
+        is_root(),
         "tests/e2e/memory.rs reads r4-exec's memory through /proc/PID/mem, which only root may read \
          (r4-exec is non-dumpable): run it as root, e.g. `sudo -E cargo test --test e2e memory::` \
          (CI runs as root)"

@@ -168,21 +168,9 @@ fn a_signal_before_the_command_starts_ends_r4_exec_without_starting_it() {
     assert!(!f.exists());
 }
 
-fn namespaces_allowed() -> bool {
-    Command::new("unshare")
-        .args(["-p", "-f", "--mount-proc", "true"])
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
 #[test]
 fn zombies_are_reaped_when_r4_exec_is_pid_1() {
-    if !require(
-        namespaces_allowed(),
-        "zombies_are_reaped_when_r4_exec_is_pid_1",
-        "PID namespaces (unshare -p -f --mount-proc failed: run as root)",
-    ) {
+    if !require_namespaces("zombies_are_reaped_when_r4_exec_is_pid_1") {
         return;
     }
     let w = World::new();

@@ -513,7 +513,7 @@ pub fn assert_only_stdio_and(listing: &str, expected: usize) {
 }
 
 /// Whether a prerequisite of `test` that this machine may lack (a tool,
-/// a kernel permission) is present. CI (`CI` set; `.ci/run` sets it)
+/// a kernel permission, root) is present. CI (`CI` set; `.ci/run` sets it)
 /// installs every prerequisite, so there a missing one fails the test.
 /// Elsewhere the test is skipped and says so on the process's real stderr,
 /// which `cargo test` shows even for a passing test (libtest captures only
@@ -532,6 +532,82 @@ pub fn require(available: bool, test: &str, what: &str) -> bool {
         "SKIPPED {test}: {what} (README: Prerequisites; with CI=1 this is a failure)"
     );
     false
+}
+
+/// Whether this process runs as root.
+pub fn is_root() -> bool {
+    // SAFETY: geteuid(2) takes no argument and cannot fail.
+    unsafe { nix::libc::geteuid() == 0 }
+}
+
+/// Whether this process may create mount and PID namespaces with /proc
+/// mounted in them (`unshare -p -f --mount-proc`): as root, usually.
+pub fn namespaces_allowed() -> bool {
+    Command::new("unshare")
+        .args(["-p", "-f", "--mount-proc", "true"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// [`require`] of [`namespaces_allowed`].
+pub fn require_namespaces(test: &str) -> bool {
+    require(
+        namespaces_allowed(),
+        test,
+        "mount and PID namespaces (unshare -p -f --mount-proc failed: run as root)",
+    )
+}
+
+/// Compiles the C program `src` with `cc -static -O2` into `out`; the
+/// error is cc's (or why it could not start).
+pub fn cc_static(src: &Path, out: &Path) -> Result<(), String> {
+    let cc = Command::new("cc")
+        .args(["-static", "-O2", "-o"])
+        .arg(out)
+        .arg(src)
+        .output()
+        .map_err(|e| format!("cc: {e}"))?;
+    if cc.status.success() {
+        Ok(())
+    } else {
+        Err(stderr(&cc))
+    }
+}
+
+/// The static r4-exec that ships, built (or found up to date) by
+/// `packaging/build-static.sh` as `.ci/run` runs it, once per test run.
+///
+/// cargo passes `.cargo/config.toml`'s `AWS_LC_SYS_SMALL=0` (and its own
+/// `CARGO_*` variables) into the tests' environment: left there, the
+/// script would build the 7.4 MB fast variant, without its budget check,
+/// and rebuild on every alternation with `.ci/run`.
+pub fn static_binary() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut cmd = Command::new(root.join("packaging/build-static.sh"));
+        for (name, _) in std::env::vars_os() {
+            let name = name.to_string_lossy();
+            if name.starts_with("CARGO_") && name != "CARGO_HOME" && name != "CARGO_TARGET_DIR" {
+                cmd.env_remove(name.as_ref());
+            }
+        }
+        let out = cmd
+            .env_remove("RUSTFLAGS")
+            .env("AWS_LC_SYS_SMALL", "1")
+            .output()
+            .expect("packaging/build-static.sh");
+        assert!(
+            out.status.success(),
+            "packaging/build-static.sh failed:\n{}{}",
+            stdout(&out),
+            stderr(&out)
+        );
+        let target =
+            std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+        root.join(target)
+            .join("x86_64-unknown-linux-gnu/release/r4-exec")
+    })
 }
 
 /// Whether `program` is an executable file in `PATH`.
