@@ -3,21 +3,12 @@
 
 use crate::util::*;
 
-fn run_ok(world: &World, script: &str) -> String {
-    let out = world
-        .r4exec()
-        .args(["--", "sh", "-c", script])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "stderr: {}", stderr(&out));
-    stdout(&out)
-}
-
 #[test]
 fn env_and_memfd_secrets_reach_the_child() {
     let w = World::new();
     let out = run_ok(
         &w,
+        &[],
         r#"printf '%s|%s|' "$DB_PASSWORD" "$STRIPE_KEY"; cat "$TLS_KEY_FILE"; cat "$TLS_KEY_FILE"; printf '|%s|%s' "$TLS_KEY_FILE" "$$""#,
     );
     let (rest, pid) = out.rsplit_once('|').unwrap();
@@ -32,6 +23,7 @@ fn the_file_is_a_sealed_memfd_not_a_path_on_disk() {
     let w = World::new();
     let out = run_ok(
         &w,
+        &[],
         r#"readlink "/proc/$$/fd/${TLS_KEY_FILE##*/}"; grep -c . "$TLS_KEY_FILE""#,
     );
     assert!(out.starts_with("/memfd:TLS_KEY_FILE"), "{out}");
@@ -42,6 +34,7 @@ fn secrets_are_not_in_the_command_line() {
     let w = World::new();
     let out = run_ok(
         &w,
+        &[],
         "tr '\\0' ' ' </proc/self/cmdline; tr '\\0' ' ' </proc/$PPID/cmdline 2>/dev/null",
     );
     assert!(!out.contains(DB_PASSWORD) && !out.contains(STRIPE), "{out}");
@@ -66,7 +59,7 @@ fn the_command_keeps_r4_execs_pid() {
 #[test]
 fn own_credentials_do_not_reach_the_child() {
     let w = World::new();
-    let env = run_ok(&w, "env");
+    let env = run_ok(&w, &[], "env");
     for absent in [
         "R4_API_KEY",
         "R4_PRIVATE_KEY_FILE",
@@ -197,7 +190,7 @@ fn unknown_reference_lists_candidates_and_exits_66() {
 fn names_match_case_insensitively_when_unique() {
     let w = World::new();
     w.config("[env]\nX = \"r4://production secrets/PRODUCTION DB/password\"\n");
-    assert_eq!(run_ok(&w, "printf %s \"$X\""), DB_PASSWORD);
+    assert_eq!(run_ok(&w, &[], "printf %s \"$X\""), DB_PASSWORD);
 }
 
 #[test]
@@ -336,7 +329,7 @@ fn project_mode_derives_names_and_explicit_entries_win() {
     w.config(
         "[env]\nPRODUCTION_DB_PASSWORD = \"r4://Edge/TLS/private key\"\n[project]\nname = \"App\"\nexclude = [\"STRIPE_*\"]\n",
     );
-    let out = run_ok(&w, "env | grep -E '^(PRODUCTION|STRIPE)' | sort");
+    let out = run_ok(&w, &[], "env | grep -E '^(PRODUCTION|STRIPE)' | sort");
     assert!(
         out.contains(&format!("PRODUCTION_DB_USERNAME={DB_USER}")),
         "{out}"

@@ -83,9 +83,7 @@ fn outage(w: &World) {
 
 /// The stamp line and the body of the stored copy.
 fn read_copy(w: &World) -> (Map<String, Value>, String) {
-    let text = std::fs::read_to_string(copy_path(w)).unwrap();
-    let (stamp, body) = text.split_once('\n').unwrap();
-    (serde_json::from_str(stamp).unwrap(), body.to_string())
+    read_copy_from(&std::fs::read_to_string(copy_path(w)).unwrap())
 }
 
 /// Writes a copy with `body`, stamped with the agent key as r4-exec would
@@ -183,21 +181,11 @@ fn the_copy_holds_no_value_no_api_key_and_no_dek() {
     let private_der = pem_rfc7468::decode_vec(agent_key().to_pkcs8_pem().as_bytes())
         .unwrap()
         .1;
-    let mut needles: Vec<Vec<u8>> = [
-        DB_PASSWORD,
-        DB_USER,
-        STRIPE,
-        TLS_KEY,
-        "not a real key",
-        LEGACY,
-        PLAIN,
-        "db.internal",
-        API_KEY,
-        api_secret,
-    ]
-    .iter()
-    .map(|v| v.as_bytes().to_vec())
-    .collect();
+    let mut needles: Vec<Vec<u8>> = ALL_VALUES
+        .iter()
+        .chain([&api_secret])
+        .map(|v| v.as_bytes().to_vec())
+        .collect();
     needles.push(private_der);
     // The DEK of every vault in the copy, unwrapped as r4-exec would.
     let parsed: Value = serde_json::from_str(&body).unwrap();
@@ -496,6 +484,7 @@ fn refused_when_tampered_with() {
     assert_eq!(got.as_deref(), Some(DB_PASSWORD));
 }
 
+/// The stamp line and the body of a copy's text.
 fn read_copy_from(text: &str) -> (Map<String, Value>, String) {
     let (stamp, body) = text.split_once('\n').unwrap();
     (serde_json::from_str(stamp).unwrap(), body.to_string())

@@ -3,7 +3,8 @@
 //! descendants which closed their descriptors can open (exec and supervisor
 //! mode, as root and as another user), templates and bundles.
 
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 
 use crate::util::*;
 
@@ -48,20 +49,6 @@ fn world_with(fields: &[(&str, &str)]) -> World {
         ));
     }
     World::from_seed(&seed, &[])
-}
-
-fn run(w: &World, args: &[&str], script: &str) -> Output {
-    w.r4exec()
-        .args(args)
-        .args(["--", "sh", "-c", script])
-        .output()
-        .unwrap()
-}
-
-fn run_ok(w: &World, args: &[&str], script: &str) -> String {
-    let out = run(w, args, script);
-    assert!(out.status.success(), "{args:?}: {}", stderr(&out));
-    stdout(&out)
 }
 
 /// Exec mode, and supervisor mode (where the holder keeps the files).
@@ -206,17 +193,13 @@ ls /proc/$PPID/fd >/dev/null 2>&1 && echo "parent fds: open" || echo "parent fds
         (&[][..], None),
         (&["--reap"][..], Some("parent fds: denied")),
     ] {
-        let out = Command::new("setpriv")
+        let out = w
+            .command(Path::new("setpriv"))
             .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
             .arg(&exe)
             .args(mode)
             .args(["--", "sh", "-c", script])
-            .env_clear()
             .env("PATH", "/usr/local/bin:/usr/bin:/bin")
-            .env("R4_BASE_URL", w.server.base_url())
-            .env("R4_API_KEY", API_KEY)
-            .env("R4_PRIVATE_KEY_FILE", w.path("agent.pem"))
-            .env("R4_CONFIG", w.path("r4.toml"))
             .current_dir("/")
             .output()
             .unwrap();
@@ -428,7 +411,7 @@ fn a_json_bundle_round_trips_through_json_parsers() {
 fn a_value_dotenv_cannot_carry_fails_closed_naming_the_key() {
     let w = world_with(&[("interp", "a${HOME}b")]);
     w.config("[files]\nENV_FILE = { bundle = { INTERP = \"r4://Extra/Item/interp\" }, format = \"dotenv\" }\n");
-    let out = run(&w, &[], "true");
+    let out = run_sh(&w, &[], "true");
     assert_eq!(out.status.code(), Some(64), "{}", stderr(&out));
     let err = stderr(&out);
     assert!(

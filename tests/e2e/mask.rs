@@ -3,7 +3,8 @@
 //! and stderr, and what comes out of r4-exec.
 
 use std::io::BufRead;
-use std::process::{Command, Stdio};
+use std::path::Path;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use crate::util::*;
@@ -12,19 +13,6 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 const MARKER: &str = "[r4:masked]";
-
-/// `program` with the same environment as `World::std_command`.
-fn env_command(w: &World, program: &str) -> Command {
-    let mut cmd = Command::new(program);
-    cmd.env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("R4_BASE_URL", w.server.base_url())
-        .env("R4_API_KEY", API_KEY)
-        .env("R4_PRIVATE_KEY_FILE", w.path("agent.pem"))
-        .env("R4_CONFIG", w.path("r4.toml"))
-        .current_dir(w.dir.path());
-    cmd
-}
 
 fn assert_no_secret(text: &str) {
     let b64 = base64::engine::general_purpose::STANDARD;
@@ -186,7 +174,8 @@ fn mask_refuses_a_terminal() {
     }
     let w = World::new();
     let line = format!("'{}' --mask -- echo should-not-run", bin().display());
-    let out = env_command(&w, "script")
+    let out = w
+        .command(Path::new("script"))
         .args(["-qec", &line, "/dev/null"])
         .stdin(Stdio::null())
         .output()

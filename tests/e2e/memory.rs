@@ -162,20 +162,14 @@ impl MemWorld {
         let _ = std::fs::remove_file(&marker);
         let script = r#"echo started > "$1"
 while kill -0 "$PPID" 2>/dev/null; do sleep 0.05; done"#;
-        let mut cmd = Command::new(bin());
+        let mut cmd = w.std_command();
         if let Some(id) = uid {
             cmd.uid(id).gid(id);
         }
-        cmd.args(args)
+        cmd.env("R4_API_KEY", &self.api_key)
+            .args(args)
             .args(["--", "sh", "-c", script, "sh"])
-            .arg(&marker)
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("R4_BASE_URL", w.server.base_url())
-            .env("R4_API_KEY", &self.api_key)
-            .env("R4_PRIVATE_KEY_FILE", w.path("agent.pem"))
-            .env("R4_CONFIG", w.path("r4.toml"))
-            .current_dir(w.dir.path());
+            .arg(&marker);
         let mut running = Running::spawn(&mut cmd, w.path("r4-exec.stderr"));
         wait_for("COMMAND to start", DEADLINE, || {
             marker.exists()

@@ -6,26 +6,10 @@
 //! (`unshare --pid --fork`); CI runs as root, where that always works.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::util::*;
-
-/// r4-exec as PID 1 of a new PID namespace, running `args`.
-fn in_namespace(w: &World, args: &[&str]) -> Command {
-    let mut cmd = Command::new("unshare");
-    cmd.args(["-p", "-f", "--mount-proc"])
-        .arg(bin())
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("R4_BASE_URL", w.server.base_url())
-        .env("R4_API_KEY", API_KEY)
-        .env("R4_PRIVATE_KEY_FILE", w.path("agent.pem"))
-        .env("R4_CONFIG", w.path("r4.toml"))
-        .stdin(Stdio::null());
-    cmd
-}
 
 /// The host pid of unshare's child (r4-exec, PID 1 inside).
 fn namespace_init(unshare: &Child) -> u32 {
@@ -45,15 +29,11 @@ fn namespace_init(unshare: &Child) -> u32 {
 fn as_pid_1_r4_exec_is_commands_init_and_reaps_orphans() {
     let w = World::new();
     // Orphaned `sleep`s are reparented to PID 1 and must not stay zombies.
-    let script = r#"for i in 1 2 3 4; do sh -c 'sleep 0.1 &'; done
-sleep 0.6
-z=0
-for s in /proc/[0-9]*/stat; do
-  [ "$(awk '{print $3}' "$s" 2>/dev/null)" = Z ] && z=$((z+1))
-done
-echo "pid1=$(cat /proc/1/comm) me=$$ parent=$PPID zombies=$z secret=$DB_PASSWORD"
-exit 7"#;
-    let out = in_namespace(&w, &["--", "sh", "-c", script])
+    let script = format!(
+        r#"{ZOMBIES}echo "pid1=$(cat /proc/1/comm) me=$$ parent=$PPID zombies=$z secret=$DB_PASSWORD"
+exit 7"#
+    );
+    let out = in_namespace(&w, &["--", "sh", "-c", &script])
         .output()
         .expect("unshare (util-linux)");
     assert_eq!(out.status.code(), Some(7), "{}", stderr(&out));

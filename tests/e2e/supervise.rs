@@ -176,25 +176,11 @@ fn zombies_are_reaped_when_r4_exec_is_pid_1() {
     let w = World::new();
     // Each inner sh exits at once; its `sleep` is orphaned, reparented to
     // PID 1 (r4-exec), and would stay a zombie after exiting unless reaped.
-    let script = r#"for i in 1 2 3 4; do sh -c 'sleep 0.1 &'; done
-sleep 0.6
-z=0
-for s in /proc/[0-9]*/stat; do
-  [ "$(awk '{print $3}' "$s" 2>/dev/null)" = Z ] && z=$((z+1))
-done
-echo "pid1=$(cat /proc/1/comm) parent=$PPID zombies=$z"
-exit 7"#;
-    let out = Command::new("unshare")
-        .args(["-p", "-f", "--mount-proc"])
-        .arg(bin())
-        .args(["--signal-group", "--", "sh", "-c", script])
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("R4_BASE_URL", w.server.base_url())
-        .env("R4_API_KEY", API_KEY)
-        .env("R4_PRIVATE_KEY_FILE", w.path("agent.pem"))
-        .env("R4_CONFIG", w.path("r4.toml"))
-        .stdin(Stdio::null())
+    let script = format!(
+        r#"{ZOMBIES}echo "pid1=$(cat /proc/1/comm) parent=$PPID zombies=$z"
+exit 7"#
+    );
+    let out = in_namespace(&w, &["--signal-group", "--", "sh", "-c", &script])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(7), "{}", stderr(&out));

@@ -207,17 +207,19 @@ impl World {
 
     /// The same environment for a `std::process::Command` running r4-exec.
     pub fn std_command(&self) -> std::process::Command {
-        self.command_for(&bin())
+        self.command(&bin())
     }
 
     /// `sh -c script` with the same environment.
     pub fn shell(&self, script: &str) -> std::process::Command {
-        let mut cmd = self.command_for(Path::new("sh"));
+        let mut cmd = self.command(Path::new("sh"));
         cmd.args(["-c", script]);
         cmd
     }
 
-    fn command_for(&self, program: &Path) -> std::process::Command {
+    /// `program` with the environment of [`World::std_command`]: PATH, the
+    /// base URL, the API key, the key path and the config.
+    pub fn command(&self, program: &Path) -> std::process::Command {
         let mut cmd = std::process::Command::new(program);
         cmd.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -229,6 +231,58 @@ impl World {
         cmd
     }
 }
+
+/// Every value of the test seed long enough to be recognised, and the API
+/// key: what no listing, message or stored file may hold.
+pub const ALL_VALUES: &[&str] = &[
+    DB_PASSWORD,
+    DB_USER,
+    STRIPE,
+    LEGACY,
+    PLAIN,
+    TLS_KEY,
+    "not a real key",
+    "db.internal",
+    API_KEY,
+];
+
+/// `r4-exec ARGS -- sh -c SCRIPT` in `w`.
+pub fn run_sh(w: &World, args: &[&str], script: &str) -> Output {
+    w.r4exec()
+        .args(args)
+        .args(["--", "sh", "-c", script])
+        .output()
+        .unwrap()
+}
+
+/// [`run_sh`], which must succeed; its stdout.
+pub fn run_ok(w: &World, args: &[&str], script: &str) -> String {
+    let out = run_sh(w, args, script);
+    assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    stdout(&out)
+}
+
+/// `unshare -p -f --mount-proc r4-exec ARGS` in `w`: r4-exec as PID 1 of a
+/// new PID namespace (a container's entrypoint), stdin on /dev/null.
+pub fn in_namespace(w: &World, args: &[&str]) -> Command {
+    let mut cmd = w.command(Path::new("unshare"));
+    cmd.args(["-p", "-f", "--mount-proc"])
+        .arg(bin())
+        .args(args)
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// A COMMAND's first lines, as PID 1's child: orphans four `sleep`s (each
+/// reparented to PID 1, a zombie once it exits unless PID 1 reaps it),
+/// waits for them to exit and counts the zombies in `$z`.
+pub const ZOMBIES: &str = r#"for i in 1 2 3 4; do sh -c 'sleep 0.1 &'; done
+sleep 0.6
+z=0
+for s in /proc/[0-9]*/stat; do
+  [ "$(awk '{print $3}' "$s" 2>/dev/null)" = Z ] && z=$((z+1))
+done
+"#;
 
 /// A devserver with the world `seed` (devserver seed TOML), configured by
 /// `set` (latency, TLS, a request log, faults) before it starts.
