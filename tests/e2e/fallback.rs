@@ -31,14 +31,20 @@ fn configure(w: &World, max_age: &str) {
     ));
 }
 
-/// Runs r4-exec on `cmd`; COMMAND writes `$DB_PASSWORD` to `out`.
-fn run_with(mut cmd: assert_cmd::Command, dir: &Path) -> (Output, Option<String>) {
+/// Runs r4-exec on `cmd` with `--timeout 10`; COMMAND writes
+/// `$DB_PASSWORD` to `out`.
+fn run_with(cmd: assert_cmd::Command, dir: &Path) -> (Output, Option<String>) {
+    run_within(cmd, dir, "10")
+}
+
+/// [`run_with`] with `--timeout timeout`.
+fn run_within(mut cmd: assert_cmd::Command, dir: &Path, timeout: &str) -> (Output, Option<String>) {
     let out_file = dir.join("out");
     let _ = std::fs::remove_file(&out_file);
     let out = cmd
         .args([
             "--timeout",
-            "10",
+            timeout,
             "--",
             "sh",
             "-c",
@@ -292,24 +298,10 @@ fn used_when_the_server_hangs() {
         .admin()
         .set_faults(vec![Fault::new(FaultKind::Hang)]);
     let start = Instant::now();
-    let out_file = w.path("out");
-    let out = w
-        .r4exec()
-        .args([
-            "--timeout",
-            "4",
-            "--",
-            "sh",
-            "-c",
-            "printf %s \"$DB_PASSWORD\" > \"$1\"",
-            "sh",
-        ])
-        .arg(&out_file)
-        .output()
-        .unwrap();
+    let (out, got) = run_within(w.r4exec(), w.dir.path(), "4");
     let err = stderr(&out);
     assert!(out.status.success(), "{err}");
-    assert_eq!(std::fs::read_to_string(&out_file).unwrap(), DB_PASSWORD);
+    assert_eq!(got.as_deref(), Some(DB_PASSWORD));
     let gave_up = "R4 cannot be reached (GET /vault/sync: no complete answer within 2s)";
     assert!(err.contains(gave_up), "{err}");
     assert!(

@@ -195,14 +195,7 @@ impl World {
     /// `r4-exec` with only PATH, the base URL, the API key, the key path and
     /// the config in its environment.
     pub fn r4exec(&self) -> assert_cmd::Command {
-        let mut cmd = assert_cmd::Command::cargo_bin("r4-exec").expect("binary");
-        scrub(cmd.env_clear())
-            .env("R4_BASE_URL", self.server.base_url())
-            .env("R4_API_KEY", API_KEY)
-            .env("R4_PRIVATE_KEY_FILE", self.path("agent.pem"))
-            .env("R4_CONFIG", self.path("r4.toml"))
-            .current_dir(self.dir.path());
-        cmd
+        assert_cmd::Command::from_std(self.std_command())
     }
 
     /// The same environment for a `std::process::Command` running r4-exec.
@@ -444,10 +437,6 @@ pub fn rt() -> tokio::runtime::Runtime {
 /// Path of the built binary.
 pub fn bin() -> PathBuf {
     assert_cmd::cargo::cargo_bin("r4-exec")
-}
-
-fn scrub(cmd: &mut assert_cmd::Command) -> &mut assert_cmd::Command {
-    cmd.env("PATH", std::env::var_os("PATH").unwrap_or_default())
 }
 
 /// Writes a file with mode 0600.
