@@ -153,7 +153,7 @@ fault_test!(
 );
 // Under the one-round sync plan the item list is rebuilt from the details'
 // versions, so a stale detail breaks the signed itemsDigest; the per-endpoint
-// check (StaleDetail) is shown in tests/contract_attacks.rs.
+// check (StaleDetail) is shown in contract/tests/contract_attacks.rs.
 fault_test!(
     stale_detail,
     "stale-detail",

@@ -2,6 +2,12 @@
 //! loopback port 0 with a small known world, an agent key registered in it,
 //! and a `Command` for the real `r4-exec` binary with a scrubbed environment.
 //! The server stops when the `World` is dropped: nothing outlives the test.
+//!
+//! Every helper more than one area uses lives here, once: other servers
+//! ([`server_with`], [`tls_world`], [`Logged`]), runs that must fail before
+//! COMMAND ([`fails`], [`Marker`]), waiting ([`wait_for`], [`Running`]),
+//! prerequisites ([`require`], [`namespaces_allowed`], [`static_binary`]) and
+//! the library's client ([`client`], [`rt`]).
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
