@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Requests and sequential rounds in a devserver request log (the definition
-used by tests/rounds.rs: a request that starts after the first-finishing
+used by tests/e2e/rounds.rs: a request that starts after the first-finishing
 request of the current round has ended opens a new round), and the server's
 time on that path in ms. usage: rounds.py REQUEST_LOG, prints: requests rounds server_ms"""
 import json, sys

@@ -4,7 +4,7 @@
 //! writes r4-exec.bash, _r4-exec (zsh), r4-exec.fish and r4-exec.1;
 //!   cargo run --example gen-docs -- --readme
 //! rewrites the README's exit-code table from `src/exit.rs` (the man page
-//! and `--help` carry it already; `tests/docs.rs` fails when it drifts).
+//! and `--help` carry it already; `tests/e2e/docs.rs` fails when it drifts).
 
 use clap::CommandFactory;
 use clap_complete::{generate_to, Shell};

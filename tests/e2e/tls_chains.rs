@@ -8,13 +8,11 @@
 //! violations, a pin that is not the presented certificate. See
 //! `src/client/tls/trust.rs` for the rules.
 
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 
-use common::*;
-use r4_devserver::{Options, Seed, ServerGuard, TlsIdentity};
+use crate::util::*;
+use r4_devserver::TlsIdentity;
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
     KeyUsagePurpose,
@@ -164,13 +162,13 @@ fn openssl_accepts(c: &Case, dir: &Path) -> bool {
 /// Runs r4-exec against a devserver presenting the case's chain; returns
 /// whether COMMAND ran with the secret, and r4-exec's stderr.
 fn r4exec_accepts(c: &Case, world: &World) -> (bool, String) {
-    let mut opts = Options::new(Seed::from_toml(&seed_text(true)).unwrap());
-    opts.tls = true;
-    opts.tls_identity = Some(TlsIdentity {
-        chain_pem: c.presented.concat(),
-        key_pem: c.leaf_key.clone(),
+    let server = server_with(&seed_text(true), |opts| {
+        opts.tls = true;
+        opts.tls_identity = Some(TlsIdentity {
+            chain_pem: c.presented.concat(),
+            key_pem: c.leaf_key.clone(),
+        });
     });
-    let server = ServerGuard::start(opts);
     let base = server.base_url().to_string();
     assert!(base.starts_with("https://127.0.0.1:"), "{base}");
     let mut cmd = world.std_command();

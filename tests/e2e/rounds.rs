@@ -3,67 +3,11 @@
 //! plan cannot regress silently. Latency is injected so that rounds are
 //! clearly separated in time. This asserts counts, never durations.
 
-mod common;
-
-use common::*;
-use r4_devserver::{Options, Seed, ServerGuard};
-
-struct Logged {
-    server: ServerGuard,
-    log: std::path::PathBuf,
-    world: World,
-}
+use crate::util::*;
 
 /// A world whose server logs requests and answers after 20 ms.
 fn logged() -> Logged {
-    let world = World::new();
-    let log = world.path("requests.jsonl");
-    let mut opts = Options::new(Seed::from_toml(&seed_text(true)).unwrap());
-    opts.latency_ms = 20;
-    opts.request_log = Some(log.clone());
-    let server = ServerGuard::start(opts);
-    Logged { server, log, world }
-}
-
-struct Req {
-    start: f64,
-    end: f64,
-    path: String,
-    conn: String,
-}
-
-fn requests(log: &std::path::Path) -> Vec<Req> {
-    let text = std::fs::read_to_string(log).unwrap_or_default();
-    let mut reqs: Vec<Req> = text
-        .lines()
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            Req {
-                start: v["start"].as_f64().unwrap(),
-                end: v["end"].as_f64().unwrap(),
-                path: v["path"].as_str().unwrap().to_string(),
-                conn: v["conn"].to_string(),
-            }
-        })
-        .collect();
-    reqs.sort_by(|a, b| a.start.total_cmp(&b.start));
-    reqs
-}
-
-/// Sequential depth: a request that starts after some request of the current
-/// round has finished depends on it and opens a new round.
-fn rounds(reqs: &[Req]) -> usize {
-    let mut rounds = 0;
-    let mut first_end = f64::NEG_INFINITY;
-    for r in reqs {
-        if rounds == 0 || r.start >= first_end {
-            rounds += 1;
-            first_end = r.end;
-        } else {
-            first_end = first_end.min(r.end);
-        }
-    }
-    rounds
+    Logged::start(&seed_text(true), |opts| opts.latency_ms = 20)
 }
 
 fn run(l: &Logged, config: &str) -> Vec<Req> {
@@ -76,7 +20,7 @@ fn run(l: &Logged, config: &str) -> Vec<Req> {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
-    requests(&l.log)
+    l.requests()
 }
 
 #[test]
@@ -123,13 +67,11 @@ fn a_legacy_vault_adds_one_round_for_the_server_held_key() {
 
 #[test]
 fn over_https_one_http2_connection_carries_concurrent_requests() {
-    let world = World::new();
-    let log = world.path("requests.jsonl");
-    let mut opts = Options::new(Seed::from_toml(&seed_text(true)).unwrap());
-    opts.latency_ms = 20;
-    opts.request_log = Some(log.clone());
-    opts.tls = true;
-    let server = ServerGuard::start(opts);
+    let l = Logged::start(&seed_text(true), |opts| {
+        opts.latency_ms = 20;
+        opts.tls = true;
+    });
+    let (world, server) = (&l.world, &l.server);
     assert!(
         server.base_url().starts_with("https://"),
         "{}",
@@ -147,7 +89,7 @@ fn over_https_one_http2_connection_carries_concurrent_requests() {
         .output()
         .unwrap();
     assert_eq!(stdout(&out), DB_PASSWORD, "{}", stderr(&out));
-    let reqs = requests(&log);
+    let reqs = l.requests();
     assert_eq!(reqs.len(), 3);
     let conns: std::collections::BTreeSet<&str> = reqs.iter().map(|r| r.conn.as_str()).collect();
     assert_eq!(conns.len(), 1, "{conns:?}");

@@ -5,89 +5,42 @@
 //! for a small world and switches to the referenced plan for a large one.
 //! Request paths and rounds come from the devserver's request log.
 
-mod common;
-
-use std::path::PathBuf;
 use std::time::Duration;
 
-use common::*;
-use r4_devserver::{item_id, vault_id, Fault, Options, Seed, ServerGuard};
-use r4_exec::client::{Client, ClientOptions};
+use crate::util::*;
+use r4_devserver::{item_id, vault_id, Fault};
+use r4_exec::client::Client;
 use r4_exec::config::Config;
 use r4_exec::contract::checkpoint::VersionFloor;
-use r4_exec::contract::{Secret, VerifyError};
+use r4_exec::contract::VerifyError;
 use r4_exec::resolve::{resolve_with_floor, Failure, ResolveOptions};
 
-/// A world whose server logs every request (path, start, end).
-struct Logged {
-    server: ServerGuard,
-    log: PathBuf,
-    world: World,
-}
-
+/// A world whose server logs every request and answers after 10 ms.
 fn logged(seed: &str) -> Logged {
-    let world = World::new();
-    let log = world.path("requests.jsonl");
-    let mut opts = Options::new(Seed::from_toml(seed).unwrap());
-    opts.latency_ms = 10;
-    opts.request_log = Some(log.clone());
-    let server = ServerGuard::start(opts);
-    Logged { server, log, world }
+    Logged::start(seed, |opts| opts.latency_ms = 10)
 }
 
-impl Logged {
-    /// Runs `r4-exec -v -- sh -c script` against the logged server.
-    fn run(&self, config: &str, script: &str) -> std::process::Output {
-        self.world.config(config);
-        // Truncated, not removed: the server appends to the file it opened.
-        if let Ok(f) = std::fs::OpenOptions::new().write(true).open(&self.log) {
-            f.set_len(0).unwrap();
-        }
-        self.world
-            .r4exec()
-            .env("R4_BASE_URL", self.server.base_url())
-            .args(["-v", "--timeout", "20", "--", "sh", "-c", script])
-            .output()
-            .unwrap()
+/// Runs `r4-exec -v -- sh -c script` against the logged server.
+fn run(l: &Logged, config: &str, script: &str) -> std::process::Output {
+    l.world.config(config);
+    // Truncated, not removed: the server appends to the file it opened.
+    if let Ok(f) = std::fs::OpenOptions::new().write(true).open(&l.log) {
+        f.set_len(0).unwrap();
     }
+    l.world
+        .r4exec()
+        .env("R4_BASE_URL", l.server.base_url())
+        .args(["-v", "--timeout", "20", "--", "sh", "-c", script])
+        .output()
+        .unwrap()
+}
 
-    /// The request paths, in start order, without the base path.
-    fn paths(&self) -> Vec<String> {
-        self.requests().into_iter().map(|r| r.2).collect()
-    }
-
-    fn requests(&self) -> Vec<(f64, f64, String)> {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let mut reqs: Vec<(f64, f64, String)> = text
-            .lines()
-            .map(|l| {
-                let v: serde_json::Value = serde_json::from_str(l).unwrap();
-                let path = v["path"].as_str().unwrap();
-                (
-                    v["start"].as_f64().unwrap(),
-                    v["end"].as_f64().unwrap(),
-                    path.trim_start_matches("/api/v1/machine").to_string(),
-                )
-            })
-            .collect();
-        reqs.sort_by(|a, b| a.0.total_cmp(&b.0));
-        reqs
-    }
-
-    /// Sequential rounds, as `tests/rounds.rs` counts them.
-    fn rounds(&self) -> usize {
-        let mut rounds = 0;
-        let mut first_end = f64::NEG_INFINITY;
-        for (start, end, _) in self.requests() {
-            if rounds == 0 || start >= first_end {
-                rounds += 1;
-                first_end = end;
-            } else {
-                first_end = first_end.min(end);
-            }
-        }
-        rounds
-    }
+/// The request paths, in start order, without the base path.
+fn paths(l: &Logged) -> Vec<String> {
+    l.requests()
+        .into_iter()
+        .map(|r| r.path.trim_start_matches("/api/v1/machine").to_string())
+        .collect()
 }
 
 const REFERENCED: &str = "[r4]\nplan = \"referenced\"\n";
@@ -96,7 +49,7 @@ const SHOW: &str = "printf '%s|%s|' \"$DB_PASSWORD\" \"$STRIPE_KEY\"; cat \"$TLS
 #[test]
 fn the_referenced_plan_fetches_only_what_is_named_in_three_rounds() {
     let l = logged(&seed_text(true));
-    let out = l.run(&format!("{REFERENCED}{CONFIG}"), SHOW);
+    let out = run(&l, &format!("{REFERENCED}{CONFIG}"), SHOW);
     let err = stderr(&out);
     assert!(out.status.success(), "{err}");
     assert_eq!(stdout(&out), format!("{DB_PASSWORD}|{STRIPE}|{TLS_KEY}"));
@@ -105,7 +58,7 @@ fn the_referenced_plan_fetches_only_what_is_named_in_three_rounds() {
         "{err}"
     );
     let (ps, edge) = (vault_id("Production Secrets"), vault_id("Edge"));
-    let mut paths = l.paths();
+    let mut paths = paths(&l);
     assert_eq!(paths.remove(0), "/vault");
     let mut expected: Vec<String> = [&ps, &edge]
         .iter()
@@ -127,20 +80,22 @@ fn the_referenced_plan_fetches_only_what_is_named_in_three_rounds() {
     paths.sort();
     expected.sort();
     assert_eq!(paths, expected);
-    assert_eq!(l.rounds(), 3);
+    assert_eq!(rounds(&l.requests()), 3);
 }
 
 #[test]
 fn legacy_and_unencrypted_vaults_under_the_referenced_plan() {
     let l = logged(&seed_text(true));
-    let out = l.run(
+    let out = run(
+        &l,
         "[r4]\nplan = \"referenced\"\nallow_legacy = true\nallow_unencrypted = true\n[env]\nL = \"r4://Old/Legacy DB/Password\"\nP = \"r4://Plain/Settings/Region\"\n",
         "printf '%s|%s' \"$L\" \"$P\"",
     );
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out), format!("{LEGACY}|{PLAIN}"));
     // Without the opt-in, as with a sync.
-    let out = l.run(
+    let out = run(
+        &l,
         "[r4]\nplan = \"referenced\"\n[env]\nL = \"r4://Old/Legacy DB/Password\"\n",
         "true",
     );
@@ -175,23 +130,16 @@ fn every_fault_is_caught_under_the_referenced_plan() {
         w.server
             .admin()
             .set_faults(vec![fault.parse::<Fault>().unwrap()]);
-        let marker = w.path("ran");
-        let out = w
-            .r4exec()
-            .args(["--timeout", "10", "--", "touch"])
-            .arg(&marker)
-            .output()
-            .unwrap();
-        let err = stderr(&out);
-        assert_eq!(out.status.code(), Some(code), "{fault}: {err}");
-        assert!(
-            err.contains(message),
-            "{fault}: expected {message:?} in:\n{err}"
+        let marker = w.marker();
+        let err = fails(
+            w.r4exec()
+                .args(["--timeout", "10", "--"])
+                .args(marker.command()),
+            code,
+            &[message],
         );
-        assert!(!marker.exists(), "{fault}: COMMAND ran");
-        for value in [DB_PASSWORD, STRIPE, "not a real key", API_KEY] {
-            assert!(!err.contains(value), "{fault}: a value leaked: {err}");
-        }
+        marker.assert_not_ran();
+        assert_no_value(fault, &err);
     }
 }
 
@@ -202,19 +150,12 @@ fn a_rollback_is_caught_under_the_referenced_plan() {
     let w = World::faulty(&["rollback"]);
     w.config(&format!("{REFERENCED}{CONFIG}"));
     let config = Config::load(&w.path("r4.toml"), true).unwrap();
-    let mut opts = ClientOptions::new(
-        w.server.base_url(),
-        Secret::new(API_KEY.as_bytes().to_vec()),
-    );
+    let mut opts = client_options(&w);
     opts.timeout = Duration::from_secs(5);
     let client = Client::new(opts).unwrap();
     let ropts = ResolveOptions::default();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
     let mut floor = VersionFloor::default();
-    rt.block_on(async {
+    rt().block_on(async {
         let first = resolve_with_floor(&client, agent_key(), &config, &ropts, Some(&mut floor));
         assert!(first.await.is_ok());
         let second = resolve_with_floor(&client, agent_key(), &config, &ropts, Some(&mut floor));
@@ -241,7 +182,7 @@ fn a_name_ambiguous_in_the_vault_list_stays_ambiguous() {
     let config = format!(
         "{REFERENCED}[env]\nA = \"r4://Edge/TLS/private key\"\nB = \"r4://EDGE/TLS/private key\"\n"
     );
-    let out = l.run(&config, "true");
+    let out = run(&l, &config, "true");
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(66), "{err}");
     assert!(
@@ -262,10 +203,10 @@ fn referenced_with_a_project_is_a_usage_error() {
 #[test]
 fn auto_keeps_the_one_round_sync_for_a_small_world() {
     let l = logged(&seed_text(true));
-    let out = l.run(CONFIG, SHOW);
+    let out = run(&l, CONFIG, SHOW);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stderr(&out).contains("plan: sync in one round (4 vaults visible)"));
-    assert_eq!(l.paths(), ["/vault/sync"]);
+    assert_eq!(paths(&l), ["/vault/sync"]);
 }
 
 /// The test world plus a vault "Big" of `n` items of three fields.
@@ -284,7 +225,11 @@ fn big_seed(n: usize) -> String {
 fn auto_fetches_what_is_referenced_when_the_sync_is_large() {
     let l = logged(&big_seed(300));
     let config = "[env]\nDB_PASSWORD = \"r4://Production Secrets/Production DB/Password\"\nB = \"r4://Big/item 7/password\"\nC = \"r4://Big/item 250/url\"\n";
-    let out = l.run(config, "printf '%s|%s|%s' \"$DB_PASSWORD\" \"$B\" \"$C\"");
+    let out = run(
+        &l,
+        config,
+        "printf '%s|%s|%s' \"$DB_PASSWORD\" \"$B\" \"$C\"",
+    );
     let err = stderr(&out);
     assert!(out.status.success(), "{err}");
     assert_eq!(
@@ -297,7 +242,7 @@ fn auto_fetches_what_is_referenced_when_the_sync_is_large() {
             && err.contains("a sync would carry 305 items"),
         "{err}"
     );
-    let paths = l.paths();
+    let paths = paths(&l);
     assert_eq!(paths[0], "/vault/sync", "tried first, dropped unread");
     assert_eq!(paths[1], "/vault");
     let details = paths.iter().filter(|p| p.matches('/').count() == 4).count();
@@ -309,10 +254,10 @@ fn auto_fetches_what_is_referenced_when_the_sync_is_large() {
 #[test]
 fn plan_sync_is_one_round_whatever_the_size() {
     let l = logged(&big_seed(300));
-    let out = l.run(&format!("[r4]\nplan = \"sync\"\n{CONFIG}"), SHOW);
+    let out = run(&l, &format!("[r4]\nplan = \"sync\"\n{CONFIG}"), SHOW);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stderr(&out).contains("plan: sync in one round (5 vaults visible)"));
-    assert_eq!(l.paths(), ["/vault/sync"]);
+    assert_eq!(paths(&l), ["/vault/sync"]);
 }
 
 /// The fallback copy of a referenced answer is stored and used like that

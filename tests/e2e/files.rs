@@ -3,43 +3,19 @@
 //! descendants which closed their descriptors can open (exec and supervisor
 //! mode, as root and as another user), templates and bundles.
 
-mod common;
+use std::path::Path;
+use std::process::{Command, Stdio};
 
-use std::process::{Command, Output, Stdio};
+use crate::util::*;
 
-use common::*;
-
-/// Whether CI is running us: a missing tool is then a failure, not a skip.
-fn in_ci() -> bool {
-    std::env::var_os("CI").is_some_and(|v| !v.is_empty())
-}
-
-/// Whether `sh -c check` succeeds; when it does not, skipping is allowed
-/// outside CI only (`what` and `why` say what is missing and what for).
-fn have(check: &str, what: &str, why: &str) -> bool {
-    let ok = Command::new("sh")
-        .args(["-c", check])
+/// Whether `python3` can import `module`.
+fn python_has(module: &str) -> bool {
+    Command::new("python3")
+        .args(["-c", &format!("import {module}")])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        assert!(!in_ci(), "CI must provide {what} ({why})");
-        eprintln!("SKIPPED: {what} is not available ({why})");
-    }
-    ok
-}
-
-fn have_program(program: &str, why: &str) -> bool {
-    have(&format!("command -v {program}"), program, why)
-}
-
-fn have_python_module(module: &str, why: &str) -> bool {
-    have(
-        &format!("python3 -c 'import {module}'"),
-        &format!("python3 with {module}"),
-        why,
-    )
+        .is_ok_and(|s| s.success())
 }
 
 /// A TOML basic string holding `v` exactly.
@@ -75,20 +51,6 @@ fn world_with(fields: &[(&str, &str)]) -> World {
     World::from_seed(&seed, &[])
 }
 
-fn run(w: &World, args: &[&str], script: &str) -> Output {
-    w.r4exec()
-        .args(args)
-        .args(["--", "sh", "-c", script])
-        .output()
-        .unwrap()
-}
-
-fn run_ok(w: &World, args: &[&str], script: &str) -> String {
-    let out = run(w, args, script);
-    assert!(out.status.success(), "{args:?}: {}", stderr(&out));
-    stdout(&out)
-}
-
 /// Exec mode, and supervisor mode (where the holder keeps the files).
 const MODES: &[&[&str]] = &[&[], &["--reap"]];
 
@@ -105,7 +67,11 @@ fn file_secrets_are_owner_read_only_in_both_modes() {
 
 #[test]
 fn ssh_keygen_accepts_a_key_delivered_as_a_file() {
-    if !have_program("ssh-keygen", "it must accept the key file") {
+    if !require(
+        on_path("ssh-keygen"),
+        "ssh_keygen_accepts_a_key_delivered_as_a_file",
+        "ssh-keygen (it must accept the key file)",
+    ) {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -140,7 +106,11 @@ fn ssh_keygen_accepts_a_key_delivered_as_a_file() {
 /// inherited descriptor above 2 by default, reads the file by its path.
 #[test]
 fn a_python_grandchild_that_closed_its_descriptors_reads_the_file() {
-    if !have_python_module("subprocess", "the grandchild test") {
+    if !require(
+        python_has("subprocess"),
+        "a_python_grandchild_that_closed_its_descriptors_reads_the_file",
+        "python3 (the grandchild test)",
+    ) {
         return;
     }
     let w = World::new();
@@ -185,19 +155,16 @@ wait'"#;
     }
 }
 
-/// Whether this test may switch to another user (it runs as root).
-fn can_become_nobody() -> bool {
-    // SAFETY: geteuid(2) has no arguments and cannot fail.
-    let root = unsafe { nix::libc::geteuid() } == 0;
-    if !root {
-        eprintln!("SKIPPED: not root, cannot run r4-exec as another user");
-    }
-    root && have_program("setpriv", "running r4-exec as another user")
-}
-
 #[test]
 fn as_another_user_the_path_opens_and_r4_execs_own_descriptors_do_not() {
-    if !can_become_nobody() {
+    const TEST: &str = "as_another_user_the_path_opens_and_r4_execs_own_descriptors_do_not";
+    if !require(is_root(), TEST, "root, to run r4-exec as another user")
+        || !require(
+            on_path("setpriv"),
+            TEST,
+            "setpriv (util-linux), to run r4-exec as another user",
+        )
+    {
         return;
     }
     let w = World::new();
@@ -226,17 +193,13 @@ ls /proc/$PPID/fd >/dev/null 2>&1 && echo "parent fds: open" || echo "parent fds
         (&[][..], None),
         (&["--reap"][..], Some("parent fds: denied")),
     ] {
-        let out = Command::new("setpriv")
+        let out = w
+            .command(Path::new("setpriv"))
             .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
             .arg(&exe)
             .args(mode)
             .args(["--", "sh", "-c", script])
-            .env_clear()
             .env("PATH", "/usr/local/bin:/usr/bin:/bin")
-            .env("R4_BASE_URL", w.server.base_url())
-            .env("R4_API_KEY", API_KEY)
-            .env("R4_PRIVATE_KEY_FILE", w.path("agent.pem"))
-            .env("R4_CONFIG", w.path("r4.toml"))
             .current_dir("/")
             .output()
             .unwrap();
@@ -308,24 +271,17 @@ fn a_failing_placeholder_fails_closed_naming_the_template_and_line() {
     )
     .unwrap();
     w.config("[files]\nAPP_YML = { template_file = \"app.yml.tmpl\" }\n");
-    let marker = w.path("ran");
-    let out = w
-        .r4exec()
-        .args(["--", "touch"])
-        .arg(&marker)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(66), "{}", stderr(&out));
-    let err = stderr(&out);
-    assert!(
-        err.contains("APP_YML (r4://Production Secrets/Production DB/Pasword at app.yml.tmpl line 5): no field \"Pasword\""),
-        "{err}"
+    let marker = w.marker();
+    let err = fails(
+        w.r4exec().arg("--").args(marker.command()),
+        66,
+        &["APP_YML (r4://Production Secrets/Production DB/Pasword at app.yml.tmpl line 5): no field \"Pasword\""],
     );
     assert!(
         !err.contains(DB_PASSWORD) && !err.contains(DB_USER),
         "{err}"
     );
-    assert!(!marker.exists());
+    marker.assert_not_ran();
     // check says the same, and passes once it is fixed, listing each placeholder.
     let out = w.r4exec().arg("check").output().unwrap();
     assert_eq!(out.status.code(), Some(66), "{}", stderr(&out));
@@ -413,7 +369,11 @@ fn assert_every_value(parsed: &serde_json::Map<String, serde_json::Value>, what:
 
 #[test]
 fn a_dotenv_bundle_round_trips_through_python_dotenv() {
-    if !have_python_module("dotenv", "python-dotenv parses the bundle back") {
+    if !require(
+        python_has("dotenv"),
+        "a_dotenv_bundle_round_trips_through_python_dotenv",
+        "python3 with dotenv (python-dotenv parses the bundle back)",
+    ) {
         return;
     }
     let w = nasty_world();
@@ -437,7 +397,11 @@ fn a_json_bundle_round_trips_through_json_parsers() {
     let out = run_ok(&w, &[], r#"cat "$BUNDLE""#);
     let parsed: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&out).unwrap();
     assert_every_value(&parsed, "serde_json");
-    if have_python_module("json", "Python's json parses the bundle back") {
+    if require(
+        python_has("json"),
+        "a_json_bundle_round_trips_through_json_parsers",
+        "python3 (Python's json parses the bundle back)",
+    ) {
         let parser = "import json, os; print(json.dumps(json.load(open(os.environ['BUNDLE']))))";
         assert_every_value(&parsed_back(&w, &["--reap"], parser), "python json");
     }
@@ -447,7 +411,7 @@ fn a_json_bundle_round_trips_through_json_parsers() {
 fn a_value_dotenv_cannot_carry_fails_closed_naming_the_key() {
     let w = world_with(&[("interp", "a${HOME}b")]);
     w.config("[files]\nENV_FILE = { bundle = { INTERP = \"r4://Extra/Item/interp\" }, format = \"dotenv\" }\n");
-    let out = run(&w, &[], "true");
+    let out = run_sh(&w, &[], "true");
     assert_eq!(out.status.code(), Some(64), "{}", stderr(&out));
     let err = stderr(&out);
     assert!(

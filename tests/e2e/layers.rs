@@ -106,7 +106,7 @@ fn no_module_imports_from_its_own_layer_or_above() {
             continue;
         }
         let Some(own) = rank(&module) else {
-            panic!("src/{module} has no layer in tests/layers.rs (and src/lib.rs)");
+            panic!("src/{module} has no layer in tests/e2e/layers.rs (and src/lib.rs)");
         };
         let text = std::fs::read_to_string(&file).unwrap();
         for dep in named_modules(&code(&text)) {

@@ -2,33 +2,17 @@
 //! secrets (raw, base64, percent-encoded, split across two writes) on stdout
 //! and stderr, and what comes out of r4-exec.
 
-mod common;
-
 use std::io::BufRead;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use crate::util::*;
 use base64::Engine;
-use common::*;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use r4_devserver::{field_id, item_id, vault_id};
 
 const MARKER: &str = "[r4:masked]";
-
-/// `program` with the same environment as `World::std_command`.
-fn env_command(w: &World, program: &str) -> Command {
-    let mut cmd = Command::new(program);
-    cmd.env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("R4_BASE_URL", w.server.base_url())
-        .env("R4_API_KEY", API_KEY)
-        .env("R4_PRIVATE_KEY_FILE", w.path("agent.pem"))
-        .env("R4_CONFIG", w.path("r4.toml"))
-        .current_dir(w.dir.path());
-    cmd
-}
 
 fn assert_no_secret(text: &str) {
     let b64 = base64::engine::general_purpose::STANDARD;
@@ -126,16 +110,7 @@ fn masked_output_is_streamed_while_the_command_runs() {
 #[test]
 fn values_under_four_bytes_are_not_masked() {
     let w = World::new();
-    let v = "Production Secrets";
-    w.server
-        .admin()
-        .set_field_value(
-            &vault_id(v),
-            &item_id(v, "Stripe"),
-            &field_id(v, "Stripe", "secret key"),
-            "abc",
-        )
-        .unwrap();
+    set_field(&w, "Production Secrets", "Stripe", "secret key", "abc");
     let out = w
         .std_command()
         .args([
@@ -173,29 +148,17 @@ fn new_values_are_masked_after_a_restart() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let lines = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
     let wait_lines = |n: usize| {
-        let start = Instant::now();
-        while lines(&log).lines().count() < n {
-            assert!(start.elapsed() < Duration::from_secs(20), "{}", lines(&log));
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_for("COMMAND's output", DEADLINE, || {
+            read(&log).lines().count() >= n
+        })
     };
     wait_lines(1);
-    let v = "Production Secrets";
-    w.server
-        .admin()
-        .set_field_value(
-            &vault_id(v),
-            &item_id(v, "Production DB"),
-            &field_id(v, "Production DB", "Password"),
-            "rotated password value",
-        )
-        .unwrap();
+    set_db_password(&w, "rotated password value");
     wait_lines(2);
     kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
     assert_eq!(child.wait().unwrap().code(), Some(0));
-    let text = lines(&log);
+    let text = read(&log);
     assert_eq!(text, format!("pw={MARKER}\npw={MARKER}\n"));
     assert!(!text.contains("rotated"));
 }
@@ -211,7 +174,8 @@ fn mask_refuses_a_terminal() {
     }
     let w = World::new();
     let line = format!("'{}' --mask -- echo should-not-run", bin().display());
-    let out = env_command(&w, "script")
+    let out = w
+        .command(Path::new("script"))
         .args(["-qec", &line, "/dev/null"])
         .stdin(Stdio::null())
         .output()

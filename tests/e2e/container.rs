@@ -14,13 +14,11 @@
 //! (`CI` set), where `.ci/run` installs podman and runc and a missing
 //! engine is a failure.
 
-mod common;
-
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::util::*;
 
 /// `podman --runtime runc …`.
 fn podman() -> Command {
@@ -37,19 +35,6 @@ fn ok(out: Output, what: &str) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// The static r4-exec, built (or found up to date) by the packaging script
-/// with the size-tuned AWS-LC it ships with.
-fn static_r4_exec() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let out = Command::new(root.join("packaging/build-static.sh"))
-        .env("AWS_LC_SYS_SMALL", "1")
-        .env_remove("RUSTFLAGS")
-        .output()
-        .expect("packaging/build-static.sh");
-    ok(out, "static build");
-    root.join("target/x86_64-unknown-linux-gnu/release/r4-exec")
 }
 
 /// An image tag, removed with its image when dropped.
@@ -84,14 +69,13 @@ fn build_images(dir: &Path) -> Result<Images, String> {
     let (base_dir, app_dir) = (dir.join("base"), dir.join("app"));
     std::fs::create_dir_all(&base_dir).unwrap();
     std::fs::create_dir_all(&app_dir).unwrap();
-    std::fs::copy(static_r4_exec(), base_dir.join("r4-exec")).unwrap();
-    let probe = Command::new("cc")
-        .args(["-static", "-O2", "-o"])
-        .arg(app_dir.join("probe"))
-        .arg(root.join("tests/container/probe.c"))
-        .output()
-        .expect("cc");
-    ok(probe, "cc -static probe.c (libc6-dev)");
+    std::fs::copy(static_binary(), base_dir.join("r4-exec")).unwrap();
+    if let Err(e) = cc_static(
+        &root.join("tests/e2e/container/probe.c"),
+        &app_dir.join("probe"),
+    ) {
+        panic!("cc -static probe.c (libc6-dev): {e}");
+    }
     let id = std::process::id();
     let base = build(
         &format!("localhost/r4-exec-base-test:{id}"),
@@ -162,11 +146,11 @@ fn images_or_skip(dir: &Path) -> Option<Images> {
             Err(e) => format!("podman cannot build images here: {e}"),
         },
     };
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "CI must be able to run containers: {why}"
+    require(
+        false,
+        "in_a_scratch_container",
+        &format!("a container engine: {why}"),
     );
-    eprintln!("container test not run: {why}");
     None
 }
 
@@ -240,15 +224,10 @@ fn stop_is_prompt_and_no_plaintext_is_left(w: &World, image: &Image) {
         .output()
         .unwrap();
     ok(out, "podman run -d");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
+    wait_for("COMMAND to start", Duration::from_secs(30), || {
         let logs = podman().args(["logs", &name.0]).output().unwrap();
-        if String::from_utf8_lossy(&logs.stdout).contains("ready") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "COMMAND never started: {logs:?}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+        String::from_utf8_lossy(&logs.stdout).contains("ready")
+    });
     let stop = Instant::now();
     ok(
         podman()

@@ -4,8 +4,6 @@
 //! nor any request is ever readable by the proxy; `NO_PROXY` keeps it out;
 //! `-v` names the proxy without its password.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::process::Command;
@@ -14,8 +12,7 @@ use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-use common::*;
-use r4_devserver::{Options, Seed, ServerGuard};
+use crate::util::*;
 
 /// The secret half of [`API_KEY`]: not one recording may contain it.
 const KEY_SECRET: &str = "test-secret-value-1234";
@@ -153,24 +150,11 @@ fn first_lines(seen: &[Vec<u8>]) -> Vec<String> {
         .collect()
 }
 
-/// A TLS devserver with the test world; its CA in `ca.pem`.
-fn tls_world() -> (World, ServerGuard) {
-    let world = World::new();
-    let mut opts = Options::new(Seed::from_toml(&seed_text(true)).unwrap());
-    opts.tls = true;
-    let server = ServerGuard::start(opts);
-    assert!(server.base_url().starts_with("https://"));
-    std::fs::write(world.path("ca.pem"), server.ca_pem().unwrap()).unwrap();
-    (world, server)
-}
-
-/// r4-exec against `base_url`, trusting the TLS devserver's CA, printing
-/// `$DB_PASSWORD` from the child.
-fn print_password(world: &World, base_url: &str) -> Command {
-    let mut cmd = world.std_command();
-    cmd.env("R4_BASE_URL", base_url)
-        .env("SSL_CERT_FILE", world.path("ca.pem"))
-        .args(["-v", "--", "sh", "-c", "printf %s \"$DB_PASSWORD\""]);
+/// `r4-exec -v` against `base_url`, trusting the TLS devserver's CA,
+/// printing `$DB_PASSWORD` from the child.
+fn verbose_print_password(world: &World, base_url: &str) -> Command {
+    let mut cmd = print_password(world, base_url, &["-v"]);
+    cmd.env("SSL_CERT_FILE", world.path("ca.pem"));
     cmd
 }
 
@@ -225,7 +209,7 @@ fn assert_connect_then_tls(conn: &[u8], authority: &str, proxy_auth: Option<&str
 fn plain_http_never_reaches_a_proxy() {
     let world = World::new();
     let proxy = RecordingProxy::start();
-    let mut cmd = print_password(&world, world.server.base_url());
+    let mut cmd = verbose_print_password(&world, world.server.base_url());
     for var in [
         "HTTP_PROXY",
         "http_proxy",
@@ -256,7 +240,7 @@ fn plain_http_never_reaches_a_proxy() {
 fn https_reaches_the_proxy_only_as_connect_and_tls() {
     let (world, server) = tls_world();
     let proxy = RecordingProxy::start();
-    let out = print_password(&world, server.base_url())
+    let out = verbose_print_password(&world, server.base_url())
         .env("HTTPS_PROXY", proxy.url())
         .output()
         .unwrap();
@@ -276,7 +260,7 @@ fn no_proxy_keeps_https_away_from_the_proxy() {
         ("no_proxy", "r4.example, 127.0.0.0/8"),
     ] {
         let proxy = RecordingProxy::start();
-        let out = print_password(&world, server.base_url())
+        let out = verbose_print_password(&world, server.base_url())
             .env("HTTPS_PROXY", proxy.url())
             .env("ALL_PROXY", proxy.url())
             .env(var, list)
@@ -303,7 +287,7 @@ fn verbose_names_the_proxy_but_not_its_password() {
     let (world, server) = tls_world();
     let proxy = RecordingProxy::start();
     let addr = proxy.addr;
-    let out = print_password(&world, server.base_url())
+    let out = verbose_print_password(&world, server.base_url())
         .env(
             "HTTPS_PROXY",
             format!("http://{PROXY_USER}:{PROXY_PASSWORD}@{addr}"),
@@ -333,27 +317,23 @@ fn verbose_names_the_proxy_but_not_its_password() {
 #[test]
 fn a_malformed_proxy_is_refused_by_name_without_its_value() {
     let world = World::new();
-    let marker = world.path("child-ran");
-    let out = world
-        .std_command()
-        .env("R4_BASE_URL", "https://127.0.0.1:1/api/v1/machine")
-        .env(
-            "https_proxy",
-            format!("socks5://{PROXY_USER}:{PROXY_PASSWORD}@127.0.0.1:1080"),
-        )
-        .args(["--", "touch"])
-        .arg(&marker)
-        .output()
-        .unwrap();
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(64), "{err}");
-    assert!(
-        err.contains("https_proxy is not a usable proxy: only http:// and https://"),
-        "{err}"
+    let marker = world.marker();
+    let err = fails(
+        world
+            .std_command()
+            .env("R4_BASE_URL", "https://127.0.0.1:1/api/v1/machine")
+            .env(
+                "https_proxy",
+                format!("socks5://{PROXY_USER}:{PROXY_PASSWORD}@127.0.0.1:1080"),
+            )
+            .arg("--")
+            .args(marker.command()),
+        64,
+        &["https_proxy is not a usable proxy: only http:// and https://"],
     );
     assert!(
         !err.contains(PROXY_PASSWORD) && !err.contains(PROXY_USER),
         "{err}"
     );
-    assert!(!marker.exists(), "the child must not start");
+    marker.assert_not_ran();
 }

@@ -13,15 +13,11 @@
 //! Needs root (mount and PID namespaces, chroot) and `cc` with a static libc
 //! (`libc6-dev`); without them the test says SKIPPED, and fails under CI.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::*;
+use crate::util::*;
 
-/// Where build-static.sh puts it, under the target directory.
-const STATIC_BIN: &str = "x86_64-unknown-linux-gnu/release/r4-exec";
 /// The size budget of the static binary (build-static.sh checks it too).
 const BUDGET: u64 = 6 * 1024 * 1024;
 
@@ -46,55 +42,12 @@ int main(void) {
 }
 "#;
 
-/// Runs `packaging/build-static.sh` as `.ci/run` does and returns the
-/// binary. cargo passes `.cargo/config.toml`'s `AWS_LC_SYS_SMALL=0` (and
-/// its own `CARGO_*` variables) into this test's environment: left there,
-/// the script would build the 7.4 MB fast variant, without its budget
-/// check, and rebuild on every alternation with `.ci/run`.
-fn static_binary() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut cmd = Command::new(root.join("packaging/build-static.sh"));
-    for (name, _) in std::env::vars_os() {
-        let name = name.to_string_lossy();
-        if name.starts_with("CARGO_") && name != "CARGO_HOME" && name != "CARGO_TARGET_DIR" {
-            cmd.env_remove(name.as_ref());
-        }
-    }
-    let out = cmd.env("AWS_LC_SYS_SMALL", "1").output().unwrap();
-    assert!(
-        out.status.success(),
-        "packaging/build-static.sh failed:\n{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
-    let target =
-        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
-    root.join(target).join(STATIC_BIN)
-}
-
-fn namespaces_allowed() -> bool {
-    Command::new("unshare")
-        .args(["-m", "-p", "-f", "true"])
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
 /// A static C program that proves what it arrived with, or why it could
 /// not be built.
 fn build_child(dir: &Path, out: &Path) -> Result<(), String> {
     let src = dir.join("child.c");
     std::fs::write(&src, CHILD_C).unwrap();
-    let cc = Command::new("cc")
-        .args(["-static", "-O2", "-o"])
-        .arg(out)
-        .arg(&src)
-        .output()
-        .map_err(|e| format!("cc: {e}"))?;
-    if cc.status.success() {
-        Ok(())
-    } else {
-        Err(stderr(&cc))
-    }
+    cc_static(&src, out)
 }
 
 fn build_root(w: &World, bin: &Path) -> PathBuf {
@@ -128,11 +81,7 @@ fn run_in_root(w: &World, root: &Path, base_url: &str) -> std::process::Output {
 #[test]
 fn the_static_binary_runs_in_an_empty_root() {
     const TEST: &str = "the_static_binary_runs_in_an_empty_root";
-    if !require(
-        namespaces_allowed(),
-        TEST,
-        "mount and PID namespaces (unshare -m -p failed: run as root)",
-    ) {
+    if !require_namespaces(TEST) {
         return;
     }
     let w = World::new();
@@ -148,13 +97,13 @@ fn the_static_binary_runs_in_an_empty_root() {
         return;
     }
     let bin = static_binary();
-    let size = std::fs::metadata(&bin).unwrap().len();
+    let size = std::fs::metadata(bin).unwrap().len();
     assert!(
         size <= BUDGET,
         "{}: {size} bytes, over the budget of {BUDGET}",
         bin.display()
     );
-    let root = build_root(&w, &bin);
+    let root = build_root(&w, bin);
     let file = Command::new("file")
         .arg(root.join("r4-exec"))
         .output()

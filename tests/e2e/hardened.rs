@@ -5,15 +5,12 @@
 //! shared, only exec mode hardened itself: `check` decrypted everything and
 //! `rotate-key` held two private keys in a process that could dump core.
 
-mod common;
-
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
-use r4_devserver::{Options, Seed, ServerGuard};
-use r4_exec::contract::crypto::PrivateKey;
+use crate::util::*;
+use r4_devserver::ServerGuard;
 
 /// The soft core-file limit of `pid`, as `/proc/PID/limits` shows it.
 fn soft_core_limit(pid: u32) -> Option<String> {
@@ -67,9 +64,7 @@ fn allow_core_files(cmd: &mut Command) {
 }
 
 fn slow_server() -> ServerGuard {
-    let mut opts = Options::new(Seed::from_toml(&seed_text(true)).unwrap());
-    opts.latency_ms = 1500;
-    ServerGuard::start(opts)
+    server_with(&seed_text(true), |opts| opts.latency_ms = 1500)
 }
 
 fn assert_hardened(what: &str, seen: &[String]) {
@@ -98,9 +93,7 @@ fn trust_runs_hardened() {
 fn rotate_key_runs_hardened() {
     let world = World::new();
     let server = slow_server();
-    let key = PrivateKey::generate(2048).unwrap();
-    let path = world.path("new.pem");
-    write_private(&path, key.to_pkcs8_pem().as_bytes());
+    let (path, _) = new_key(&world);
     let path = path.to_string_lossy().into_owned();
     let seen = limits_while_running(&world, &server, &["rotate-key", "--new-key", &path]);
     assert_hardened("rotate-key", &seen);

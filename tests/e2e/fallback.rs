@@ -5,17 +5,15 @@
 //! verification failure or an authoritative 401/403/404, never moved
 //! backwards; in supervisor mode the first live poll takes over.
 
-mod common;
-
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Output, Stdio};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
+use crate::util::*;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE_NO_PAD};
 use base64::Engine;
-use common::*;
-use r4_devserver::{field_id, item_id, vault_id, Fault, FaultKind};
+use r4_devserver::{vault_id, Fault, FaultKind};
 use r4_exec::contract::crypto::digest;
 use r4_exec::contract::Signed;
 use serde_json::{Map, Value};
@@ -33,14 +31,20 @@ fn configure(w: &World, max_age: &str) {
     ));
 }
 
-/// Runs r4-exec on `cmd`; COMMAND writes `$DB_PASSWORD` to `out`.
-fn run_with(mut cmd: assert_cmd::Command, dir: &Path) -> (Output, Option<String>) {
+/// Runs r4-exec on `cmd` with `--timeout 10`; COMMAND writes
+/// `$DB_PASSWORD` to `out`.
+fn run_with(cmd: assert_cmd::Command, dir: &Path) -> (Output, Option<String>) {
+    run_within(cmd, dir, "10")
+}
+
+/// [`run_with`] with `--timeout timeout`.
+fn run_within(mut cmd: assert_cmd::Command, dir: &Path, timeout: &str) -> (Output, Option<String>) {
     let out_file = dir.join("out");
     let _ = std::fs::remove_file(&out_file);
     let out = cmd
         .args([
             "--timeout",
-            "10",
+            timeout,
             "--",
             "sh",
             "-c",
@@ -70,14 +74,10 @@ fn live_run(w: &World) -> Output {
 /// and the copy not used.
 fn refused(w: &World, code: i32, message: &str) -> String {
     let (out, got) = run(w);
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(code), "{err}");
+    let err = fails(out, code, &[message]);
     assert_eq!(got, None, "COMMAND ran: {err}");
-    assert!(err.contains(message), "expected {message:?} in:\n{err}");
     assert!(!err.contains("started from the fallback copy"), "{err}");
-    for value in [DB_PASSWORD, STRIPE, "not a real key", API_KEY] {
-        assert!(!err.contains(value), "a value leaked: {err}");
-    }
+    assert_no_value("a refused run", &err);
     err
 }
 
@@ -87,24 +87,9 @@ fn outage(w: &World) {
         .set_faults(vec![Fault::new(FaultKind::Unavailable)]);
 }
 
-fn set_db_password(w: &World, value: &str) {
-    let v = "Production Secrets";
-    w.server
-        .admin()
-        .set_field_value(
-            &vault_id(v),
-            &item_id(v, "Production DB"),
-            &field_id(v, "Production DB", "Password"),
-            value,
-        )
-        .unwrap();
-}
-
 /// The stamp line and the body of the stored copy.
 fn read_copy(w: &World) -> (Map<String, Value>, String) {
-    let text = std::fs::read_to_string(copy_path(w)).unwrap();
-    let (stamp, body) = text.split_once('\n').unwrap();
-    (serde_json::from_str(stamp).unwrap(), body.to_string())
+    read_copy_from(&std::fs::read_to_string(copy_path(w)).unwrap())
 }
 
 /// Writes a copy with `body`, stamped with the agent key as r4-exec would
@@ -202,21 +187,11 @@ fn the_copy_holds_no_value_no_api_key_and_no_dek() {
     let private_der = pem_rfc7468::decode_vec(agent_key().to_pkcs8_pem().as_bytes())
         .unwrap()
         .1;
-    let mut needles: Vec<Vec<u8>> = [
-        DB_PASSWORD,
-        DB_USER,
-        STRIPE,
-        TLS_KEY,
-        "not a real key",
-        LEGACY,
-        PLAIN,
-        "db.internal",
-        API_KEY,
-        api_secret,
-    ]
-    .iter()
-    .map(|v| v.as_bytes().to_vec())
-    .collect();
+    let mut needles: Vec<Vec<u8>> = ALL_VALUES
+        .iter()
+        .chain([&api_secret])
+        .map(|v| v.as_bytes().to_vec())
+        .collect();
     needles.push(private_der);
     // The DEK of every vault in the copy, unwrapped as r4-exec would.
     let parsed: Value = serde_json::from_str(&body).unwrap();
@@ -323,24 +298,10 @@ fn used_when_the_server_hangs() {
         .admin()
         .set_faults(vec![Fault::new(FaultKind::Hang)]);
     let start = Instant::now();
-    let out_file = w.path("out");
-    let out = w
-        .r4exec()
-        .args([
-            "--timeout",
-            "4",
-            "--",
-            "sh",
-            "-c",
-            "printf %s \"$DB_PASSWORD\" > \"$1\"",
-            "sh",
-        ])
-        .arg(&out_file)
-        .output()
-        .unwrap();
+    let (out, got) = run_within(w.r4exec(), w.dir.path(), "4");
     let err = stderr(&out);
     assert!(out.status.success(), "{err}");
-    assert_eq!(std::fs::read_to_string(&out_file).unwrap(), DB_PASSWORD);
+    assert_eq!(got.as_deref(), Some(DB_PASSWORD));
     let gave_up = "R4 cannot be reached (GET /vault/sync: no complete answer within 2s)";
     assert!(err.contains(gave_up), "{err}");
     assert!(
@@ -462,10 +423,9 @@ fn refused_on_401_403_and_404() {
             },
             w.dir.path(),
         );
-        let err = stderr(&out);
-        assert_eq!(out.status.code(), Some(code), "{err}");
-        assert_eq!(got, None);
-        assert!(err.contains(message) && !err.contains("fallback"), "{err}");
+        let err = fails(out, code, &[message]);
+        assert_eq!(got, None, "COMMAND ran: {err}");
+        assert!(!err.contains("fallback"), "{err}");
     }
     w.config(&format!(
         "{CONFIG}\n[project]\nid = \"0000000000000000000000ff\"\n[fallback]\npath = \"{}\"\n",
@@ -516,6 +476,7 @@ fn refused_when_tampered_with() {
     assert_eq!(got.as_deref(), Some(DB_PASSWORD));
 }
 
+/// The stamp line and the body of a copy's text.
 fn read_copy_from(text: &str) -> (Map<String, Value>, String) {
     let (stamp, body) = text.split_once('\n').unwrap();
     (serde_json::from_str(stamp).unwrap(), body.to_string())
@@ -611,29 +572,8 @@ fn max_age_without_a_path_or_malformed_is_a_usage_error() {
     assert!(stderr(&out).contains("[fallback] max_age: \"one day\" is not a duration"));
 }
 
-/// r4-exec --watch in the background, killed if the test fails.
-struct Supervisor {
-    child: Child,
-    stderr: PathBuf,
-}
-
-impl Drop for Supervisor {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
+/// How long the supervisor tests wait for a start, a poll or a copy.
+const TIMEOUT: Duration = Duration::from_secs(30);
 
 #[test]
 fn a_supervisor_starts_from_the_copy_and_returns_to_live_answers() {
@@ -645,10 +585,9 @@ fn a_supervisor_starts_from_the_copy_and_returns_to_live_answers() {
     let script = r#"echo "start $DB_PASSWORD" >> "$1"
 trap 'exit 0' TERM
 while kill -0 "$PPID" 2>/dev/null; do sleep 0.05; done"#;
-    let stderr_path = w.path("supervisor.stderr");
-    let child = w
-        .std_command()
-        .args([
+    let sup = Running::start(
+        &w,
+        &[
             "--timeout",
             "10",
             "--watch",
@@ -656,21 +595,15 @@ while kill -0 "$PPID" 2>/dev/null; do sleep 0.05; done"#;
             "0.3",
             "--grace",
             "5",
-        ])
-        .args(["--", "sh", "-c", script, "sh"])
-        .arg(&starts)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&stderr_path).unwrap())
-        .spawn()
-        .unwrap();
-    let sup = Supervisor {
-        child,
-        stderr: stderr_path,
-    };
-    let lines = || std::fs::read_to_string(&starts).unwrap_or_default();
-    let err = || std::fs::read_to_string(&sup.stderr).unwrap_or_default();
-    wait_for("a start from the copy", || lines().lines().count() == 1);
+        ],
+        script,
+        &starts,
+    );
+    let lines = || read(&starts);
+    let err = || sup.stderr();
+    wait_for("a start from the copy", TIMEOUT, || {
+        lines().lines().count() == 1
+    });
     assert_eq!(lines(), format!("start {DB_PASSWORD}\n"));
     assert!(
         err().contains("started from the fallback copy"),
@@ -678,13 +611,13 @@ while kill -0 "$PPID" 2>/dev/null; do sleep 0.05; done"#;
         err()
     );
     // Polls fail during the outage; COMMAND keeps running.
-    wait_for("a failed poll", || {
+    wait_for("a failed poll", TIMEOUT, || {
         err().contains("refresh failed, COMMAND keeps running")
     });
     // R4 is back, with a changed value: the live answer takes over.
     set_db_password(&w, "after the outage");
     w.server.admin().set_faults(vec![]);
-    wait_for("a restart with the live value", || {
+    wait_for("a restart with the live value", TIMEOUT, || {
         lines().lines().count() == 2
     });
     assert_eq!(
@@ -714,34 +647,27 @@ while kill -0 "$PPID" 2>/dev/null; do sleep 0.05; done"#;
 fn unchanged_polls_keep_the_copy_young() {
     let w = World::new();
     configure(&w, "10s");
-    let stderr_path = w.path("supervisor.stderr");
     let starts = w.path("starts");
     let script = r#"echo "start" >> "$1"
 trap 'exit 0' TERM
 while kill -0 "$PPID" 2>/dev/null; do sleep 0.05; done"#;
-    let child = w
-        .std_command()
-        .args(["-v", "--watch", "--watch-interval", "0.3"])
-        .args(["--", "sh", "-c", script, "sh"])
-        .arg(&starts)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&stderr_path).unwrap())
-        .spawn()
-        .unwrap();
-    let sup = Supervisor {
-        child,
-        stderr: stderr_path,
-    };
+    let sup = Running::start(
+        &w,
+        &["-v", "--watch", "--watch-interval", "0.3"],
+        script,
+        &starts,
+    );
     let stored_at = || {
         std::fs::read_to_string(copy_path(&w))
             .ok()
             .and_then(|t| read_copy_from(&t).0["storedAtMs"].as_u64())
     };
-    wait_for("the first copy", || stored_at().is_some());
+    wait_for("the first copy", TIMEOUT, || stored_at().is_some());
     let first = stored_at().unwrap();
-    wait_for("a re-stamped copy", || stored_at().unwrap() >= first + 1000);
-    let err = std::fs::read_to_string(&sup.stderr).unwrap();
+    wait_for("a re-stamped copy", TIMEOUT, || {
+        stored_at().unwrap() >= first + 1000
+    });
+    let err = sup.stderr();
     assert!(
         err.contains("refresh: no change since the last one"),
         "{err}"

@@ -5,9 +5,7 @@
 //! failure is reported for every env var it concerns, in the order the
 //! configuration is read, with the child never started.
 
-mod common;
-
-use common::*;
+use crate::util::*;
 
 const VAULTS: usize = 4;
 const ITEMS_PER_VAULT: usize = 12;
@@ -63,16 +61,9 @@ fn every_value_reaches_its_own_variable() {
 #[test]
 fn a_bad_item_signature_is_reported_for_each_variable_in_order() {
     let world = wide_world(&["bad-signature-detail"]);
-    let marker = world.path("child-ran");
-    let out = world
-        .r4exec()
-        .args(["--", "touch"])
-        .arg(&marker)
-        .output()
-        .expect("run r4-exec");
-    assert_eq!(out.status.code(), Some(65), "{}", stderr(&out));
-    assert!(!marker.exists(), "the child must not start");
-    let err = stderr(&out);
+    let marker = world.marker();
+    let err = fails(world.r4exec().arg("--").args(marker.command()), 65, &[]);
+    marker.assert_not_ran();
     let named: Vec<&str> = err
         .lines()
         .filter_map(|l| l.strip_prefix("r4-exec: "))

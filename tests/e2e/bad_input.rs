@@ -6,7 +6,7 @@
 //! Each test runs `r4-exec` with a scrubbed environment (only `PATH` and what
 //! the test sets; never the developer's `R4_*` variables), in its own temporary
 //! directory, with a COMMAND that would create a marker file if it ever ran
-//! (`sh -c 'touch <tmp>/ran'`), and asserts the exit code, the useful part of
+//! (`touch <tmp>/ran`), and asserts the exit code, the useful part of
 //! stderr and that the marker is absent. No network is used: every case fails
 //! before a request, except the shared-API-key-file case, which points at a
 //! closed loopback port (127.0.0.1:9) and must fail with 69.
@@ -15,14 +15,14 @@
 //! before r4-exec printed it (see each test's comment); they are what keeps
 //! those messages from regressing.
 
-use std::ffi::OsString;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use assert_cmd::assert::Assert;
 use assert_cmd::Command;
 use predicates::prelude::*;
 use tempfile::TempDir;
+
+use crate::util::{fails, Marker};
 
 /// The only inherited variable.
 const PATH: &str = "/usr/local/bin:/usr/bin:/bin";
@@ -82,18 +82,9 @@ impl Fx {
         out
     }
 
-    /// The marker COMMAND would create.
-    fn marker(&self) -> PathBuf {
-        self.path("ran")
-    }
-
-    /// `sh -c 'touch <marker>'`.
-    fn marker_command(&self) -> Vec<OsString> {
-        vec![
-            "sh".into(),
-            "-c".into(),
-            format!("touch '{}'", self.marker().display()).into(),
-        ]
+    /// The COMMAND of every run: `touch <tmp>/ran`.
+    fn marker(&self) -> Marker {
+        Marker::new(self.dir.path())
     }
 
     /// `r4-exec` with a scrubbed environment, run in the test directory.
@@ -103,32 +94,15 @@ impl Fx {
         c
     }
 
-    /// `r4-exec --config <config> --timeout 10 -- sh -c 'touch <marker>'`.
+    /// `r4-exec --config <config> --timeout 10 -- touch <marker>`.
     fn exec(&self, config: &Path) -> Command {
         let mut c = self.cmd();
         c.arg("--config")
             .arg(config)
             .args(["--timeout", "10", "--"])
-            .args(self.marker_command());
+            .args(self.marker().command());
         c
     }
-
-    fn assert_not_ran(&self) {
-        assert!(
-            !self.marker().exists(),
-            "COMMAND ran although r4-exec failed"
-        );
-    }
-}
-
-/// Runs `cmd`, asserts the exit code, an empty stdout and that stderr
-/// contains every fragment.
-fn fails(cmd: &mut Command, code: i32, fragments: &[&str]) -> Assert {
-    let mut stderr = predicate::str::contains("r4-exec: ").boxed();
-    for f in fragments {
-        stderr = stderr.and(predicate::str::contains(*f)).boxed();
-    }
-    cmd.assert().code(code).stdout("").stderr(stderr)
 }
 
 /// Runs exec mode on `config_text` and expects a usage/config failure.
@@ -137,11 +111,7 @@ fn config_fails(config_text: &str, fragments: &[String]) {
     let cfg = fx.config(config_text);
     let frags: Vec<&str> = fragments.iter().map(String::as_str).collect();
     fails(&mut fx.exec(&cfg), USAGE, &frags);
-    fx.assert_not_ran();
-}
-
-fn stderr_of(assert: &Assert) -> String {
-    String::from_utf8_lossy(&assert.get_output().stderr).into_owned()
+    fx.marker().assert_not_ran();
 }
 
 // ---------------------------------------------------------------- sanity ----
@@ -151,15 +121,16 @@ fn the_marker_command_does_create_the_marker() {
     // Guards the other tests: "marker absent" only means something if the
     // marker command works when it does run.
     let fx = Fx::new();
-    let cmd = fx.marker_command();
-    let status = std::process::Command::new(&cmd[0])
+    let marker = fx.marker();
+    let cmd = marker.command();
+    let status = std::process::Command::new(cmd[0])
         .args(&cmd[1..])
         .env_clear()
         .env("PATH", PATH)
         .status()
         .expect("sh");
     assert!(status.success());
-    assert!(fx.marker().exists());
+    assert!(fx.marker().path().exists());
 }
 
 // ---------------------------------------------------------------- r4.toml ----
@@ -176,7 +147,7 @@ fn malformed_toml_names_file_line_and_column() {
             "invalid string",
         ],
     );
-    fx.assert_not_ran();
+    fx.marker().assert_not_ran();
 }
 
 #[test]
@@ -191,7 +162,7 @@ fn unterminated_string_names_line_and_column() {
             cfg.display()
         )],
     );
-    fx.assert_not_ran();
+    fx.marker().assert_not_ran();
 }
 
 #[test]
@@ -235,7 +206,7 @@ fn an_entry_that_is_not_a_reference_says_what_is_expected() {
     // variant of untagged enum RawEntry".
     let fx = Fx::new();
     let cfg = fx.config("[env]\nA = 5\n");
-    let a = fails(
+    let err = fails(
         &mut fx.exec(&cfg),
         USAGE,
         &[
@@ -243,12 +214,8 @@ fn an_entry_that_is_not_a_reference_says_what_is_expected() {
             "expected \"r4://<vault>/<item>/<field>\" or { ref = \"r4://…\" }",
         ],
     );
-    assert!(
-        !stderr_of(&a).contains("untagged enum"),
-        "{}",
-        stderr_of(&a)
-    );
-    fx.assert_not_ran();
+    assert!(!err.contains("untagged enum"), "{}", err);
+    fx.marker().assert_not_ran();
 }
 
 #[test]
@@ -370,7 +337,7 @@ fn a_missing_config_given_with_dash_c_is_named() {
             missing.display()
         )],
     );
-    fx.assert_not_ran();
+    fx.marker().assert_not_ran();
 }
 
 #[test]
@@ -380,7 +347,7 @@ fn a_missing_config_given_in_r4_config_is_named() {
     let mut c = fx.cmd();
     c.env("R4_CONFIG", &missing)
         .arg("--")
-        .args(fx.marker_command());
+        .args(fx.marker().command());
     fails(
         &mut c,
         USAGE,
@@ -389,7 +356,7 @@ fn a_missing_config_given_in_r4_config_is_named() {
             missing.display()
         )],
     );
-    fx.assert_not_ran();
+    fx.marker().assert_not_ran();
 }
 
 #[test]
@@ -399,13 +366,13 @@ fn a_missing_default_config_is_named() {
     // must say what to fetch.
     let fx = Fx::new();
     let mut c = fx.cmd();
-    c.arg("--").args(fx.marker_command());
+    c.arg("--").args(fx.marker().command());
     fails(
         &mut c,
         USAGE,
         &["nothing to resolve: no ./r4.toml, and no variable or --env-file line holds an r4:// reference; write one with `r4-exec init` (or start from r4.toml.example), or pass --config FILE"],
     );
-    fx.assert_not_ran();
+    fx.marker().assert_not_ran();
 }
 
 #[test]
@@ -427,18 +394,17 @@ fn an_error_inside_the_default_r4_toml_gets_no_advice_about_finding_it() {
     let fx = Fx::new();
     fx.config("[env]\nA = \"r4://V/I\"\n");
     let mut c = fx.cmd();
-    c.arg("--").args(fx.marker_command());
-    let a = fails(
+    c.arg("--").args(fx.marker().command());
+    let stderr = fails(
         &mut c,
         USAGE,
         &["r4-exec: r4.toml: [env] A = \"r4://V/I\": a reference has exactly three segments r4://<vault>/<item>/<field>, found 2\n"],
     );
-    let stderr = stderr_of(&a);
     assert!(
         !stderr.contains("--config") && !stderr.contains("R4_CONFIG"),
         "{stderr}"
     );
-    fx.assert_not_ran();
+    fx.marker().assert_not_ran();
 }
 
 #[test]
@@ -461,7 +427,7 @@ fn a_config_that_is_a_directory_or_not_utf8_is_refused() {
             bin.display()
         )],
     );
-    fx.assert_not_ran();
+    fx.marker().assert_not_ran();
 }
 
 // ----------------------------------------------------------- private key ----
@@ -479,7 +445,7 @@ fn key_fails(pem: &[u8], fragment: &str) {
         USAGE,
         &[&format!("private key {}: {fragment}", key.display())],
     );
-    fx.assert_not_ran();
+    fx.marker().assert_not_ran();
 }
 
 #[test]
@@ -553,7 +519,7 @@ fn a_missing_private_key_is_named() {
             missing.display()
         )],
     );
-    fx.assert_not_ran();
+    fx.marker().assert_not_ran();
 }
 
 #[test]
@@ -562,16 +528,16 @@ fn no_api_key_and_no_private_key_are_reported_together() {
     let cfg = fx.config(VALID_CONFIG);
     let expected = "r4-exec: no private key: set R4_PRIVATE_KEY_FILE or private_key_file in [r4], or pass it as the systemd credential r4-private-key (create one with `r4-exec keygen`)\n\
                     r4-exec: no API key: set R4_API_KEY, or api_key_file in [r4], or pass it as the systemd credential r4-api-key\n";
-    let a = fails(&mut fx.exec(&cfg), USAGE, &[expected]);
-    assert_eq!(stderr_of(&a), expected);
+    let err = fails(&mut fx.exec(&cfg), USAGE, &[expected]);
+    assert_eq!(err, expected);
     let new = fx.path("new.toml");
     for (sub, config) in [("register", &cfg), ("ls", &cfg), ("init", &new)] {
         let mut c = fx.cmd();
         c.arg("--config").arg(config).arg(sub);
-        let a = fails(&mut c, USAGE, &[expected]);
-        assert_eq!(stderr_of(&a), expected, "{sub}");
+        let err = fails(&mut c, USAGE, &[expected]);
+        assert_eq!(err, expected, "{sub}");
     }
-    fx.assert_not_ran();
+    fx.marker().assert_not_ran();
 }
 
 #[test]
@@ -585,7 +551,7 @@ fn no_private_key_configured_says_how_to_get_one() {
         USAGE,
         &["no private key: set R4_PRIVATE_KEY_FILE or private_key_file in [r4], or pass it as the systemd credential r4-private-key (create one with `r4-exec keygen`)"],
     );
-    fx.assert_not_ran();
+    fx.marker().assert_not_ran();
 }
 
 // --------------------------------------------------------------- API key ----
@@ -600,7 +566,7 @@ fn an_empty_r4_api_key_is_refused() {
         c.env("R4_PRIVATE_KEY_FILE", &key).env("R4_API_KEY", value);
         fails(&mut c, USAGE, &["R4_API_KEY is set but empty"]);
     }
-    fx.assert_not_ran();
+    fx.marker().assert_not_ran();
 }
 
 #[test]
@@ -616,7 +582,7 @@ fn an_empty_r4_api_key_does_not_fall_back_to_the_key_file() {
     let mut c = fx.exec(&cfg);
     c.env("R4_PRIVATE_KEY_FILE", &key).env("R4_API_KEY", "");
     fails(&mut c, USAGE, &["R4_API_KEY is set but empty"]);
-    fx.assert_not_ran();
+    fx.marker().assert_not_ran();
 }
 
 #[test]
@@ -637,7 +603,7 @@ fn an_empty_api_key_file_is_refused() {
             &[&format!("API key file {} is empty", key_file.display())],
         );
     }
-    fx.assert_not_ran();
+    fx.marker().assert_not_ran();
 }
 
 #[test]
@@ -652,7 +618,7 @@ fn a_missing_api_key_says_where_to_put_one() {
         USAGE,
         &["no API key: set R4_API_KEY, or api_key_file in [r4], or pass it as the systemd credential r4-api-key"],
     );
-    fx.assert_not_ran();
+    fx.marker().assert_not_ran();
 }
 
 #[test]
@@ -674,7 +640,7 @@ fn a_missing_api_key_file_is_named() {
             missing.display()
         )],
     );
-    fx.assert_not_ran();
+    fx.marker().assert_not_ran();
 }
 
 #[test]
@@ -688,7 +654,7 @@ fn an_api_key_file_readable_by_others_warns_and_the_run_goes_on() {
     ));
     let mut c = fx.exec(&cfg);
     c.env("R4_PRIVATE_KEY_FILE", &key);
-    let a = fails(
+    let stderr = fails(
         &mut c,
         NETWORK,
         &[
@@ -701,12 +667,11 @@ fn an_api_key_file_readable_by_others_warns_and_the_run_goes_on() {
             "COMMAND was not started",
         ],
     );
-    let stderr = stderr_of(&a);
     assert!(
         !stderr.contains("not-a-real-secret"),
         "API key leaked: {stderr}"
     );
-    fx.assert_not_ran();
+    fx.marker().assert_not_ran();
 }
 
 #[test]
@@ -720,9 +685,9 @@ fn an_api_key_file_of_mode_0600_does_not_warn() {
     ));
     let mut c = fx.exec(&cfg);
     c.env("R4_PRIVATE_KEY_FILE", &key);
-    let a = fails(&mut c, NETWORK, &["cannot reach the server"]);
-    assert!(!stderr_of(&a).contains("warning"), "{}", stderr_of(&a));
-    fx.assert_not_ran();
+    let err = fails(&mut c, NETWORK, &["cannot reach the server"]);
+    assert!(!err.contains("warning"), "{}", err);
+    fx.marker().assert_not_ran();
 }
 
 #[test]
@@ -735,9 +700,9 @@ fn an_api_key_with_control_characters_is_blamed_on_the_key_not_the_url() {
     c.env("R4_PRIVATE_KEY_FILE", &key)
         .env("R4_API_KEY", "rk_abc\u{1}.secret")
         .env("R4_BASE_URL", "http://127.0.0.1:9");
-    let a = fails(&mut c, USAGE, &["API key", "not allowed"]);
-    assert!(!stderr_of(&a).contains("base URL"), "{}", stderr_of(&a));
-    fx.assert_not_ran();
+    let err = fails(&mut c, USAGE, &["API key", "not allowed"]);
+    assert!(!err.contains("base URL"), "{}", err);
+    fx.marker().assert_not_ran();
 }
 
 // ------------------------------------------------------ unreachable server ----
@@ -751,12 +716,11 @@ fn unreachable_fails(base_url: &str, fragment: &str) {
     c.env("R4_PRIVATE_KEY_FILE", &key)
         .env("R4_API_KEY", API_KEY)
         .env("R4_BASE_URL", base_url);
-    let a = fails(
+    let stderr = fails(
         &mut c,
         NETWORK,
         &[fragment, "r4-exec: COMMAND was not started\n"],
     );
-    let stderr = stderr_of(&a);
     for internal in [
         "Query {",
         "client error (Connect)",
@@ -765,7 +729,7 @@ fn unreachable_fails(base_url: &str, fragment: &str) {
     ] {
         assert!(!stderr.contains(internal), "{internal}: {stderr}");
     }
-    fx.assert_not_ran();
+    fx.marker().assert_not_ran();
 }
 
 #[test]
@@ -810,7 +774,7 @@ fn plain_http_to_a_remote_host_is_refused() {
             )],
         );
     }
-    fx.assert_not_ran();
+    fx.marker().assert_not_ran();
 }
 
 #[test]
@@ -827,7 +791,7 @@ fn plain_http_in_r4_base_url_is_refused_too() {
         USAGE,
         &["base URL \"http://r4.example.com/api/v1/machine\" uses plain http:// to a non-loopback host; use https://"],
     );
-    fx.assert_not_ran();
+    fx.marker().assert_not_ran();
 }
 
 #[test]
@@ -848,7 +812,7 @@ fn a_base_url_that_is_not_an_http_url_is_refused() {
             .env("R4_BASE_URL", url);
         fails(&mut c, USAGE, &[fragment]);
     }
-    fx.assert_not_ran();
+    fx.marker().assert_not_ran();
 }
 
 #[test]
@@ -867,7 +831,7 @@ fn a_malformed_trust_pin_is_refused() {
         USAGE,
         &["r4.toml: [trust] signers: \"sha256:ABCD\" is not a fingerprint (sha256:<64 lowercase hex>)"],
     );
-    fx.assert_not_ran();
+    fx.marker().assert_not_ran();
 }
 
 // ------------------------------------------------------------ command line ----
@@ -908,11 +872,13 @@ fn an_unknown_flag_is_a_usage_error_64() {
     // Used to exit 2 (clap's default); the exit-code table says 64.
     let fx = Fx::new();
     let mut c = fx.cmd();
-    c.arg("--no-such-flag").arg("--").args(fx.marker_command());
+    c.arg("--no-such-flag")
+        .arg("--")
+        .args(fx.marker().command());
     c.assert().code(USAGE).stderr(predicate::str::contains(
         "unexpected argument '--no-such-flag'",
     ));
-    fx.assert_not_ran();
+    fx.marker().assert_not_ran();
 }
 
 #[test]
@@ -945,7 +911,7 @@ fn a_command_that_is_not_executable_is_126() {
     // A script that would create the marker, without its x bit.
     let script = fx.write_mode(
         "script.sh",
-        format!("#!/bin/sh\ntouch '{}'\n", fx.marker().display()),
+        format!("#!/bin/sh\ntouch '{}'\n", fx.marker().path().display()),
         0o644,
     );
     let mut c = fx.cmd();
@@ -958,7 +924,7 @@ fn a_command_that_is_not_executable_is_126() {
             script.display()
         )],
     );
-    fx.assert_not_ran();
+    fx.marker().assert_not_ran();
     // The same file through PATH.
     let mut c = fx.cmd();
     c.env("PATH", format!("{}:{PATH}", fx.dir.path().display()))
@@ -970,7 +936,7 @@ fn a_command_that_is_not_executable_is_126() {
         NOT_EXECUTABLE,
         &["script.sh: cannot execute: EACCES: Permission denied"],
     );
-    fx.assert_not_ran();
+    fx.marker().assert_not_ran();
 }
 
 #[test]
@@ -1114,10 +1080,10 @@ vvlS2ykRltXh1Dy8NdcOkQMFuRs8K8gPJA==
 ";
 
 /// A 1024-bit RSA key, PKCS#8 (`openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:1024`).
-const RSA_1024_PKCS8: &str = include_str!("../contract/tests/data/rsa-1024.pkcs8.pem");
+const RSA_1024_PKCS8: &str = include_str!("../../contract/tests/data/rsa-1024.pkcs8.pem");
 
 /// The same 1024-bit key as PKCS#1 (`openssl rsa -traditional`).
-const RSA_1024_PKCS1: &str = include_str!("../contract/tests/data/rsa-1024.pkcs1.pem");
+const RSA_1024_PKCS1: &str = include_str!("../../contract/tests/data/rsa-1024.pkcs1.pem");
 
 /// A 2048-bit RSA key encrypted with AES-256 (PKCS#8 `ENCRYPTED PRIVATE KEY`, passphrase `x`).
 const RSA_2048_ENCRYPTED_PKCS8: &str = "\

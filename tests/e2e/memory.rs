@@ -20,31 +20,25 @@
 //! bytes: `malloc` writes its own pointers over the first 16 to 32 bytes of a
 //! freed chunk, so a freed copy keeps only its tail.
 
-mod common;
-
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use crate::util::*;
 use aho_corasick::AhoCorasick;
-use common::*;
 
-const DEADLINE: Duration = Duration::from_secs(20);
 /// How long the supervisor gets, after COMMAND started, to drop what it no
 /// longer needs (it does so right after the fork; this is slack for a busy
 /// machine).
 const SETTLE: Duration = Duration::from_secs(5);
 
 fn require_root() {
-    // SAFETY: geteuid(2) takes no argument and cannot fail.
-    let euid = unsafe { nix::libc::geteuid() };
     assert!(
-        euid == 0,
-        "tests/memory.rs reads r4-exec's memory through /proc/PID/mem, which only root may read \
-         (r4-exec is non-dumpable): run it as root, e.g. `sudo -E cargo test --test memory` \
+        is_root(),
+        "tests/e2e/memory.rs reads r4-exec's memory through /proc/PID/mem, which only root may read \
+         (r4-exec is non-dumpable): run it as root, e.g. `sudo -E cargo test --test e2e memory::` \
          (CI runs as root)"
     );
 }
@@ -166,77 +160,34 @@ impl MemWorld {
         let w = &self.world;
         let marker = w.path("command-started");
         let _ = std::fs::remove_file(&marker);
-        let stderr = w.path("r4-exec.stderr");
         let script = r#"echo started > "$1"
 while kill -0 "$PPID" 2>/dev/null; do sleep 0.05; done"#;
-        let mut cmd = Command::new(bin());
+        let mut cmd = w.std_command();
         if let Some(id) = uid {
             cmd.uid(id).gid(id);
         }
-        let child = cmd
+        cmd.env("R4_API_KEY", &self.api_key)
             .args(args)
             .args(["--", "sh", "-c", script, "sh"])
-            .arg(&marker)
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("R4_BASE_URL", w.server.base_url())
-            .env("R4_API_KEY", &self.api_key)
-            .env("R4_PRIVATE_KEY_FILE", w.path("agent.pem"))
-            .env("R4_CONFIG", w.path("r4.toml"))
-            .current_dir(w.dir.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(File::create(&stderr).expect("stderr file"))
-            .spawn()
-            .expect("start r4-exec");
-        let mut running = Running {
-            child,
-            marker,
-            stderr,
-        };
-        running.wait_for_command();
+            .arg(&marker);
+        let mut running = Running::spawn(&mut cmd, w.path("r4-exec.stderr"));
+        wait_for("COMMAND to start", DEADLINE, || {
+            marker.exists()
+                || match running.exited() {
+                    Some(status) => panic!(
+                        "r4-exec exited ({status}) before COMMAND started: {}",
+                        running.stderr()
+                    ),
+                    None => false,
+                }
+        });
         running
     }
 }
 
-/// r4-exec running in the background; killed on drop (its COMMAND notices
-/// and exits), so nothing outlives the test.
-struct Running {
-    child: Child,
-    marker: PathBuf,
-    stderr: PathBuf,
-}
-
-impl Running {
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    fn wait_for_command(&mut self) {
-        let start = Instant::now();
-        while !self.marker.exists() {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                panic!(
-                    "r4-exec exited ({status}) before COMMAND started: {}",
-                    std::fs::read_to_string(&self.stderr).unwrap_or_default()
-                );
-            }
-            assert!(start.elapsed() < DEADLINE, "COMMAND did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// `/proc/PID/environ`: what the kernel shows of r4-exec's environment.
-    fn environ(&self) -> Vec<u8> {
-        std::fs::read(format!("/proc/{}/environ", self.pid())).expect("read environ")
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// `/proc/PID/environ`: what the kernel shows of r4-exec's environment.
+fn environ(r: &Running) -> Vec<u8> {
+    std::fs::read(format!("/proc/{}/environ", r.id())).expect("read environ")
 }
 
 /// One occurrence found in r4-exec's memory.
@@ -368,7 +319,7 @@ fn scan_until_clean(pid: u32, needles: &[Needle]) -> Scan {
 }
 
 fn assert_environ_has_no_key(r: &Running, key: &str) {
-    let environ = r.environ();
+    let environ = environ(r);
     assert!(
         !environ.windows(key.len()).any(|w| w == key.as_bytes()),
         "/proc/PID/environ still shows the API key"
@@ -388,7 +339,7 @@ fn reap_mode_keeps_neither_the_values_nor_the_api_key() {
     require_root();
     let m = MemWorld::new();
     let r = m.start(&["--reap"]);
-    let s = scan_until_clean(r.pid(), &m.all_needles());
+    let s = scan_until_clean(r.id(), &m.all_needles());
     assert_scanned_something(&s);
     assert!(
         s.hits.is_empty(),
@@ -403,7 +354,7 @@ fn watch_mode_keeps_the_values_it_compares() {
     require_root();
     let m = MemWorld::new();
     let r = m.start(&["--watch", "--watch-interval", "600"]);
-    let s = scan(r.pid(), &m.value_needles());
+    let s = scan(r.id(), &m.value_needles());
     assert_scanned_something(&s);
     for (what, _) in &m.values {
         assert!(
@@ -422,14 +373,14 @@ fn mask_mode_keeps_the_values_but_not_the_api_key() {
     require_root();
     let m = MemWorld::new();
     let r = m.start(&["--mask"]);
-    let s = scan_until_clean(r.pid(), &m.key_needles());
+    let s = scan_until_clean(r.id(), &m.key_needles());
     assert_scanned_something(&s);
     assert!(
         s.hits.is_empty(),
         "with --mask alone no request is made after the first: the API key must be gone:\n{}",
         s.report()
     );
-    let s = scan(r.pid(), &m.value_needles());
+    let s = scan(r.id(), &m.value_needles());
     for (what, _) in &m.values {
         assert!(
             s.found(what),
@@ -461,7 +412,7 @@ fn another_process_of_the_same_user_cannot_read_its_environ_or_memory() {
     let r = m.start_as(&["--watch", "--watch-interval", "600"], Some(NOBODY));
     let as_nobody = |file: &str| {
         Command::new("cat")
-            .arg(format!("/proc/{}/{file}", r.pid()))
+            .arg(format!("/proc/{}/{file}", r.id()))
             .uid(NOBODY)
             .gid(NOBODY)
             .output()

@@ -3,9 +3,7 @@
 //! how programs start unless `[env]` maps it; `--pristine` and
 //! `--preserve-env` give COMMAND an allow-listed environment.
 
-mod common;
-
-use common::*;
+use crate::util::*;
 use r4_devserver::{vault_id, ItemSeed};
 
 /// Adds item "Node" with field "Options" to the project's vault: it derives
@@ -25,24 +23,19 @@ fn add_node_options(w: &World) {
 fn a_derived_name_never_sets_a_variable_that_changes_how_programs_start() {
     let w = World::new();
     add_node_options(&w);
-    let marker = w.path("ran");
+    let marker = w.marker();
     for source in ["verified", "env-endpoint"] {
         w.config(&format!(
             "[project]\nname = \"App\"\nsource = \"{source}\"\n"
         ));
-        let out = w
-            .r4exec()
-            .args(["--", "touch"])
-            .arg(&marker)
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(64), "{source}: {}", stderr(&out));
-        let err = stderr(&out);
-        assert!(err.contains("NODE_OPTIONS ("), "{source}: {err}");
-        assert!(
-            err.contains("[project] would set NODE_OPTIONS")
-                && err.contains("map NODE_OPTIONS explicitly in [env]"),
-            "{source}: {err}"
+        let err = fails(
+            w.r4exec().arg("--").args(marker.command()),
+            64,
+            &[
+                "NODE_OPTIONS (",
+                "[project] would set NODE_OPTIONS",
+                "map NODE_OPTIONS explicitly in [env]",
+            ],
         );
         if source == "verified" {
             assert!(
@@ -51,7 +44,7 @@ fn a_derived_name_never_sets_a_variable_that_changes_how_programs_start() {
             );
         }
         assert!(!err.contains("evil"), "no value in messages: {err}");
-        assert!(!marker.exists(), "{source}: COMMAND ran");
+        marker.assert_not_ran();
     }
 }
 

@@ -4,25 +4,13 @@
 //! the variable and the fix ([files]); exactly at the limit, COMMAND runs,
 //! which shows the limit is the kernel's and not a guess.
 
-mod common;
-
-use common::*;
-use r4_devserver::{field_id, item_id, vault_id};
+use crate::util::*;
 use r4_exec::inject::MAX_ARG_STRLEN;
 
 /// A world whose `DB_PASSWORD` (in `[env]`) is `len` bytes long.
 fn world_with_password_of(len: usize) -> World {
     let w = World::new();
-    let v = "Production Secrets";
-    w.server
-        .admin()
-        .set_field_value(
-            &vault_id(v),
-            &item_id(v, "Production DB"),
-            &field_id(v, "Production DB", "Password"),
-            &"p".repeat(len),
-        )
-        .unwrap();
+    set_db_password(&w, &"p".repeat(len));
     w
 }
 

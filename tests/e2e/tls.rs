@@ -3,34 +3,9 @@
 //! chain that does not reach them, and a chain that reaches no trusted root
 //! is refused before any request is sent.
 
-mod common;
-
 use std::process::Command;
 
-use common::*;
-use r4_devserver::{Options, Seed, ServerGuard};
-
-/// A TLS devserver with the test world, and its CA written to `ca.pem`.
-fn tls_world() -> (World, ServerGuard) {
-    let world = World::new();
-    let mut opts = Options::new(Seed::from_toml(&seed_text(true)).unwrap());
-    opts.tls = true;
-    let server = ServerGuard::start(opts);
-    assert!(server.base_url().starts_with("https://"));
-    std::fs::write(world.path("ca.pem"), server.ca_pem().unwrap()).unwrap();
-    (world, server)
-}
-
-fn print_password(world: &World, server: &ServerGuard) -> Command {
-    let mut cmd = world.std_command();
-    cmd.env("R4_BASE_URL", server.base_url()).args([
-        "--",
-        "sh",
-        "-c",
-        "printf %s \"$DB_PASSWORD\"",
-    ]);
-    cmd
-}
+use crate::util::*;
 
 #[test]
 fn ca_file_is_trusted_without_reading_the_system_store() {
@@ -47,7 +22,7 @@ fn ca_file_is_trusted_without_reading_the_system_store() {
     cmd.args(["-f", "-qq", "-e", "trace=openat,open", "-o"])
         .arg(world.path("trace"))
         .arg(bin());
-    let inner = print_password(&world, &server);
+    let inner = print_password(&world, server.base_url(), &[]);
     cmd.args(inner.get_args().collect::<Vec<_>>())
         .env_clear()
         .envs(inner.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))))
@@ -65,7 +40,7 @@ fn ca_file_is_trusted_without_reading_the_system_store() {
 #[test]
 fn system_roots_from_ssl_cert_file_are_trusted() {
     let (world, server) = tls_world();
-    let out = print_password(&world, &server)
+    let out = print_password(&world, server.base_url(), &[])
         .env("SSL_CERT_FILE", world.path("ca.pem"))
         .output()
         .unwrap();
@@ -75,18 +50,17 @@ fn system_roots_from_ssl_cert_file_are_trusted() {
 #[test]
 fn a_server_chaining_to_no_trusted_root_is_refused() {
     let (world, server) = tls_world();
-    let marker = world.path("child-ran");
-    let out = world
-        .std_command()
-        .env("R4_BASE_URL", server.base_url())
-        .env("SSL_CERT_FILE", world.path("does-not-exist.pem"))
-        .env("SSL_CERT_DIR", world.path("no-such-dir"))
-        .args(["--", "touch"])
-        .arg(&marker)
-        .output()
-        .unwrap();
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(69), "{err}");
-    assert!(err.contains("add its CA with ca_file"), "{err}");
-    assert!(!marker.exists(), "the child must not start");
+    let marker = world.marker();
+    fails(
+        world
+            .std_command()
+            .env("R4_BASE_URL", server.base_url())
+            .env("SSL_CERT_FILE", world.path("does-not-exist.pem"))
+            .env("SSL_CERT_DIR", world.path("no-such-dir"))
+            .arg("--")
+            .args(marker.command()),
+        69,
+        &["add its CA with ca_file"],
+    );
+    marker.assert_not_ran();
 }

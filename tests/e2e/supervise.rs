@@ -6,32 +6,14 @@
 //! Every COMMAND here loops `while kill -0 $PPID` so it never outlives a
 //! failed test, and every wait polls for a condition under a deadline.
 
-mod common;
-
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::util::*;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use r4_devserver::{field_id, item_id, vault_id, Fault, FaultKind};
-
-const DEADLINE: Duration = Duration::from_secs(20);
-
-/// Polls `cond` every 20 ms until it holds; panics with `what` after
-/// [`DEADLINE`].
-fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn read(path: &Path) -> String {
-    std::fs::read_to_string(path).unwrap_or_default()
-}
+use r4_devserver::{Fault, FaultKind};
 
 fn lines_starting(path: &Path, prefix: &str) -> Vec<String> {
     read(path)
@@ -39,62 +21,6 @@ fn lines_starting(path: &Path, prefix: &str) -> Vec<String> {
         .filter(|l| l.starts_with(prefix))
         .map(str::to_owned)
         .collect()
-}
-
-/// r4-exec running in the background; killed (with its COMMAND, which
-/// notices its parent is gone) if the test fails before it exits.
-struct Running {
-    child: Child,
-    stderr: PathBuf,
-}
-
-impl Running {
-    fn start(w: &World, args: &[&str], script: &str, file: &Path) -> Running {
-        let stderr = w.path("r4-exec.stderr");
-        let child = w
-            .std_command()
-            .args(args)
-            .args(["--", "sh", "-c", script, "sh"])
-            .arg(file)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&stderr).unwrap())
-            .spawn()
-            .unwrap();
-        Running { child, stderr }
-    }
-
-    fn pid(&self) -> Pid {
-        Pid::from_raw(self.child.id() as i32)
-    }
-
-    fn signal(&self, sig: Signal) {
-        kill(self.pid(), sig).unwrap();
-    }
-
-    fn stderr(&self) -> String {
-        read(&self.stderr)
-    }
-
-    fn is_running(&mut self) -> bool {
-        self.child.try_wait().unwrap().is_none()
-    }
-
-    fn wait(&mut self) -> ExitStatus {
-        let mut status = None;
-        wait_for("r4-exec to exit", || {
-            status = self.child.try_wait().unwrap();
-            status.is_some()
-        });
-        status.unwrap()
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// Traps HUP, USR1 and INT (writes the name), TERM (writes it, exits 3).
@@ -109,14 +35,16 @@ fn signals_reach_the_command_and_its_exit_code_comes_back() {
     let w = World::new();
     let f = w.path("signals");
     let mut r = Running::start(&w, &["--watch", "--watch-interval", "60"], TRAPPER, &f);
-    wait_for("COMMAND to be ready", || read(&f).contains("ready"));
+    wait_for("COMMAND to be ready", DEADLINE, || {
+        read(&f).contains("ready")
+    });
     for (sig, name) in [
         (Signal::SIGHUP, "HUP"),
         (Signal::SIGUSR1, "USR1"),
         (Signal::SIGINT, "INT"),
     ] {
         r.signal(sig);
-        wait_for(name, || read(&f).lines().any(|l| l == name));
+        wait_for(name, DEADLINE, || read(&f).lines().any(|l| l == name));
         assert!(r.is_running(), "{name} must not end r4-exec");
     }
     r.signal(Signal::SIGTERM);
@@ -217,7 +145,7 @@ trap "echo TERM >> '$f'; wait; exit 5" TERM
 echo "ready $$" >> "$f"
 while kill -0 "$PPID" 2>/dev/null; do sleep 0.05; done"#;
     let mut r = Running::start(&w, &["--signal-group"], script, &f);
-    wait_for("both ready", || {
+    wait_for("both ready", DEADLINE, || {
         let t = read(&f);
         t.contains("ready ") && t.contains("grandchild-ready")
     });
@@ -240,45 +168,19 @@ fn a_signal_before_the_command_starts_ends_r4_exec_without_starting_it() {
     assert!(!f.exists());
 }
 
-fn namespaces_allowed() -> bool {
-    Command::new("unshare")
-        .args(["-p", "-f", "--mount-proc", "true"])
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
 #[test]
 fn zombies_are_reaped_when_r4_exec_is_pid_1() {
-    if !require(
-        namespaces_allowed(),
-        "zombies_are_reaped_when_r4_exec_is_pid_1",
-        "PID namespaces (unshare -p -f --mount-proc failed: run as root)",
-    ) {
+    if !require_namespaces("zombies_are_reaped_when_r4_exec_is_pid_1") {
         return;
     }
     let w = World::new();
     // Each inner sh exits at once; its `sleep` is orphaned, reparented to
     // PID 1 (r4-exec), and would stay a zombie after exiting unless reaped.
-    let script = r#"for i in 1 2 3 4; do sh -c 'sleep 0.1 &'; done
-sleep 0.6
-z=0
-for s in /proc/[0-9]*/stat; do
-  [ "$(awk '{print $3}' "$s" 2>/dev/null)" = Z ] && z=$((z+1))
-done
-echo "pid1=$(cat /proc/1/comm) parent=$PPID zombies=$z"
-exit 7"#;
-    let out = Command::new("unshare")
-        .args(["-p", "-f", "--mount-proc"])
-        .arg(bin())
-        .args(["--signal-group", "--", "sh", "-c", script])
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("R4_BASE_URL", w.server.base_url())
-        .env("R4_API_KEY", API_KEY)
-        .env("R4_PRIVATE_KEY_FILE", w.path("agent.pem"))
-        .env("R4_CONFIG", w.path("r4.toml"))
-        .stdin(Stdio::null())
+    let script = format!(
+        r#"{ZOMBIES}echo "pid1=$(cat /proc/1/comm) parent=$PPID zombies=$z"
+exit 7"#
+    );
+    let out = in_namespace(&w, &["--signal-group", "--", "sh", "-c", &script])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(7), "{}", stderr(&out));
@@ -337,29 +239,8 @@ trap 'n=$((n+1)); cat "$TLS_KEY_FILE" > "$f.$$.$n"; echo "reload $$ $n" >> "$f"'
 trap 'exit 0' TERM
 while kill -0 "$PPID" 2>/dev/null; do sleep 0.05; done"#;
 
-fn set_db_password(w: &World, value: &str) {
-    let v = "Production Secrets";
-    w.server
-        .admin()
-        .set_field_value(
-            &vault_id(v),
-            &item_id(v, "Production DB"),
-            &field_id(v, "Production DB", "Password"),
-            value,
-        )
-        .unwrap();
-}
-
 fn set_tls_key(w: &World, value: &str) {
-    w.server
-        .admin()
-        .set_field_value(
-            &vault_id("Edge"),
-            &item_id("Edge", "TLS"),
-            &field_id("Edge", "TLS", "private key"),
-            value,
-        )
-        .unwrap();
+    set_field(w, "Edge", "TLS", "private key", value);
 }
 
 fn pid_of(line: &str) -> &str {
@@ -376,7 +257,9 @@ fn a_changed_value_restarts_the_command_with_the_new_environment() {
         RECORDER,
         &f,
     );
-    wait_for("first start", || lines_starting(&f, "start").len() == 1);
+    wait_for("first start", DEADLINE, || {
+        lines_starting(&f, "start").len() == 1
+    });
     let first = lines_starting(&f, "start").remove(0);
     assert!(first.ends_with(DB_PASSWORD), "{first}");
     // Polls with nothing changed do not restart.
@@ -384,7 +267,9 @@ fn a_changed_value_restarts_the_command_with_the_new_environment() {
     assert_eq!(lines_starting(&f, "start").len(), 1, "{}", r.stderr());
 
     set_db_password(&w, "a brand new password");
-    wait_for("the restart", || lines_starting(&f, "start").len() == 2);
+    wait_for("the restart", DEADLINE, || {
+        lines_starting(&f, "start").len() == 2
+    });
     let second = lines_starting(&f, "start").remove(1);
     assert!(second.ends_with("a brand new password"), "{second}");
     assert_ne!(pid_of(&first), pid_of(&second));
@@ -399,7 +284,7 @@ fn a_changed_value_restarts_the_command_with_the_new_environment() {
 
     // A changed file without --reload-signal restarts too, with the new file.
     set_tls_key(&w, "new key, restarted");
-    wait_for("the second restart", || {
+    wait_for("the second restart", DEADLINE, || {
         lines_starting(&f, "start").len() == 3
     });
     let third = lines_starting(&f, "start").remove(2);
@@ -429,9 +314,13 @@ while kill -0 "$PPID" 2>/dev/null; do sleep 0.05; done"#;
         script,
         &f,
     );
-    wait_for("first start", || lines_starting(&f, "start").len() == 1);
+    wait_for("first start", DEADLINE, || {
+        lines_starting(&f, "start").len() == 1
+    });
     set_db_password(&w, "another one");
-    wait_for("the restart", || lines_starting(&f, "start").len() == 2);
+    wait_for("the restart", DEADLINE, || {
+        lines_starting(&f, "start").len() == 2
+    });
     assert!(r.stderr().contains("sending SIGKILL"), "{}", r.stderr());
     r.signal(Signal::SIGKILL);
 }
@@ -452,7 +341,9 @@ fn reload_signal_swaps_in_the_new_file_without_a_restart() {
         RECORDER,
         &f,
     );
-    wait_for("first start", || lines_starting(&f, "start").len() == 1);
+    wait_for("first start", DEADLINE, || {
+        lines_starting(&f, "start").len() == 1
+    });
     let start = lines_starting(&f, "start").remove(0);
     let pid = pid_of(&start).to_owned();
     let content = |n: u32| read(&PathBuf::from(format!("{}.{pid}.{n}", f.display())));
@@ -462,7 +353,9 @@ fn reload_signal_swaps_in_the_new_file_without_a_restart() {
         &w,
         "-----BEGIN TEST KEY-----\nrotated\n-----END TEST KEY-----\n",
     );
-    wait_for("the reload", || lines_starting(&f, "reload").len() == 1);
+    wait_for("the reload", DEADLINE, || {
+        lines_starting(&f, "reload").len() == 1
+    });
     assert_eq!(lines_starting(&f, "reload")[0], format!("reload {pid} 1"));
     assert_eq!(
         content(1),
@@ -478,14 +371,16 @@ fn reload_signal_swaps_in_the_new_file_without_a_restart() {
 
     // Shorter content: a whole new file, nothing of the old one left.
     set_tls_key(&w, "short");
-    wait_for("the second reload", || {
+    wait_for("the second reload", DEADLINE, || {
         lines_starting(&f, "reload").len() == 2
     });
     assert_eq!(content(2), "short");
 
     // An env secret cannot change in a running process: that restarts.
     set_db_password(&w, "env changes restart");
-    wait_for("the restart", || lines_starting(&f, "start").len() == 2);
+    wait_for("the restart", DEADLINE, || {
+        lines_starting(&f, "start").len() == 2
+    });
     assert!(lines_starting(&f, "start")[1].ends_with("env changes restart"));
     r.signal(Signal::SIGTERM);
     assert_eq!(r.wait().code(), Some(0), "{}", r.stderr());
@@ -496,7 +391,9 @@ fn a_failed_refresh_leaves_the_command_running() {
     let w = World::new();
     let f = w.path("failing");
     let mut r = Running::start(&w, &["--watch", "--watch-interval", "0.2"], RECORDER, &f);
-    wait_for("first start", || lines_starting(&f, "start").len() == 1);
+    wait_for("first start", DEADLINE, || {
+        lines_starting(&f, "start").len() == 1
+    });
     let admin = w.server.admin();
     for fault in [
         FaultKind::BadSignatureSummary,
@@ -506,7 +403,7 @@ fn a_failed_refresh_leaves_the_command_running() {
         admin.set_faults(vec![Fault::new(fault)]);
         set_db_password(&w, &format!("not while {}", fault.name()));
         let before = r.stderr().matches("refresh failed").count();
-        wait_for("a failed refresh", || {
+        wait_for("a failed refresh", DEADLINE, || {
             r.stderr().matches("refresh failed").count() >= before + 2
         });
         assert_eq!(
@@ -532,7 +429,9 @@ fn a_failed_refresh_leaves_the_command_running() {
 
     // Once the server behaves, the pending change is applied.
     admin.set_faults(Vec::new());
-    wait_for("the restart", || lines_starting(&f, "start").len() == 2);
+    wait_for("the restart", DEADLINE, || {
+        lines_starting(&f, "start").len() == 2
+    });
     assert!(lines_starting(&f, "start")[1].ends_with("not while rollback"));
     r.signal(Signal::SIGTERM);
     assert_eq!(r.wait().code(), Some(0));
@@ -605,16 +504,16 @@ fn a_reader_during_reloads_sees_the_old_or_the_new_value_never_a_mix() {
         READER,
         &f,
     );
-    wait_for("the first reads", || read(&f).lines().count() > 5);
+    wait_for("the first reads", DEADLINE, || read(&f).lines().count() > 5);
     const REFRESHES: usize = 12;
     for i in 0..REFRESHES {
         set_tls_key(&w, if i % 2 == 0 { &b } else { &a });
-        wait_for("the swap", || {
+        wait_for("the swap", DEADLINE, || {
             r.stderr().matches("swapped in the new file(s)").count() == i + 1
         });
         // Let the reader read each value for a while.
         let before = read(&f).lines().count();
-        wait_for("reads of this value", || {
+        wait_for("reads of this value", DEADLINE, || {
             read(&f).lines().count() > before + 5
         });
     }
@@ -656,12 +555,14 @@ fi
 trap 'exit 0' TERM
 while kill -0 "$PPID" 2>/dev/null; do sleep 0.05; done"#;
     let mut r = Running::start(&w, &["--watch", "--watch-interval", "0.2"], script, &f);
-    wait_for("the first start and the reader", || {
+    wait_for("the first start and the reader", DEADLINE, || {
         read(&w.path("restarts.bg")) == TLS_KEY
     });
     set_tls_key(&w, "after the restart");
-    wait_for("the restart", || lines_starting(&f, "start").len() == 2);
-    wait_for("the orphaned reader to see the new value", || {
+    wait_for("the restart", DEADLINE, || {
+        lines_starting(&f, "start").len() == 2
+    });
+    wait_for("the orphaned reader to see the new value", DEADLINE, || {
         read(&w.path("restarts.bg")) == "after the restart"
     });
     let starts = lines_starting(&f, "start");
@@ -681,7 +582,9 @@ trap 'echo TERM >> "$f"; exit 0' TERM
 echo "start $$ $TLS_KEY_FILE" >> "$f"
 while kill -0 "$PPID" 2>/dev/null; do sleep 0.05; done"#;
     let mut r = Running::start(&w, &["--watch", "--watch-interval", "60"], script, &f);
-    wait_for("the start", || lines_starting(&f, "start").len() == 1);
+    wait_for("the start", DEADLINE, || {
+        lines_starting(&f, "start").len() == 1
+    });
     let start = lines_starting(&f, "start").remove(0);
     let path = start.split_whitespace().nth(2).unwrap();
     let holder: i32 = path.split('/').nth(2).unwrap().parse().unwrap();

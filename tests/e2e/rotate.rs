@@ -2,34 +2,7 @@
 //! rotation after which the old key is refused and the new one decrypts
 //! everything; running it again; and each error the server can answer.
 
-mod common;
-
-use common::*;
-use r4_exec::client::{Client, ClientOptions};
-use r4_exec::contract::crypto::PrivateKey;
-use r4_exec::contract::Secret;
-
-fn new_key(w: &World) -> (std::path::PathBuf, PrivateKey) {
-    let key = PrivateKey::generate(2048).unwrap();
-    let path = w.path("new.pem");
-    write_private(&path, key.to_pkcs8_pem().as_bytes());
-    (path, key)
-}
-
-fn client(w: &World) -> Client {
-    Client::new(ClientOptions::new(
-        w.server.base_url(),
-        Secret::new(API_KEY.as_bytes().to_vec()),
-    ))
-    .unwrap()
-}
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
+use crate::util::*;
 
 #[test]
 fn rotation_moves_every_vault_to_the_new_key_and_revokes_the_old() {

@@ -3,9 +3,7 @@
 //! not match the server's signers stops the run; a pinned log key makes
 //! inclusion proofs mandatory.
 
-mod common;
-
-use common::*;
+use crate::util::*;
 
 fn trust_block(out: &str) -> String {
     let start = out.find("[trust]").expect("a [trust] block");
@@ -47,20 +45,13 @@ fn a_pin_the_server_cannot_satisfy_stops_the_run() {
     let w = World::new();
     let stranger = format!("sha256:{}", "ab".repeat(32));
     w.config(&format!("{CONFIG}\n[trust]\nsigners = [\"{stranger}\"]\n"));
-    let marker = w.path("ran");
-    let out = w
-        .r4exec()
-        .args(["--", "touch"])
-        .arg(&marker)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(65), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("is not pinned in [trust] signers"),
-        "{}",
-        stderr(&out)
+    let marker = w.marker();
+    fails(
+        w.r4exec().arg("--").args(marker.command()),
+        65,
+        &["is not pinned in [trust] signers"],
     );
-    assert!(!marker.exists());
+    marker.assert_not_ran();
 }
 
 #[test]
@@ -77,11 +68,7 @@ fn a_malformed_pin_is_a_config_error() {
 #[test]
 fn a_pinned_log_key_checks_inclusion() {
     let w = World::new();
-    std::fs::write(w.path("log.pem"), w.server.admin().log_public_key()).unwrap();
-    w.config(&format!(
-        "{CONFIG}\n[trust]\nlog_public_key_file = \"{}\"\n",
-        w.path("log.pem").display()
-    ));
+    pin_log(&w);
     let out = w.r4exec().arg("trust").output().unwrap();
     assert!(stdout(&out).contains(" included"), "{}", stdout(&out));
     let run = w.r4exec().args(["--", "true"]).output().unwrap();

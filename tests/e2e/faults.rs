@@ -3,43 +3,21 @@
 //! real binary (exit code, a message naming the env var, the reference and the
 //! failed check, and a COMMAND that never ran).
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
-use r4_exec::client::{Client, ClientError, ClientOptions};
+use crate::util::*;
+use r4_exec::client::{Client, ClientError};
 use r4_exec::config::Config;
 use r4_exec::contract::checkpoint::{summary_entries, verify_summary, VersionFloor};
 use r4_exec::contract::directory::{verify_directory, TrustPolicy};
-use r4_exec::contract::{EnvelopeError, Secret, VerifyError};
+use r4_exec::contract::{EnvelopeError, VerifyError};
 use r4_exec::resolve::{resolve, Failure, Problem, ResolveOptions};
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-/// Writes the log key and a config that pins it (needed for tree-head and
-/// inclusion-proof faults, which an unpinned client cannot detect).
-fn pin_log(w: &World) {
-    std::fs::write(w.path("log.pem"), w.server.admin().log_public_key()).unwrap();
-    w.config(&format!(
-        "{CONFIG}\n[trust]\nlog_public_key_file = \"{}\"\n",
-        w.path("log.pem").display()
-    ));
-}
 
 /// Resolves through the library; returns the problems.
 fn library_problems(w: &World) -> Vec<Problem> {
     let config = Config::load(&w.path("r4.toml"), true).unwrap();
     let trust = r4_exec::settings::trust(&config).unwrap();
-    let mut opts = ClientOptions::new(
-        w.server.base_url(),
-        Secret::new(API_KEY.as_bytes().to_vec()),
-    );
+    let mut opts = client_options(w);
     opts.timeout = Duration::from_secs(2);
     let client = Client::new(opts).unwrap();
     let ropts = ResolveOptions {
@@ -65,20 +43,16 @@ fn library_problems(w: &World) -> Vec<Problem> {
 /// Runs the binary under the fault; asserts the code, the message and that
 /// the child did not run.
 fn binary_refuses(w: &World, code: i32, message: &str) {
-    let marker = w.path("ran");
-    let out = w
-        .r4exec()
-        .args(["--timeout", "5", "--", "touch"])
-        .arg(&marker)
-        .output()
-        .unwrap();
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(code), "{err}");
-    assert!(err.contains(message), "expected {message:?} in:\n{err}");
-    assert!(!marker.exists(), "COMMAND ran");
-    for value in [DB_PASSWORD, STRIPE, "not a real key", API_KEY] {
-        assert!(!err.contains(value), "a value leaked: {err}");
-    }
+    let marker = w.marker();
+    let err = fails(
+        w.r4exec()
+            .args(["--timeout", "5", "--"])
+            .args(marker.command()),
+        code,
+        &[message],
+    );
+    marker.assert_not_ran();
+    assert_no_value("the binary", &err);
 }
 
 fn any(problems: &[Problem], pred: impl Fn(&Failure) -> bool) -> bool {
@@ -179,7 +153,7 @@ fault_test!(
 );
 // Under the one-round sync plan the item list is rebuilt from the details'
 // versions, so a stale detail breaks the signed itemsDigest; the per-endpoint
-// check (StaleDetail) is shown in tests/contract_attacks.rs.
+// check (StaleDetail) is shown in contract/tests/contract_attacks.rs.
 fault_test!(
     stale_detail,
     "stale-detail",
@@ -292,11 +266,7 @@ fn transient_429_and_503_are_retried() {
 #[test]
 fn a_summary_version_going_backwards_is_refused_within_a_process() {
     let w = World::faulty(&["rollback"]);
-    let client = Client::new(ClientOptions::new(
-        w.server.base_url(),
-        Secret::new(API_KEY.as_bytes().to_vec()),
-    ))
-    .unwrap();
+    let client = client(&w);
     let mut floor = VersionFloor::default();
     let mut outcome = Ok(());
     for _ in 0..2 {

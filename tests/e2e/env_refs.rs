@@ -2,11 +2,9 @@
 //! and the one precedence rule between r4.toml, env files and the inherited
 //! environment (`src/sources.rs`), through the real binary.
 
-mod common;
-
 use std::process::Command;
 
-use common::*;
+use crate::util::*;
 
 const DB: &str = "r4://Production Secrets/Production DB/Password";
 const STRIPE_REF: &str = "r4://Production Secrets/Stripe/secret key";
@@ -54,37 +52,29 @@ fn r4_file_delivers_a_sealed_file_whose_path_the_variable_holds() {
 #[test]
 fn a_reference_that_fails_fails_closed_naming_the_variable() {
     let w = World::new();
-    let marker = w.path("ran");
-    let out = bare(&w)
-        .env(
-            "DB_PASSWORD",
-            "r4://Production Secrets/No Such Item/Password",
-        )
-        .args(["--", "touch"])
-        .arg(&marker)
-        .output()
-        .unwrap();
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(66), "{err}");
-    assert!(
-        err.contains("DB_PASSWORD (r4://Production Secrets/No Such Item/Password)"),
-        "{err}"
+    let marker = w.marker();
+    fails(
+        bare(&w)
+            .env(
+                "DB_PASSWORD",
+                "r4://Production Secrets/No Such Item/Password",
+            )
+            .arg("--")
+            .args(marker.command()),
+        66,
+        &["DB_PASSWORD (r4://Production Secrets/No Such Item/Password)"],
     );
-    assert!(!marker.exists(), "COMMAND must not start");
+    marker.assert_not_ran();
 
-    let out = bare(&w)
-        .env("DB_PASSWORD", "r4://only/two")
-        .args(["--", "touch"])
-        .arg(&marker)
-        .output()
-        .unwrap();
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(64), "{err}");
-    assert!(
-        err.contains("DB_PASSWORD (from the environment) looks like a reference"),
-        "{err}"
+    fails(
+        bare(&w)
+            .env("DB_PASSWORD", "r4://only/two")
+            .arg("--")
+            .args(marker.command()),
+        64,
+        &["DB_PASSWORD (from the environment) looks like a reference"],
     );
-    assert!(!marker.exists(), "COMMAND must not start");
+    marker.assert_not_ran();
 }
 
 #[test]

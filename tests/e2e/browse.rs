@@ -3,22 +3,7 @@
 //! fails verification is reported and not listed, and no value of the world
 //! ever appears in their output, not even of a field marked not secret.
 
-mod common;
-
-use common::*;
-
-/// Every value of the test seed long enough to be recognised.
-const VALUES: &[&str] = &[
-    DB_PASSWORD,
-    DB_USER,
-    STRIPE,
-    LEGACY,
-    PLAIN,
-    TLS_KEY,
-    "not a real key",
-    "db.internal",
-    API_KEY,
-];
+use crate::util::*;
 
 /// Runs r4-exec with `args`; asserts the exit code and that no value of
 /// the world is in stdout or stderr; returns both.
@@ -26,7 +11,7 @@ fn run(w: &World, args: &[&str], code: i32) -> (String, String) {
     let out = w.r4exec().args(args).output().unwrap();
     let (o, e) = (stdout(&out), stderr(&out));
     assert_eq!(out.status.code(), Some(code), "{args:?}\n{o}\n{e}");
-    for v in VALUES {
+    for v in ALL_VALUES {
         assert!(
             !o.contains(v) && !e.contains(v),
             "{v:?} leaked by {args:?}:\n{o}\n{e}"
@@ -240,7 +225,7 @@ fn init_writes_a_starter_that_check_accepts_and_never_overwrites() {
         "{err}"
     );
     let text = std::fs::read_to_string(&path).unwrap();
-    for v in VALUES {
+    for v in ALL_VALUES {
         assert!(!text.contains(v), "{v:?} in r4.toml:\n{text}");
     }
     assert!(

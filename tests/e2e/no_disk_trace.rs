@@ -2,9 +2,7 @@
 //! file created, renamed, linked, removed or opened for writing by r4-exec
 //! before it execs COMMAND; file secrets go to `memfd_create`.
 
-mod common;
-
-use common::*;
+use crate::util::*;
 
 const WRITE_FLAGS: [&str; 5] = ["O_WRONLY", "O_RDWR", "O_CREAT", "O_TRUNC", "O_APPEND"];
 const FORBIDDEN: [&str; 14] = [

@@ -18,6 +18,8 @@ use r4_exec::exec::{exec, resolve_program, ExecPlan};
 use r4_exec::inject::{build_env, memfd_path, sealed_memfd, EnvOptions};
 
 const HELPER_VAR: &str = "EXEC_PLAN_TEST_HELPER";
+/// The `helper` test below, by its name in the test binary.
+const HELPER_TEST: &str = "exec_plan::helper";
 const TARGET_VAR: &str = "EXEC_PLAN_TEST_TARGET";
 const SECRET_VALUE: &str = "correct horse battery staple";
 /// Printed by the helper just before exec: the program's output follows.
@@ -36,7 +38,7 @@ fn program_stdout(out: &Output) -> String {
 fn run_helper(mode: &str, target: Option<&OsStr>) -> Output {
     let exe = std::env::current_exe().expect("current_exe");
     let mut cmd = Command::new(exe);
-    cmd.args(["helper", "--exact", "--nocapture", "--test-threads=1"])
+    cmd.args([HELPER_TEST, "--exact", "--nocapture", "--test-threads=1"])
         .env(HELPER_VAR, mode)
         .env("R4_API_KEY", "agent-api-key");
     if let Some(t) = target {

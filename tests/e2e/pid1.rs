@@ -5,56 +5,35 @@
 //! die of one). `--no-init` keeps plain `execve`. Run in a PID namespace
 //! (`unshare --pid --fork`); CI runs as root, where that always works.
 
-mod common;
-
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
-
-/// r4-exec as PID 1 of a new PID namespace, running `args`.
-fn in_namespace(w: &World, args: &[&str]) -> Command {
-    let mut cmd = Command::new("unshare");
-    cmd.args(["-p", "-f", "--mount-proc"])
-        .arg(bin())
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("R4_BASE_URL", w.server.base_url())
-        .env("R4_API_KEY", API_KEY)
-        .env("R4_PRIVATE_KEY_FILE", w.path("agent.pem"))
-        .env("R4_CONFIG", w.path("r4.toml"))
-        .stdin(Stdio::null());
-    cmd
-}
+use crate::util::*;
 
 /// The host pid of unshare's child (r4-exec, PID 1 inside).
 fn namespace_init(unshare: &Child) -> u32 {
     let path = format!("/proc/{0}/task/{0}/children", unshare.id());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let text = std::fs::read_to_string(&path).unwrap_or_default();
-        if let Some(pid) = text.split_whitespace().next() {
-            return pid.parse().unwrap();
-        }
-        assert!(Instant::now() < deadline, "unshare started no child");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let mut pid = None;
+    wait_for("unshare to start a child", Duration::from_secs(10), || {
+        pid = read(Path::new(&path))
+            .split_whitespace()
+            .next()
+            .map(|p| p.parse().unwrap());
+        pid.is_some()
+    });
+    pid.unwrap()
 }
 
 #[test]
 fn as_pid_1_r4_exec_is_commands_init_and_reaps_orphans() {
     let w = World::new();
     // Orphaned `sleep`s are reparented to PID 1 and must not stay zombies.
-    let script = r#"for i in 1 2 3 4; do sh -c 'sleep 0.1 &'; done
-sleep 0.6
-z=0
-for s in /proc/[0-9]*/stat; do
-  [ "$(awk '{print $3}' "$s" 2>/dev/null)" = Z ] && z=$((z+1))
-done
-echo "pid1=$(cat /proc/1/comm) me=$$ parent=$PPID zombies=$z secret=$DB_PASSWORD"
-exit 7"#;
-    let out = in_namespace(&w, &["--", "sh", "-c", script])
+    let script = format!(
+        r#"{ZOMBIES}echo "pid1=$(cat /proc/1/comm) me=$$ parent=$PPID zombies=$z secret=$DB_PASSWORD"
+exit 7"#
+    );
+    let out = in_namespace(&w, &["--", "sh", "-c", &script])
         .output()
         .expect("unshare (util-linux)");
     assert_eq!(out.status.code(), Some(7), "{}", stderr(&out));
@@ -81,15 +60,9 @@ fn as_pid_1_a_stop_ends_a_command_that_has_no_handler() {
     let init = namespace_init(&unshare);
     // Wait until COMMAND runs (r4-exec has a child).
     let children = format!("/proc/{init}/task/{init}/children");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::fs::read_to_string(&children)
-        .unwrap_or_default()
-        .trim()
-        .is_empty()
-    {
-        assert!(Instant::now() < deadline, "COMMAND never started");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_for("COMMAND to start", DEADLINE, || {
+        !read(Path::new(&children)).trim().is_empty()
+    });
     let stopped = Instant::now();
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(init as i32),
