@@ -16,6 +16,7 @@ use crate::resolve::select::select;
 use crate::resolve::ResolvedSecret;
 use crate::settings;
 use crate::startup::Startup;
+use crate::ui;
 
 /// `keygen`: a new RSA key, written 0600, never over an existing file.
 pub fn keygen(startup: &Startup, out: &Path, bits: usize) -> Result<u8, AppError> {
@@ -50,7 +51,7 @@ pub fn keygen(startup: &Startup, out: &Path, bits: usize) -> Result<u8, AppError
         out.display(),
         shown.display()
     ));
-    println!("{}", key.fingerprint());
+    ui::outln(key.fingerprint());
     Ok(0)
 }
 
@@ -75,7 +76,7 @@ async fn register_key(client: &Client, key: &PrivateKey) -> Result<u8, AppError>
             .with_hint("this key was revoked; generate a new one with `r4-exec keygen`"),
         _ => AppError::Client(e),
     })?;
-    println!("{} {}", resp.status, resp.fingerprint);
+    ui::outln(&format!("{} {}", resp.status, resp.fingerprint));
     Ok(0)
 }
 
@@ -84,23 +85,26 @@ pub fn whoami(startup: &Startup, json: bool) -> Result<u8, AppError> {
     let config = startup.load_config(false)?;
     let me = startup.block_on(async { Ok(startup.client(config.as_ref())?.me().await?) })?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&me).expect("wire type"));
+        ui::out_json(&me);
         return Ok(0);
     }
     match &me.agent {
-        Some(a) => println!("agent     {} ({})", a.name, a.id),
-        None => println!("agent     (none: {} key)", me.api_key.scope),
+        Some(a) => ui::outln(&format!("agent     {} ({})", a.name, a.id)),
+        None => ui::outln(&format!("agent     (none: {} key)", me.api_key.scope)),
     }
-    println!("org       {} ({})", me.org.name, me.org.id);
-    println!("tenant    {} ({})", me.tenant.name, me.tenant.id);
-    println!("api key   {} scope {}", me.api_key.id, me.api_key.scope);
-    println!("policy    {}", me.api_key.permissions.join(", "));
+    ui::outln(&format!("org       {} ({})", me.org.name, me.org.id));
+    ui::outln(&format!("tenant    {} ({})", me.tenant.name, me.tenant.id));
+    ui::outln(&format!(
+        "api key   {} scope {}",
+        me.api_key.id, me.api_key.scope
+    ));
+    ui::outln(&format!("policy    {}", me.api_key.permissions.join(", ")));
     match &me.runtime_key.fingerprint {
-        Some(fp) if me.runtime_key.registered => println!("key       {fp}"),
-        _ => println!("key       not registered (run `r4-exec register`)"),
+        Some(fp) if me.runtime_key.registered => ui::outln(&format!("key       {fp}")),
+        _ => ui::outln("key       not registered (run `r4-exec register`)"),
     }
     for w in &me.warnings {
-        println!("warning   {w}");
+        ui::outln(&format!("warning   {w}"));
     }
     Ok(0)
 }
@@ -123,8 +127,12 @@ pub fn rotate_key(startup: &Startup, new_key: &Path) -> Result<u8, AppError> {
     let outcome =
         startup.block_on(async { crate::rotate::rotate(&client, &current, &new, &trust).await })?;
     match outcome {
-        crate::rotate::Outcome::Rotated(resp) => println!("{} {}", resp.status, resp.fingerprint),
-        crate::rotate::Outcome::AlreadyDone(fp) => println!("unchanged {fp} (already rotated)"),
+        crate::rotate::Outcome::Rotated(resp) => {
+            ui::outln(&format!("{} {}", resp.status, resp.fingerprint))
+        }
+        crate::rotate::Outcome::AlreadyDone(fp) => {
+            ui::outln(&format!("unchanged {fp} (already rotated)"))
+        }
     }
     startup.ui.tell(&format!(
         "now use {} as the private key (R4_PRIVATE_KEY_FILE or private_key_file); the old key is revoked",
@@ -148,7 +156,7 @@ pub fn trust(startup: &Startup) -> Result<u8, AppError> {
         )
         .await
     })?;
-    print!("{text}");
+    ui::out(&text);
     Ok(0)
 }
 
@@ -185,28 +193,28 @@ pub fn check(startup: &Startup, json: bool) -> Result<u8, AppError> {
                 row
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&rows).expect("json"));
+        ui::out_json(&rows);
         return Ok(0);
     }
     for s in &resolved.secrets {
         let how = format!("{:<4}", delivery_name(s.delivery));
         if composites.contains(&s.name) {
-            println!("ok  {:<28} {how} {}", s.name, s.reference);
+            ui::outln(&format!("ok  {:<28} {how} {}", s.name, s.reference));
             for p in parts_of(&resolved.parts, &s.name) {
-                println!("      {}", origin_text(p));
+                ui::outln(&format!("      {}", origin_text(p)));
             }
         } else {
-            println!("ok  {:<28} {how} {}", s.name, origin_text(s));
+            ui::outln(&format!("ok  {:<28} {how} {}", s.name, origin_text(s)));
         }
     }
     let inside = match resolved.parts.len() {
         0 => String::new(),
         n => format!(" ({n} reference(s) inside templates and bundles)"),
     };
-    println!(
+    ui::outln(&format!(
         "{} secret(s) resolved and verified{inside}",
         resolved.secrets.len()
-    );
+    ));
     Ok(0)
 }
 
@@ -223,12 +231,12 @@ pub fn ls(startup: &Startup, scope: &Scope, toml: bool) -> Result<u8, AppError> 
     warn_unpinned(startup, &trust);
     let listing = browse::list(&sync, &key, &trust, scope);
     if toml {
-        print!("{}", browse::env_lines(&listing).0);
+        ui::out(&browse::env_lines(&listing).0);
         for refusal in browse::refused_names(&listing) {
             startup.ui.warn(&refusal);
         }
     } else {
-        print!("{}", browse::render(&listing));
+        ui::out(&browse::render(&listing));
     }
     listing.complete("what failed is not listed")?;
     Ok(0)

@@ -1,6 +1,6 @@
 //! Every exit code r4-exec itself returns, in one table. `--help`, the man
 //! page (generated from `--help`) and the README's table are all generated
-//! from [`TABLE`] (`tests/docs.rs` fails when the README drifts). Any other
+//! from [`TABLE`] (`tests/e2e/docs.rs` fails when the README drifts). Any other
 //! code is COMMAND's own.
 
 /// 64: usage or configuration.

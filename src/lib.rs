@@ -2,7 +2,7 @@
 //! verified against signed checkpoints and decrypted on this host.
 //!
 //! Layers, each with one job; data flows up through them and no module
-//! names a module of its own layer or of one above it (`tests/layers.rs`
+//! names a module of its own layer or of one above it (`tests/e2e/layers.rs`
 //! checks every `crate::` path; CI runs it):
 //!
 //! ```text

@@ -51,7 +51,7 @@
 //! frees, which covers the copies other crates made (HTTP client, JSON), and
 //! `R4_API_KEY` is wiped from the environment block as soon as the client
 //! holds the key (not with `--keep-r4-env`); see [`crate::wipe`].
-//! `tests/memory.rs` checks this by scanning the supervisor's memory. The
+//! `tests/e2e/memory.rs` checks this by scanning the supervisor's memory. The
 //! process stays non-dumpable and without core dumps.
 
 mod child;

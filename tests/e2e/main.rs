@@ -10,6 +10,7 @@ mod util;
 
 mod bad_input;
 mod browse;
+mod bundle_readers;
 mod container;
 mod docs;
 mod e2e;

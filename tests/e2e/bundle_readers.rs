@@ -6,7 +6,7 @@
 //! space of every kind, unicode) are rendered together into one bundle, so
 //! a value that escapes its quotes shows up as a corrupted neighbour.
 
-mod common;
+use crate::util as common;
 
 use std::collections::BTreeMap;
 use std::path::Path;
