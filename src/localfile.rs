@@ -21,7 +21,7 @@
 //! files that can make a read wait or never end are the ones refused.
 
 use std::io::{Error, ErrorKind, Read};
-use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use nix::libc;
@@ -46,21 +46,6 @@ pub mod cap {
     pub const FALLBACK: u64 = 64 << 20;
 }
 
-/// What kind of file it is, when not regular (for the message).
-fn kind(t: std::fs::FileType) -> &'static str {
-    if t.is_fifo() {
-        "a FIFO"
-    } else if t.is_char_device() || t.is_block_device() {
-        "a device"
-    } else if t.is_socket() {
-        "a socket"
-    } else if t.is_dir() {
-        "a directory"
-    } else {
-        "not a regular file"
-    }
-}
-
 /// The bytes of the regular file at `path`, at most `max` of them
 /// (module docs). Errors are `io::Error`s that name what is wrong, never
 /// a byte of the file.
@@ -81,10 +66,9 @@ pub fn read(path: &Path, max: u64, follow: Follow) -> std::io::Result<Zeroizing<
         })?;
     let meta = file.metadata()?;
     if !meta.file_type().is_file() {
-        let what = kind(meta.file_type());
         return Err(Error::new(
             ErrorKind::InvalidInput,
-            format!("is {what}, not a regular file (refused)"),
+            "is not a regular file (a FIFO, device, socket or directory: refused)",
         ));
     }
     let too_large = || {
@@ -146,7 +130,7 @@ mod tests {
         let p = dir.path().join("fifo");
         nix::unistd::mkfifo(&p, nix::sys::stat::Mode::S_IRWXU).unwrap();
         for follow in [Follow::Yes, Follow::No] {
-            assert!(message(read(&p, 10, follow)).contains("is a FIFO"));
+            assert!(message(read(&p, 10, follow)).contains("not a regular file"));
         }
     }
 
@@ -158,9 +142,11 @@ mod tests {
         let link = dir.path().join("zero");
         std::os::unix::fs::symlink("/dev/zero", &link).unwrap();
         assert!(message(read(&link, 10, Follow::No)).contains("symbolic link"));
-        assert!(message(read(&link, 10, Follow::Yes)).contains("is a device"));
-        assert!(message(read(Path::new("/dev/zero"), 10, Follow::Yes)).contains("is a device"));
-        assert!(message(read(dir.path(), 10, Follow::Yes)).contains("is a directory"));
+        assert!(message(read(&link, 10, Follow::Yes)).contains("not a regular file"));
+        assert!(
+            message(read(Path::new("/dev/zero"), 10, Follow::Yes)).contains("not a regular file")
+        );
+        assert!(message(read(dir.path(), 10, Follow::Yes)).contains("not a regular file"));
     }
 
     #[test]

@@ -33,12 +33,14 @@ enum Style {
     Lines,
     /// Every one escaped: a single line.
     Line,
-    /// `\u00XX` / `\uXXXX`: valid inside a JSON string.
+    /// `\u00XX` / `\uXXXX`, valid inside a JSON string; `\n` kept.
     Json,
 }
 
 fn escape_as(s: &str, style: Style) -> Cow<'_, str> {
-    let keep = |c: char| style == Style::Lines && c == '\n';
+    // Pretty JSON's own newlines are outside strings (serde_json escapes
+    // the ones inside).
+    let keep = |c: char| style != Style::Line && c == '\n';
     if !s.chars().any(|c| unsafe_char(c) && !keep(c)) {
         return Cow::Borrowed(s);
     }

@@ -145,8 +145,8 @@ pub enum Failure {
     StartupVariable {
         /// The variable.
         name: String,
-        /// The family of [`crate::hygiene`] it belongs to.
-        family: &'static crate::hygiene::Family,
+        /// The family of [`crate::hygiene`] it belongs to (`LD_*`).
+        family: &'static str,
     },
     /// The server or network failed.
     Client(ClientError),
@@ -223,9 +223,7 @@ impl std::fmt::Display for Failure {
             ),
             Failure::StartupVariable { name, family } => write!(
                 f,
-                "[project] would set {name} ({}: {}); a name chosen in a vault carries data, never code, trust or traffic: map {name} explicitly in [env] to set it, or exclude it in [project]",
-                family.shown(),
-                family.reason
+                "[project] would set {name} ({family}, docs/security.md): map {name} explicitly in [env] to set it, or exclude it in [project]"
             ),
             Failure::Build(why) => write!(f, "{why}"),
             Failure::Client(e) => write!(f, "{e}"),

@@ -36,3 +36,22 @@ fn the_man_page_and_help_carry_every_exit_code() {
         );
     }
 }
+
+/// docs/security.md carries the families of names a vault writer may not
+/// choose exactly as `src/hygiene.rs` defines them.
+#[test]
+fn the_security_doc_carries_the_hygiene_table() {
+    let doc =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/security.md")).unwrap();
+    let section = &doc[doc
+        .find("| family | why a vault writer may not set it |")
+        .unwrap()..];
+    let documented: Vec<&str> = section
+        .lines()
+        .skip(2)
+        .take_while(|l| l.starts_with("| `"))
+        .map(|l| l.trim_start_matches("| `").split('`').next().unwrap())
+        .collect();
+    let code: Vec<&str> = r4_exec::hygiene::families().collect();
+    assert_eq!(documented, code, "docs/security.md's families");
+}

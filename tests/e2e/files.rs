@@ -311,7 +311,9 @@ fn a_failing_placeholder_fails_closed_naming_the_template_and_line() {
     let out = w.r4exec().arg("check").output().unwrap();
     assert_eq!(out.status.code(), Some(64), "{}", stderr(&out));
     assert!(
-        stderr(&out).contains("[files] APP_YML: template app.yml.tmpl, line 2: {{ .Values.password }} is not a placeholder"),
+        stderr(&out).contains(
+            "[files] APP_YML: template app.yml.tmpl:2:4: this {{ … }} is not a placeholder"
+        ),
         "{}",
         stderr(&out)
     );

@@ -37,3 +37,4 @@ mod supervise;
 mod tls;
 mod tls_chains;
 mod trust;
+mod vault_writer;
