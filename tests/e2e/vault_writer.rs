@@ -132,8 +132,8 @@ fn pythonpath_from_a_vault_loads_nothing() {
     std::fs::write(dir.join("sitecustomize.py"), "print('writer code ran')\n").unwrap();
     let out = refused_then_explicit(
         &w,
-        "Python",
-        &[("PYTHONPATH", "Path", dir.to_str().unwrap())],
+        "Pythonpath",
+        &[("PYTHONPATH", "-", dir.to_str().unwrap())],
         &["python3", "-c", "pass"],
     );
     assert!(
@@ -421,9 +421,12 @@ fn errors_never_quote_configuration_text() {
         &["bad.env:2: "],
     );
     assert!(!err.contains("SECRET") && !err.contains("MIIE"), "{err}");
-    w.config("[r4]\napi_key = \"rk_live.SECRET\"\n[env]\nDB_PASSWORD = hunter2\n");
+    w.config("[r4]\napi_key = \"rk_live.SECRET\"\n[env]\nA = \"r4://V/I/F\"\n");
     let err = fails(w.r4exec().args(["--", "true"]), 64, &["r4.toml:2:1: "]);
     assert!(!err.contains("SECRET") && !err.contains("rk_live"), "{err}");
+    w.config("[env]\nDB_PASSWORD = hunter2SECRET\n");
+    let err = fails(w.r4exec().args(["--", "true"]), 64, &["r4.toml:2:15: "]);
+    assert!(!err.contains("SECRET") && !err.contains("hunter2"), "{err}");
 }
 
 /// Finding 7: item names with escape sequences are printed escaped by `ls`
