@@ -387,18 +387,40 @@ fn a_fifo_or_device_at_the_fallback_path_is_not_read() {
             .unwrap();
         assert!(out.status.success(), "{}: {}", path.display(), stderr(&out));
         assert!(started.elapsed() < std::time::Duration::from_secs(30));
+        let meta = std::fs::symlink_metadata(path).unwrap();
+        assert!(
+            meta.is_file(),
+            "the stored copy replaced {}",
+            path.display()
+        );
     }
-    // In an outage, the copy is refused by what it is, not read.
-    let w = World::faulty(&["unavailable"]);
-    let out = w
-        .r4exec()
-        .env("R4_FALLBACK_FILE", &fifo)
-        .args(["--timeout", "3", "--", "true"])
-        .timeout(std::time::Duration::from_secs(30))
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let _ = (&w, &zero);
+    // In an outage, each is refused by what it is, not read: the run fails
+    // at once naming why (a hang would be killed by the timeout and show
+    // no such line).
+    // (The healthy starts above stored a regular copy over both paths, as
+    // docs/fallback.md says: new ones.)
+    let outage = World::faulty(&["unavailable"]);
+    let fifo = outage.path("copy.fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+    let zero = outage.path("copy.zero");
+    std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+    for path in [&fifo, &zero] {
+        let out = outage
+            .r4exec()
+            .env("R4_FALLBACK_FILE", path)
+            .args(["--timeout", "3", "--", "true"])
+            .timeout(std::time::Duration::from_secs(30))
+            .output()
+            .unwrap();
+        let err = stderr(&out);
+        assert!(out.status.code().is_some(), "killed: {err}");
+        assert!(!out.status.success(), "{err}");
+        assert!(
+            err.contains("not a regular file") || err.contains("symbolic link"),
+            "{}: {err}",
+            path.display()
+        );
+    }
 }
 
 /// Finding 6: an env file with an unquoted multi-line PEM and an r4.toml
