@@ -79,11 +79,10 @@ fn round_trip(values: &[String], dir: &Path, node_root: &str) -> usize {
         match render(Format::Dotenv, &[(key, value.as_bytes())]) {
             Ok(_) => accepted.push((key.as_str(), value.as_bytes())),
             Err(e) => {
+                // The message is the key and a fixed reason (`&'static str`):
+                // there is no room in it for the value.
                 assert_eq!(e.key, *key);
-                assert!(
-                    value.is_empty() || !e.to_string().contains(value.as_str()),
-                    "the refusal quotes the value: {e}"
-                );
+                assert_eq!(e.to_string(), format!("{key}: {}", e.reason));
             }
         }
     }
