@@ -14,11 +14,11 @@ use thiserror::Error;
 use crate::client::ClientError;
 use crate::config::ConfigError;
 use crate::contract::KeyError;
-use crate::exec::ExecError;
+use crate::deliver::exec::ExecError;
+use crate::deliver::holder::HolderError;
+use crate::deliver::{DeliverError, FileError};
 use crate::exit;
 use crate::harden::HardenError;
-use crate::holder::HolderError;
-use crate::inject::InjectError;
 use crate::resolve::{Failure, Problem};
 
 /// Exit code classes.
@@ -61,7 +61,7 @@ pub enum AppError {
     Config(#[from] ConfigError),
     /// An `--env-file` that cannot be read or parsed.
     #[error(transparent)]
-    EnvFile(#[from] crate::dotenv::DotenvError),
+    EnvFile(#[from] crate::config::dotenv::DotenvError),
     /// A key file that cannot be read.
     #[error("cannot read {what} {path}: {source}")]
     ReadFile {
@@ -96,14 +96,14 @@ pub enum AppError {
     Deadline(std::time::Duration),
     /// The environment for COMMAND could not be built.
     #[error(transparent)]
-    Inject(#[from] InjectError),
+    Inject(#[from] DeliverError),
     /// A secret could not be delivered as a file.
     #[error("delivering {name}: {source}")]
     Deliver {
         /// Env var.
         name: String,
         /// What failed.
-        source: InjectError,
+        source: DeliverError,
     },
     /// COMMAND could not be started.
     #[error(transparent)]
@@ -189,6 +189,17 @@ impl AppError {
         move |source| AppError::System { what, source }
     }
 
+    /// File secret `name` could not be handed over.
+    pub fn file(name: &str, e: FileError) -> AppError {
+        match e {
+            FileError::Memfd(source) => AppError::Deliver {
+                name: name.to_owned(),
+                source,
+            },
+            FileError::Holder(e) => AppError::Holder(e),
+        }
+    }
+
     /// Adds advice to the message.
     pub fn with_hint(self, hint: &'static str) -> AppError {
         AppError::Hinted(Box::new(self), hint)
@@ -207,7 +218,7 @@ impl AppError {
                 .code(),
             AppError::Several(errors) => errors.first().map_or(exit::USAGE, AppError::exit_code),
             // A configuration problem, not a system failure: [files] is the fix.
-            AppError::Inject(InjectError::TooLong { .. }) => Class::Usage.code(),
+            AppError::Inject(DeliverError::TooLong { .. }) => Class::Usage.code(),
             AppError::Deadline(_) => Class::Network.code(),
             AppError::Exec(e) => e.exit_code(),
             AppError::Inject(_)

@@ -50,7 +50,7 @@ pub const FUTURE_TOLERANCE: Duration = Duration::from_secs(300);
 
 /// Where the copy lives and how old it may be.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Settings {
+pub struct CopyOptions {
     /// The file.
     pub path: PathBuf,
     /// Older copies are refused.
@@ -270,7 +270,7 @@ pub fn now_ms() -> u64 {
 /// signed by `key`, body unchanged, same server, not in the future, not
 /// older than `max_age` at `now_ms`. The body is not verified here.
 pub fn load(
-    settings: &Settings,
+    settings: &CopyOptions,
     key: &PublicKey,
     base_url: &str,
     now_ms: u64,
@@ -302,7 +302,7 @@ pub fn load(
 /// directory; mode 0600). A stored copy that is newer for any vault stays
 /// (the copy only moves forward).
 pub fn store(
-    settings: &Settings,
+    settings: &CopyOptions,
     key: &PrivateKey,
     base_url: &str,
     body: &[u8],
@@ -334,7 +334,7 @@ pub fn store(
 
 /// The stamp of the stored copy, if it verifies for this key and server,
 /// and whether the answer under it is intact.
-fn existing(settings: &Settings, key: &PublicKey, base_url: &str) -> Option<(Stamp, bool)> {
+fn existing(settings: &CopyOptions, key: &PublicKey, base_url: &str) -> Option<(Stamp, bool)> {
     let bytes = read(&settings.path).ok()?;
     let (stamp, body) = split(&settings.path, &bytes).ok()?;
     let stamp = check_stamp(&settings.path, &stamp, key, base_url).ok()?;
@@ -368,7 +368,7 @@ fn current(
     (stored, intact): &(Stamp, bool),
     body_digest: &str,
     received_ms: u64,
-    settings: &Settings,
+    settings: &CopyOptions,
 ) -> Option<Stored> {
     let since = received_ms.checked_sub(stored.stored_at_ms)?;
     let fresh = u128::from(since) < (settings.max_age / 10).as_millis();
@@ -523,8 +523,8 @@ mod tests {
         KEY.get_or_init(|| PrivateKey::generate(2048).unwrap())
     }
 
-    fn settings(dir: &Path) -> Settings {
-        Settings {
+    fn settings(dir: &Path) -> CopyOptions {
+        CopyOptions {
             path: dir.join("sub/copy.json"),
             max_age: Duration::from_secs(3600),
         }
@@ -607,7 +607,7 @@ mod tests {
             load(&s, other.public(), URL, T0),
             Err(FallbackError::OtherKey { .. })
         ));
-        let missing = Settings {
+        let missing = CopyOptions {
             path: dir.path().join("none"),
             ..s
         };
@@ -709,7 +709,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let target = dir.path().join("copy.json");
         std::fs::create_dir(&target).unwrap(); // rename over a directory fails
-        let s = Settings {
+        let s = CopyOptions {
             path: target,
             max_age: Duration::from_secs(60),
         };

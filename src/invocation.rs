@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
-use crate::browse::Scope;
-use crate::inject::EnvOptions;
+use crate::deliver::env::EnvOptions;
+use crate::reference::{unescape_segment, ReferenceError, SCHEME};
 
 /// What to do, validated.
 #[derive(Debug)]
@@ -85,6 +85,9 @@ pub enum Action {
 pub struct RunOptions {
     /// COMMAND and its arguments; never empty.
     pub command: Vec<OsString>,
+    /// `--keep-r4-env`: COMMAND inherits r4-exec's own variables, the API
+    /// key among them.
+    pub keep_r4_env: bool,
     /// How the inherited environment is treated.
     pub env: EnvOptions,
     /// Restore the core-file limit for COMMAND (not `--no-core-for-child`).
@@ -124,4 +127,76 @@ pub struct Supervision {
     pub reap: bool,
     /// `--mask`.
     pub mask: bool,
+}
+
+/// What `ls` lists: everything, or one vault, item or field, each segment
+/// an id or a name matched as in a reference.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Scope {
+    /// Vault segment.
+    pub vault: Option<String>,
+    /// Item segment (only with a vault).
+    pub item: Option<String>,
+    /// Field segment (only with an item).
+    pub field: Option<String>,
+}
+
+impl Scope {
+    /// Parses `r4://<vault>[/<item>[/<field>]]` (a trailing `/` is ignored),
+    /// with the escapes of a full reference.
+    pub fn parse(text: &str) -> Result<Scope, String> {
+        let bad = |why: String| format!("\"{text}\": {why}; expected r4://<vault>[/<item>]");
+        let rest = text
+            .strip_prefix(SCHEME)
+            .ok_or_else(|| bad("does not start with r4://".into()))?;
+        let rest = rest.strip_suffix('/').unwrap_or(rest);
+        let raw: Vec<&str> = rest.split('/').collect();
+        if raw.len() > 3 {
+            return Err(bad(format!("{} segments, at most 3", raw.len())));
+        }
+        let mut segs = Vec::new();
+        for (i, seg) in raw.iter().enumerate() {
+            if seg.is_empty() {
+                return Err(bad(ReferenceError::Empty(i + 1).to_string()));
+            }
+            segs.push(
+                unescape_segment(seg)
+                    .ok_or_else(|| bad(ReferenceError::Escape(i + 1).to_string()))?,
+            );
+        }
+        let mut segs = segs.into_iter();
+        Ok(Scope {
+            vault: segs.next(),
+            item: segs.next(),
+            field: segs.next(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes_parse_like_references() {
+        let s = Scope::parse("r4://Production Secrets/CI%2FCD").unwrap();
+        assert_eq!(s.vault.as_deref(), Some("Production Secrets"));
+        assert_eq!(s.item.as_deref(), Some("CI/CD"));
+        assert_eq!(s.field, None);
+        assert_eq!(Scope::parse("r4://V/").unwrap().item, None);
+        assert_eq!(
+            Scope::parse("r4://V/I/F").unwrap().field.as_deref(),
+            Some("F")
+        );
+        for (bad, why) in [
+            ("V/I", "does not start with r4://"),
+            ("r4://", "segment 1 of the reference is empty"),
+            ("r4://V//F", "segment 2 of the reference is empty"),
+            ("r4://V/I/F/G", "4 segments, at most 3"),
+            ("r4://V%20", "bad escape in segment 1"),
+        ] {
+            let e = Scope::parse(bad).unwrap_err();
+            assert!(e.contains(why), "{bad}: {e}");
+        }
+    }
 }

@@ -1,25 +1,24 @@
 //! COMMAND as data (watchexec's supervisor `Command`): what to start and how
-//! its secrets are delivered, known before any secret is. [`Launch::plan`]
+//! its secrets are delivered, known before any secret is. [`Launch::prepare`]
 //! turns it and a verified set into an [`ExecPlan`] — program, argv,
 //! environment, memfds and whether the core limit comes back — which exec
 //! mode hands to `execve(2)` and supervisor mode to fork+exec, both through
-//! [`crate::exec::exec`], the one place a command is started. Where the
-//! memfds live, and so which path COMMAND gets, is the caller's
+//! [`crate::deliver::exec::exec`], the one place a command is started. Where
+//! the memfds live, and so which path COMMAND gets, is the caller's
 //! [`FileHome`].
 
 use std::ffi::OsString;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 
 use crate::config::Delivery;
 use crate::contract::Secret;
+use crate::deliver::env::{self, EnvOptions};
+use crate::deliver::exec::ExecPlan;
+use crate::deliver::FileHome;
 use crate::error::AppError;
-use crate::exec::ExecPlan;
 use crate::harden::Hardening;
-use crate::holder::Holder;
-use crate::inject::{self, EnvOptions, InjectError};
 use crate::resolve::ResolvedSecret;
-use crate::sources::Sources;
 use crate::ui::Ui;
 
 /// What to start, and how.
@@ -35,8 +34,7 @@ pub struct Launch {
     /// `--no-core-for-child`).
     pub restore: Option<Hardening>,
     /// COMMAND's starting environment, before secrets (see
-    /// [`Launch::adopt`]). r4-exec's own variables are left out unless
-    /// `--keep-r4-env`, so this copy never holds the API key.
+    /// [`Launch::adopt`]).
     base: Vec<(OsString, OsString)>,
     /// The env files' plain values: the user's own configuration, so not
     /// filtered by `--pristine`, and applied like secrets of the lowest
@@ -45,82 +43,42 @@ pub struct Launch {
     literals: Vec<(String, Secret)>,
 }
 
-/// Which process keeps the `[files]` memfds open: the path COMMAND is given
-/// is `/proc/<that pid>/fd/<n>`, valid for as long as that process holds the
-/// descriptor, for COMMAND and every same-user descendant, including those
-/// that closed the descriptors they inherited.
-pub enum FileHome<'a> {
-    /// Exec mode: COMMAND itself. It inherits each memfd at r4-exec's
-    /// descriptor number and keeps r4-exec's pid across `execve(2)`, and it
-    /// is dumpable again once exec'd, so its own user may open the path.
-    Command,
-    /// Supervisor mode: the [`Holder`] process. COMMAND inherits no memfd;
-    /// the path outlives restarts of COMMAND, and a changed value is swapped
-    /// in by the holder.
-    Holder(&'a mut Holder),
-}
-
-impl FileHome<'_> {
-    /// Keeps `fd` (variable `name`) where this home says; returns the path
-    /// and, for COMMAND, the descriptor it must inherit.
-    fn place(
-        &mut self,
-        name: &str,
-        fd: OwnedFd,
-        own_pid: &mut Option<u32>,
-    ) -> Result<(String, Option<OwnedFd>), AppError> {
-        match self {
-            FileHome::Command => {
-                let pid = match own_pid {
-                    Some(pid) => *pid,
-                    None => *own_pid.insert(inject::proc_self_pid()?),
-                };
-                Ok((inject::fd_path(pid, fd.as_raw_fd()), Some(fd)))
-            }
-            FileHome::Holder(holder) => Ok((holder.put(name, fd)?, None)),
-        }
-    }
-}
-
 impl Launch {
-    /// A launch that starts from the inherited environment.
+    /// A launch with an empty environment until [`Launch::adopt`].
     pub fn new(
         program: PathBuf,
         argv: Vec<OsString>,
         env: EnvOptions,
         restore: Option<Hardening>,
     ) -> Launch {
-        let base = std::env::vars_os()
-            .filter(|(n, _)| env.keep_r4_env || !crate::vars::is_own(n.as_encoded_bytes()))
-            .collect();
         Launch {
             program,
             argv,
             env,
             restore,
-            base,
+            base: Vec::new(),
             literals: Vec::new(),
         }
     }
 
-    /// Takes the sources into the starting environment: variables that held
-    /// a reference leave it, env-file values join it as the lowest-ranked
-    /// overrides ([`build_env`](inject::build_env) applies `--no-override`
-    /// and `-v` names what it kept).
-    pub fn adopt(&mut self, sources: &Sources) {
-        self.base = sources.base_env(std::mem::take(&mut self.base));
-        self.literals = sources
-            .literals
+    /// Takes COMMAND's starting environment from the sources: `inherited`,
+    /// the process environment without the variables that held a reference
+    /// (and r4-exec's own), and the env files' plain values as the
+    /// lowest-ranked overrides ([`build_env`](env::build_env) applies
+    /// `--no-override` and `-v` names what it kept).
+    pub fn adopt(&mut self, inherited: Vec<(OsString, OsString)>, literals: &[(String, String)]) {
+        self.base = inherited;
+        self.literals = literals
             .iter()
             .map(|(n, v)| (n.clone(), Secret::new(v.as_bytes().to_vec())))
             .collect();
     }
 
-    /// The plan for `secrets`: `[env]` values in the environment, each
+    /// The exec plan for `secrets`: `[env]` values in the environment, each
     /// `[files]` value in a sealed, owner-read-only memfd kept by `home`,
     /// its path in the environment. With [`FileHome::Command`], the plan's
     /// `keep_fds` are in the order of the `[files]` secrets in `secrets`.
-    pub fn plan(
+    pub fn prepare(
         &self,
         secrets: &[ResolvedSecret],
         mut home: FileHome<'_>,
@@ -128,17 +86,13 @@ impl Launch {
     ) -> Result<ExecPlan, AppError> {
         // Refused before any file is handed over: a holder must not swap in
         // files for a set that cannot start.
-        if let Some(s) = secrets
-            .iter()
-            .find(|s| s.delivery == Delivery::Env && s.value.expose().contains(&0))
-        {
-            return Err(InjectError::NulInValue(s.name.clone()).into());
+        for s in secrets.iter().filter(|s| s.delivery == Delivery::Env) {
+            env::check_variable(&s.name, s.value.expose())?;
         }
         // Env-file values first: a later override of the same name wins.
         let mut env_secrets: Vec<(String, Secret)> = self.literals.clone();
         let mut files: Vec<(String, String)> = Vec::new();
         let mut keep_fds: Vec<OwnedFd> = Vec::new();
-        let mut own_pid = None;
         for s in secrets {
             ui.note(&format!(
                 "{} <- {} ({} bytes)",
@@ -149,19 +103,15 @@ impl Launch {
             match s.delivery {
                 Delivery::Env => env_secrets.push((s.name.clone(), s.value.clone())),
                 Delivery::File => {
-                    let fd = inject::sealed_memfd(&s.name, &s.value).map_err(|source| {
-                        AppError::Deliver {
-                            name: s.name.clone(),
-                            source,
-                        }
-                    })?;
-                    let (path, inherit) = home.place(&s.name, fd, &mut own_pid)?;
-                    files.push((s.name.clone(), path));
-                    keep_fds.extend(inherit);
+                    let placed = home
+                        .put(&s.name, &s.value)
+                        .map_err(|e| AppError::file(&s.name, e))?;
+                    files.push((s.name.clone(), placed.path));
+                    keep_fds.extend(placed.inherit);
                 }
             }
         }
-        let envp = inject::build_env(self.base.iter().cloned(), &env_secrets, &files, &self.env)?;
+        let envp = env::build_env(self.base.iter().cloned(), &env_secrets, &files, &self.env)?;
         for name in envp.not_overridden() {
             ui.note(&format!("{name}: kept the inherited value (--no-override)"));
         }

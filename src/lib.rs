@@ -2,27 +2,28 @@
 //! verified against signed checkpoints and decrypted on this host.
 //!
 //! Layers, each with one job; data flows up through them and no module
-//! names a module of its own layer or of one above it (`tests/e2e/layers.rs`
-//! checks every `crate::` path; CI runs it):
+//! names a module of its own layer or of one above it. This drawing is the
+//! rule: `tests/e2e/layers.rs` reads it and checks every `crate::` path
+//! against it. A line names the modules of one layer, top first, separated
+//! by single spaces; two or more spaces start the comment; a line that
+//! starts with a space continues the comment above.
 //!
 //! ```text
-//! run                         the action of a validated invocation
-//! supervise   commands        supervisor mode; the subcommands
-//! startup  cli                hardening, settings, client, key, resolve (once); clap + validation
-//! invocation  launch          validated command line; COMMAND as data
-//! settings sources rotate trust  settings; references by source
-//! browse                      `ls`/`init`: what a key can read, verified
-//! error                       every failure -> one exit code, one line each
-//! holder                      supervisor mode's keeper of file secrets
-//! exec                        execve(2): the one place COMMAND starts
-//! inject                      env and memfd delivery
-//! ui  resolve  mask           stderr reporter; config + refs -> verified secrets
-//! client  fallback            the machine API over HTTPS; the stored copy
-//! config  harden  dotenv      r4.toml; process hardening; env-file syntax
-//! wipe  template  bundle      zeroing allocator; {{ r4://… }} templates; dotenv/JSON bundles
-//! contract reference exit vars hygiene localfile  wire rules (pure); exit
-//!                             codes; own env names; names a vault writer may
-//!                             not choose; reading files a local user could swap
+//! run                  the action of a validated invocation
+//! supervise commands   supervisor mode; one file per subcommand
+//! startup cli          hardening, settings, sources, the session; clap + validation
+//! invocation launch    the validated command line; COMMAND as data
+//! error                every failure -> one exit code, one line each
+//! deliver              env, sealed memfds, their holder, execve: how COMMAND
+//!                      gets its secrets and starts
+//! ui resolve mask      stderr and stdout; config + refs -> verified secrets;
+//!                      --mask
+//! client fallback      the machine API over HTTPS; the stored copy
+//! config               r4.toml and env files
+//! wipe compose harden  zeroing allocator; templates and bundles; hardening
+//! contract reference exit vars hygiene localfile
+//!                      wire rules (pure); exit codes; own env names; names a
+//!                      vault writer may not choose; files a local user could swap
 //! ```
 #![warn(missing_docs)]
 
@@ -33,34 +34,25 @@ pub use r4_contract as contract;
 /// `r4://` references (`r4_contract::reference`).
 pub use r4_contract::reference;
 
-pub mod browse;
-pub mod bundle;
 pub mod cli;
 pub mod client;
 pub mod commands;
+pub mod compose;
 pub mod config;
-pub mod dotenv;
+pub mod deliver;
 pub mod error;
-pub mod exec;
 pub mod exit;
 pub mod fallback;
 pub mod harden;
-pub mod holder;
 pub mod hygiene;
-pub mod inject;
 pub mod invocation;
 pub mod launch;
 pub mod localfile;
 pub mod mask;
 pub mod resolve;
-pub mod rotate;
 pub mod run;
-pub mod settings;
-pub mod sources;
 pub mod startup;
 pub mod supervise;
-pub mod template;
-pub mod trust;
 pub mod ui;
 pub mod vars;
 pub mod wipe;

@@ -11,8 +11,8 @@ static ALLOCATOR: r4_exec::wipe::ZeroOnFree = r4_exec::wipe::ZeroOnFree;
 fn main() -> ExitCode {
     // Supervisor mode re-executes this binary as the holder of file secrets.
     let mut args = std::env::args_os();
-    if r4_exec::holder::invoked_as_holder(args.next().as_deref()) {
-        return ExitCode::from(r4_exec::holder::serve(&args.collect::<Vec<_>>()));
+    if r4_exec::deliver::holder::invoked_as_holder(args.next().as_deref()) {
+        return ExitCode::from(r4_exec::deliver::holder::serve(&args.collect::<Vec<_>>()));
     }
     // Usage errors exit 64 like every other usage error (clap's own is 2);
     // --help and --version exit 0.

@@ -4,10 +4,11 @@
 //! maps the result to an exit code.
 
 use crate::commands;
+use crate::deliver::exec;
+use crate::deliver::FileHome;
 use crate::error::AppError;
-use crate::exec;
 use crate::invocation::{Action, Invocation, Mode, RunOptions};
-use crate::launch::{FileHome, Launch};
+use crate::launch::Launch;
 use crate::startup::Startup;
 use crate::supervise;
 
@@ -16,14 +17,20 @@ pub fn run(inv: Invocation) -> Result<u8, AppError> {
     let Invocation { global, action } = inv;
     match action {
         Action::Run(opts) => run_command(global, opts),
-        Action::Keygen { out, bits } => commands::keygen(&Startup::begin(global)?, &out, bits),
-        Action::Register => commands::register(&Startup::begin(global)?),
-        Action::Whoami { json } => commands::whoami(&Startup::begin(global)?, json),
-        Action::Check { json } => commands::check(&Startup::begin(global)?, json),
-        Action::Trust => commands::trust(&Startup::begin(global)?),
-        Action::RotateKey { new_key } => commands::rotate_key(&Startup::begin(global)?, &new_key),
-        Action::Ls { scope, toml } => commands::ls(&Startup::begin(global)?, &scope, toml),
-        Action::Init { project } => commands::init(&Startup::begin(global)?, project.as_deref()),
+        Action::Keygen { out, bits } => {
+            commands::identity::keygen(&Startup::begin(global)?, &out, bits)
+        }
+        Action::Register => commands::identity::register(&Startup::begin(global)?),
+        Action::Whoami { json } => commands::identity::whoami(&Startup::begin(global)?, json),
+        Action::Check { json } => commands::check::run(&Startup::begin(global)?, json),
+        Action::Trust => commands::trust::run(&Startup::begin(global)?),
+        Action::RotateKey { new_key } => {
+            commands::rotate_key::run(&Startup::begin(global)?, &new_key)
+        }
+        Action::Ls { scope, toml } => commands::ls::run(&Startup::begin(global)?, &scope, toml),
+        Action::Init { project } => {
+            commands::init::run(&Startup::begin(global)?, project.as_deref())
+        }
     }
 }
 
@@ -33,7 +40,7 @@ fn run_command(global: crate::invocation::GlobalOptions, opts: RunOptions) -> Re
     let path = std::env::var_os("PATH");
     let program = exec::resolve_program(&opts.command[0], path.as_deref())?;
     let mut startup = Startup::begin(global)?;
-    if opts.env.keep_r4_env {
+    if opts.keep_r4_env {
         startup.keep_env_credentials();
     }
     let launch = Launch::new(
@@ -59,13 +66,13 @@ fn run_command(global: crate::invocation::GlobalOptions, opts: RunOptions) -> Re
 /// Resolves once and becomes COMMAND.
 fn exec_mode(startup: &Startup, mut launch: Launch) -> Result<u8, AppError> {
     let sources = startup.sources()?;
-    launch.adopt(&sources);
+    launch.adopt(sources.inherited, &sources.literals);
     let resolved = startup.block_on(async {
         let mut session = startup.session(sources.config)?;
         session.resolve().await
     })?;
     startup.report(&resolved);
-    let plan = launch.plan(&resolved.secrets, FileHome::Command, &startup.ui)?;
+    let plan = launch.prepare(&resolved.secrets, FileHome::Command, &startup.ui)?;
     drop(resolved);
     startup.ui.note(&format!("exec {}", plan.program.display()));
     startup.ui.timing("exec");

@@ -8,9 +8,9 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 
 use super::{Cli, Command, ExecArgs};
-use crate::browse::Scope;
+use crate::deliver::env::{EnvOptions, Inherit};
 use crate::error::AppError;
-use crate::inject::{EnvOptions, Inherit};
+use crate::invocation::Scope;
 use crate::invocation::{Action, GlobalOptions, Invocation, Mode, RunOptions, Supervision};
 
 impl Invocation {
@@ -75,8 +75,8 @@ fn run_options(args: ExecArgs, command: Vec<OsString>) -> Result<RunOptions, App
     };
     Ok(RunOptions {
         command,
+        keep_r4_env: args.keep_r4_env,
         env: EnvOptions {
-            keep_r4_env: args.keep_r4_env,
             no_override: args.no_override,
             inherit: inherit(&args)?,
         },

@@ -10,7 +10,7 @@
 
 use std::collections::HashSet;
 
-use crate::bundle;
+use crate::compose::bundle;
 use crate::config::{Composite, CompositeKind, Config, Members};
 use crate::contract::Secret;
 

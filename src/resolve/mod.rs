@@ -12,9 +12,9 @@
 //! is any, no secret is returned.
 
 mod compose;
+mod fetch;
 mod offline;
 mod par;
-mod plan;
 mod prepare;
 pub mod project;
 pub mod select;
@@ -30,8 +30,8 @@ use crate::contract::directory::TrustPolicy;
 use crate::contract::wire::{ItemSummary, SyncResponse, SyncVault, Vault};
 use crate::contract::{EnvelopeError, KeyError, Secret, VaultModel, VerifyError};
 use crate::fallback::FallbackError;
+pub use fetch::{Listed, AUTO_SYNC_LIMIT};
 pub use offline::{keep, restore};
-pub use plan::{Listed, AUTO_SYNC_LIMIT};
 use select::select;
 use vault::{check_vault, Opener, VerifiedVault};
 
@@ -432,9 +432,9 @@ pub struct Fetched {
     note: String,
 }
 
-/// Fetches everything `config` needs, by the configured plan ([`plan`]).
+/// Fetches everything `config` needs, by the configured plan ([`FetchPlan`](crate::config::FetchPlan), module `fetch`).
 pub async fn fetch(client: &Client, config: &Config) -> Result<Fetched, Vec<Problem>> {
-    plan::fetch(client, config).await
+    fetch::fetch(client, config).await
 }
 
 /// Verifies and decrypts what [`fetch`] returned: the second half of

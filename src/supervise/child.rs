@@ -1,6 +1,6 @@
 //! Starting, signalling and reaping COMMAND in supervisor mode.
 //!
-//! COMMAND is started with `fork(2)` followed by [`crate::exec::exec`] in the
+//! COMMAND is started with `fork(2)` followed by [`crate::deliver::exec::exec`] in the
 //! child — the very function exec mode ends with — so it starts exactly as in
 //! exec mode: every descriptor above 2 but its secret memfds closed on exec,
 //! every signal disposition reset to the default and the signal mask emptied
@@ -10,7 +10,7 @@
 //!
 //! Between `fork` and `execve` the child only makes system calls (`setpgid`,
 //! `tcsetpgrp`, `dup2`, `setrlimit`, `fcntl`, `rt_sigaction`,
-//! `sigprocmask`); the [`crate::exec::ExecPlan`] is built before the fork.
+//! `sigprocmask`); the [`crate::deliver::exec::ExecPlan`] is built before the fork.
 //! The only allocations after it are `exec`'s C string of the program path
 //! and the error message if `execve` fails; the C library's fork handlers
 //! leave `malloc` usable in the child (glibc; musl since 1.2.1).
@@ -21,8 +21,8 @@ use nix::errno::Errno;
 use nix::libc;
 use nix::unistd::{dup2, fork, setpgid, ForkResult, Pid};
 
+use crate::deliver::exec::{self, ExecError, ExecPlan, EXIT_SETUP_FAILED};
 use crate::error::AppError;
-use crate::exec::{self, ExecError, ExecPlan, EXIT_SETUP_FAILED};
 
 /// How to start the child, beyond its [`ExecPlan`].
 #[derive(Debug, Clone, Copy, Default)]
@@ -36,7 +36,7 @@ pub(crate) struct SpawnOptions {
 
 /// Forks and execs `plan`. The child leads a new process group (its pid).
 /// Returns its pid. The parent closes its copy of the plan's kept
-/// descriptors (file secrets stay with the holder, [`crate::holder`]).
+/// descriptors (file secrets stay with the holder, [`crate::deliver::holder`]).
 pub(crate) fn spawn(plan: ExecPlan, opts: &SpawnOptions) -> Result<Pid, AppError> {
     // SAFETY: the child branch runs only the async-signal-safe steps listed
     // in the module documentation and ends in execve(2) or _exit(2); it

@@ -4,7 +4,7 @@
 //!
 //! - **Start**: the same resolution and verification as exec mode; nothing
 //!   starts unless every secret resolved. COMMAND is forked and exec'd with
-//!   the same [`crate::exec::ExecPlan`] machinery (see [`child`]), in a
+//!   the same [`crate::deliver::exec::ExecPlan`] machinery (see [`child`]), in a
 //!   process group of its own; when stdin is r4-exec's controlling terminal
 //!   and r4-exec is in the foreground, that group gets the terminal.
 //! - **Signals**: every catchable signal r4-exec receives is forwarded to
@@ -25,10 +25,10 @@
 //!   default COMMAND gets the stop signal (`--stop-signal`, TERM), SIGKILL
 //!   after `--grace` (10 s), and is started again with the new environment
 //!   and files. With `--reload-signal SIG`, if only `[files]` values changed,
-//!   each is swapped in whole (see [`crate::holder`]) and SIG is sent
+//!   each is swapped in whole (see [`crate::deliver::holder`]) and SIG is sent
 //!   instead; a changed env value always restarts.
 //! - **Files**: `[files]` memfds are kept by a holder process
-//!   ([`crate::holder`]), started with the first file secret; COMMAND gets
+//!   ([`crate::deliver::holder`]), started with the first file secret; COMMAND gets
 //!   `/proc/<holder>/fd/<n>`, which stays the same across restarts and
 //!   reloads. If the holder dies, the paths are gone: COMMAND gets the stop
 //!   signal and r4-exec exits 70. A refresh that fails (network,
@@ -72,12 +72,12 @@ use tokio::time::Instant;
 
 use crate::config::Delivery;
 use crate::contract::Secret;
+use crate::deliver::exec::ExecPlan;
+use crate::deliver::holder::Holder;
+use crate::deliver::FileHome;
 use crate::error::AppError;
-use crate::exec::ExecPlan;
-use crate::holder::Holder;
-use crate::inject;
 use crate::invocation::Supervision;
-use crate::launch::{FileHome, Launch};
+use crate::launch::Launch;
 use crate::mask::Patterns;
 use crate::resolve::ResolvedSecret;
 use crate::startup::Startup;
@@ -88,9 +88,9 @@ use output::MaskedOutput;
 use signals::{Received, Signals};
 use watch::{Change, Poll, Watcher};
 
-/// The supervisor flags, with what being PID 1 implies.
+/// How this supervisor behaves: the flags, with what being PID 1 implies.
 #[derive(Debug, Clone)]
-struct Mode {
+struct Policy {
     interval: Option<Duration>,
     reload: Option<Signal>,
     stop: Signal,
@@ -101,10 +101,10 @@ struct Mode {
     mask: bool,
 }
 
-impl Mode {
-    fn new(s: Supervision) -> Mode {
+impl Policy {
+    fn new(s: Supervision) -> Policy {
         let pid1 = std::process::id() == 1;
-        Mode {
+        Policy {
             interval: s.interval,
             reload: s.reload,
             stop: s.stop,
@@ -124,36 +124,33 @@ pub fn run(
     mut launch: Launch,
     supervision: Supervision,
 ) -> Result<u8, AppError> {
-    let mode = Mode::new(supervision);
+    let policy = Policy::new(supervision);
     // First, while there is one thread: every later thread inherits the mask.
     let blocked =
         signals::block_all().map_err(|e| AppError::system("cannot block signals")(e.into()))?;
     let sources = startup.sources()?;
-    launch.adopt(&sources);
+    launch.adopt(sources.inherited, &sources.literals);
     let config = sources.config;
-    if mode.reap && !mode.pid1 {
+    if policy.reap && !policy.pid1 {
         nix::sys::prctl::set_child_subreaper(true)
             .map_err(|e| AppError::system("cannot become a child subreaper")(e.into()))?;
     }
-    let pid1 = mode.pid1;
+    let pid1 = policy.pid1;
     let rt = startup.runtime()?;
     let ended = rt.block_on(async move {
         let watcher = Watcher::new(startup.session(config)?, startup.global.timeout);
         let signals = Signals::new(&blocked).map_err(AppError::system("cannot read signals"))?;
         let mut sup = Supervisor {
             ui: &startup.ui,
-            mode,
+            policy,
             launch,
             own_pid: std::process::id() as i32,
-            child: Pid::from_raw(0),
+            state: State::Starting,
             current: Vec::new(),
             holder: None,
-            exit_code: None,
             output: None,
             delivered: Vec::new(),
             take_terminal: false,
-            stopping: None,
-            shutdown: false,
             warned: HashSet::new(),
             next_poll: None,
             killed_by: None,
@@ -177,36 +174,74 @@ struct Prepared {
     secrets: Vec<ResolvedSecret>,
 }
 
-/// A restart in progress: the old COMMAND got the stop signal. Without a
-/// next COMMAND, a stop (the holder of its files died).
-struct Stopping {
-    deadline: Instant,
+/// Where COMMAND is in its life (watchexec's `CommandState`): one value
+/// says it, so no combination of fields can contradict another.
+enum State {
+    /// Before the first start.
+    Starting,
+    /// COMMAND runs; nothing asked it to stop.
+    Running(Pid),
+    /// A restart: COMMAND got the stop signal, and `next` starts once it
+    /// has exited.
+    Replacing {
+        pid: Pid,
+        stop: Deadline,
+        next: Prepared,
+    },
+    /// COMMAND got the stop signal, and r4-exec exits once it has: a stop
+    /// signal arrived during a restart, or the holder of its files died
+    /// (`code`: exit with it rather than with COMMAND's status).
+    Stopping {
+        pid: Pid,
+        stop: Deadline,
+        code: Option<u8>,
+    },
+}
+
+/// When a COMMAND that got the stop signal gets SIGKILL.
+#[derive(Clone, Copy)]
+struct Deadline {
+    at: Instant,
     killed: bool,
-    next: Option<Prepared>,
+}
+
+impl State {
+    /// COMMAND's pid (also its process group id), once started.
+    fn pid(&self) -> Option<Pid> {
+        match self {
+            State::Starting => None,
+            State::Running(pid) | State::Replacing { pid, .. } | State::Stopping { pid, .. } => {
+                Some(*pid)
+            }
+        }
+    }
+
+    /// The pending SIGKILL, while COMMAND is being stopped.
+    fn stop(&mut self) -> Option<&mut Deadline> {
+        match self {
+            State::Replacing { stop, .. } | State::Stopping { stop, .. } => Some(stop),
+            State::Starting | State::Running(_) => None,
+        }
+    }
 }
 
 type Refresh = Pin<Box<dyn Future<Output = (Watcher, Poll)>>>;
 
 struct Supervisor<'a> {
     ui: &'a Ui,
-    mode: Mode,
+    policy: Policy,
     launch: Launch,
     own_pid: i32,
-    /// The running COMMAND (also its process group id).
-    child: Pid,
+    /// COMMAND's state.
+    state: State,
     /// The set the running COMMAND was given; empty without `--watch`.
     current: Vec<ResolvedSecret>,
     /// Keeps the `[files]` memfds (started with the first one).
     holder: Option<Holder>,
-    /// The code to exit with instead of COMMAND's (the holder died).
-    exit_code: Option<u8>,
     output: Option<MaskedOutput>,
     /// Every value delivered so far (what `--mask` masks).
     delivered: Vec<Secret>,
     take_terminal: bool,
-    stopping: Option<Stopping>,
-    /// A stop signal arrived during a restart: do not start the new COMMAND.
-    shutdown: bool,
     warned: HashSet<String>,
     next_poll: Option<Instant>,
     /// The signal that killed COMMAND: r4-exec dies of it too (outside PID
@@ -264,7 +299,7 @@ impl Supervisor<'_> {
             self.ui.note(n);
         }
         self.on_fallback = resolved.fallback_age.is_some();
-        if self.mode.mask {
+        if self.policy.mask {
             self.remember(&resolved.secrets);
             self.remember(&resolved.parts);
             let patterns = self.patterns()?;
@@ -276,7 +311,7 @@ impl Supervisor<'_> {
         self.launch(prepared)?;
         // Without --watch no request follows: the client (and the API key
         // in it), the agent key and the configuration go now.
-        let watcher = self.mode.interval.is_some().then_some(watcher);
+        let watcher = self.policy.interval.is_some().then_some(watcher);
         self.event_loop(&signals, watcher).await
     }
 
@@ -288,14 +323,10 @@ impl Supervisor<'_> {
         let mut idle = watcher;
         let mut refresh: Option<Refresh> = None;
         loop {
-            let poll_at = self
-                .next_poll
-                .filter(|_| refresh.is_none() && self.stopping.is_none() && idle.is_some());
-            let kill_at = self
-                .stopping
-                .as_ref()
-                .filter(|s| !s.killed)
-                .map(|s| s.deadline);
+            let poll_at = self.next_poll.filter(|_| {
+                refresh.is_none() && matches!(self.state, State::Running(_)) && idle.is_some()
+            });
+            let kill_at = self.state.stop().filter(|d| !d.killed).map(|d| d.at);
             tokio::select! {
                 got = signals.recv() => {
                     for s in got.map_err(io_error("reading signals"))? {
@@ -325,17 +356,18 @@ impl Supervisor<'_> {
 
     fn schedule_poll(&mut self) {
         self.next_poll = self
-            .mode
+            .policy
             .interval
             .map(|i| Instant::now() + watch::jittered(i));
     }
 
     /// Where forwarded signals go: COMMAND, or its process group.
     fn target(&self) -> i32 {
-        if self.mode.group {
-            -self.child.as_raw()
+        let pid = self.state.pid().map_or(0, Pid::as_raw);
+        if self.policy.group {
+            -pid
         } else {
-            self.child.as_raw()
+            pid
         }
     }
 
@@ -346,24 +378,25 @@ impl Supervisor<'_> {
             if self.holder.as_ref().is_some_and(Holder::exited) {
                 self.holder_died();
             }
-            let Some(ended) = child::reap(self.child, self.mode.reap) else {
+            let Some(pid) = self.state.pid() else {
                 return Ok(None);
             };
-            if let Some(Stopping {
-                next: Some(next), ..
-            }) = self.stopping.take()
-            {
-                if !self.shutdown {
+            let Some(ended) = child::reap(pid, self.policy.reap) else {
+                return Ok(None);
+            };
+            match std::mem::replace(&mut self.state, State::Running(pid)) {
+                State::Replacing { next, .. } => {
                     self.launch(next)?;
                     self.ui.tell(&format!(
                         "restarted COMMAND (pid {}) with the new secrets",
-                        self.child
+                        self.state.pid().map_or(0, Pid::as_raw)
                     ));
                     return Ok(None);
                 }
-            }
-            if let Some(code) = self.exit_code {
-                return Ok(Some(code));
+                State::Stopping {
+                    code: Some(code), ..
+                } => return Ok(Some(code)),
+                _ => {}
             }
             self.killed_by = ended.signal;
             return Ok(Some(ended.code));
@@ -371,8 +404,8 @@ impl Supervisor<'_> {
         if s.pid == self.own_pid {
             return Ok(None);
         }
-        if self.stopping.is_some() && signals::asks_to_stop(s.signo) {
-            self.shutdown = true;
+        if signals::asks_to_stop(s.signo) {
+            self.cancel_restart();
         }
         let _ = child::send(self.target(), s.signo);
         Ok(None)
@@ -394,7 +427,7 @@ impl Supervisor<'_> {
                     self.ui
                         .tell("refresh: R4 answered again; live answers replace the fallback copy");
                 }
-                let reload = self.mode.reload.is_some();
+                let reload = self.policy.reload.is_some();
                 let change = watch::diff(&self.current, &resolved.secrets, reload);
                 if change != Change::None {
                     // What templates and bundles hold is masked on its own too.
@@ -439,7 +472,7 @@ impl Supervisor<'_> {
     /// `--watch` needs them, to compare a refresh with. Otherwise the only
     /// copies are the plan's, wiped as soon as COMMAND is forked.
     fn keeps_values(&self) -> bool {
-        self.mode.interval.is_some()
+        self.policy.interval.is_some()
     }
 
     fn prepare(&mut self, secrets: Vec<ResolvedSecret>) -> Result<Prepared, AppError> {
@@ -456,7 +489,7 @@ impl Supervisor<'_> {
             Some(holder) => FileHome::Holder(holder),
             None => FileHome::Command,
         };
-        let plan = self.launch.plan(&secrets, home, self.ui)?;
+        let plan = self.launch.prepare(&secrets, home, self.ui)?;
         let secrets = if self.keeps_values() {
             secrets
         } else {
@@ -469,20 +502,38 @@ impl Supervisor<'_> {
     /// COMMAND gets the stop signal (SIGKILL after the grace period) and
     /// r4-exec then exits 70 rather than leave it running without them.
     fn holder_died(&mut self) {
-        let pid = self.holder.take().map(|h| h.pid());
+        let holder = self.holder.take().map(|h| h.pid());
         self.ui.tell(&format!(
             "the holder of COMMAND's file secrets (pid {}) exited, so their paths no longer open; stopping COMMAND",
-            pid.map_or(0, Pid::as_raw)
+            holder.map_or(0, Pid::as_raw)
         ));
-        self.exit_code = Some(crate::exit::SOFTWARE);
-        self.shutdown = true;
-        let _ = child::send(self.target(), self.mode.stop as i32);
-        if self.stopping.is_none() {
-            self.stopping = Some(Stopping {
-                deadline: Instant::now() + self.mode.grace,
+        let Some(pid) = self.state.pid() else {
+            return;
+        };
+        let _ = child::send(self.target(), self.policy.stop as i32);
+        let stop = match self.state.stop() {
+            Some(pending) => *pending,
+            None => Deadline {
+                at: Instant::now() + self.policy.grace,
                 killed: false,
-                next: None,
-            });
+            },
+        };
+        self.state = State::Stopping {
+            pid,
+            stop,
+            code: Some(crate::exit::SOFTWARE),
+        };
+    }
+
+    /// A stop signal during a restart: COMMAND is on its way out already,
+    /// so r4-exec exits with it instead of starting the next one.
+    fn cancel_restart(&mut self) {
+        if let State::Replacing { pid, stop, .. } = self.state {
+            self.state = State::Stopping {
+                pid,
+                stop,
+                code: None,
+            };
         }
     }
 
@@ -494,7 +545,7 @@ impl Supervisor<'_> {
         self.ui
             .note(&format!("starting {}", self.launch.program.display()));
         let pid = child::spawn(p.plan, &opts)?;
-        self.child = pid;
+        self.state = State::Running(pid);
         self.current = p.secrets;
         self.schedule_poll();
         Ok(())
@@ -511,7 +562,7 @@ impl Supervisor<'_> {
             }
         }
         self.current = new;
-        let sig = self.mode.reload.unwrap_or(Signal::SIGHUP);
+        let sig = self.policy.reload.unwrap_or(Signal::SIGHUP);
         let _ = child::send(self.target(), sig as i32);
         self.ui.tell(&format!(
             "{} changed; swapped in the new file(s) and sent {sig} to COMMAND",
@@ -523,15 +574,19 @@ impl Supervisor<'_> {
     /// Replaces the file of `name` with a new sealed memfd holding its value
     /// in `new`: the holder `dup2`s it over the same descriptor, so the path
     /// stays the same and opens the old file or the new one, never a mix.
-    fn swap(&mut self, new: &[ResolvedSecret], name: &str) -> Result<(), String> {
-        let value = new
-            .iter()
-            .find(|s| s.name == name)
-            .map(|s| &s.value)
-            .ok_or("no such file")?;
-        let holder = self.holder.as_mut().ok_or("no holder")?;
-        let fd = inject::sealed_memfd(name, value).map_err(|e| e.to_string())?;
-        holder.put(name, fd).map(drop).map_err(|e| e.to_string())
+    fn swap(&mut self, new: &[ResolvedSecret], name: &str) -> Result<(), AppError> {
+        let gone =
+            |why: &str| AppError::system("swapping in a file secret")(std::io::Error::other(why));
+        let value = new.iter().find(|s| s.name == name).map(|s| &s.value);
+        let value = value.ok_or_else(|| gone("no new value"))?;
+        let holder = self
+            .holder
+            .as_mut()
+            .ok_or_else(|| gone("its holder is gone"))?;
+        FileHome::Holder(holder)
+            .put(name, value)
+            .map(drop)
+            .map_err(|e| AppError::file(name, e))
     }
 
     fn restart(&mut self, new: Vec<ResolvedSecret>, names: &[String]) -> Result<(), AppError> {
@@ -549,36 +604,42 @@ impl Supervisor<'_> {
         self.ui.tell(&format!(
             "{} changed; restarting COMMAND ({}, SIGKILL after {:?})",
             names.join(", "),
-            self.mode.stop,
-            self.mode.grace
+            self.policy.stop,
+            self.policy.grace
         ));
-        let _ = child::send(self.target(), self.mode.stop as i32);
-        self.stopping = Some(Stopping {
-            deadline: Instant::now() + self.mode.grace,
-            killed: false,
-            next: Some(prepared),
-        });
+        let _ = child::send(self.target(), self.policy.stop as i32);
+        let Some(pid) = self.state.pid() else {
+            return Ok(());
+        };
+        self.state = State::Replacing {
+            pid,
+            stop: Deadline {
+                at: Instant::now() + self.policy.grace,
+                killed: false,
+            },
+            next: prepared,
+        };
         Ok(())
     }
 
     fn kill_now(&mut self) {
-        if let Some(s) = &mut self.stopping {
-            s.killed = true;
+        if let Some(stop) = self.state.stop() {
+            stop.killed = true;
         }
         self.ui.tell(&format!(
             "COMMAND did not stop within {:?}; sending SIGKILL",
-            self.mode.grace
+            self.policy.grace
         ));
         let _ = child::send(self.target(), libc::SIGKILL);
     }
 
     /// COMMAND exited with `code`: wind down, return the code to exit with.
     async fn finish(&mut self, code: u8, signals: &Signals) -> u8 {
-        if self.mode.reap {
+        if self.policy.reap {
             self.wind_down_group(signals).await;
         }
         if let Some(out) = &mut self.output {
-            out.close_and_drain(self.mode.grace);
+            out.close_and_drain(self.policy.grace);
         }
         if self.take_terminal {
             // SAFETY: two system calls without memory arguments; SIGTTOU is
@@ -593,20 +654,22 @@ impl Supervisor<'_> {
     /// `--reap`: the stop signal to what is left of COMMAND's process group,
     /// SIGKILL after the grace period, reaping all along.
     async fn wind_down_group(&mut self, signals: &Signals) {
-        let pg = self.child;
+        let Some(pg) = self.state.pid() else {
+            return;
+        };
         child::reap(pg, true);
         if child::group_alive(pg) {
             self.ui.note(&format!(
                 "COMMAND exited; sending {} to the rest of its process group",
-                self.mode.stop
+                self.policy.stop
             ));
-            let _ = child::send(-pg.as_raw(), self.mode.stop as i32);
-            let deadline = Instant::now() + self.mode.grace;
+            let _ = child::send(-pg.as_raw(), self.policy.stop as i32);
+            let deadline = Instant::now() + self.policy.grace;
             while child::group_alive(pg) {
                 if Instant::now() >= deadline {
                     self.ui.tell(&format!(
                         "processes of COMMAND's group still running after {:?}; sending SIGKILL",
-                        self.mode.grace
+                        self.policy.grace
                     ));
                     let _ = child::send(-pg.as_raw(), libc::SIGKILL);
                     break;

@@ -195,7 +195,7 @@ fn unknown_key_in_an_entry_table_is_an_error() {
 
 #[test]
 fn an_entry_that_is_not_a_reference_says_what_is_expected() {
-    // Before the fix in src/config.rs this said "data did not match any
+    // Before the fix in src/config/mod.rs this said "data did not match any
     // variant of untagged enum RawEntry".
     let fx = Fx::new();
     let cfg = fx.config("[env]\nA = 5\n");

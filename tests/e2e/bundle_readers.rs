@@ -13,7 +13,7 @@ use std::path::Path;
 use std::process::Command;
 
 use proptest::prelude::*;
-use r4_exec::bundle::{render, Format};
+use r4_exec::compose::bundle::{render, Format};
 
 /// The global node_modules folder, where `.ci/run` installs `dotenv`.
 fn node_modules() -> Option<String> {

@@ -5,7 +5,7 @@
 //! which shows the limit is the kernel's and not a guess.
 
 use crate::util::*;
-use r4_exec::inject::MAX_ARG_STRLEN;
+use r4_exec::deliver::env::MAX_ARG_STRLEN;
 
 /// A world whose `DB_PASSWORD` (in `[env]`) is `len` bytes long.
 fn world_with_password_of(len: usize) -> World {

@@ -1,6 +1,6 @@
 //! References from the environment and from `--env-file`, with no r4.toml,
 //! and the one precedence rule between r4.toml, env files and the inherited
-//! environment (`src/sources.rs`), through the real binary.
+//! environment (`src/startup/sources.rs`), through the real binary.
 
 use std::process::Command;
 

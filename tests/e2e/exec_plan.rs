@@ -14,8 +14,10 @@ use std::process::{Command, Output};
 use nix::libc;
 use nix::sys::signal::{signal, sigprocmask, SigHandler, SigSet, SigmaskHow, Signal};
 use r4_exec::contract::Secret;
-use r4_exec::exec::{exec, resolve_program, ExecPlan};
-use r4_exec::inject::{build_env, memfd_path, sealed_memfd, EnvOptions};
+use r4_exec::deliver::env::{build_env, EnvOptions};
+use r4_exec::deliver::exec::{exec, resolve_program, ExecPlan};
+use r4_exec::deliver::memfd::{memfd_path, sealed_memfd};
+use r4_exec::startup::sources::gather;
 
 const HELPER_VAR: &str = "EXEC_PLAN_TEST_HELPER";
 /// The `helper` test below, by its name in the test binary.
@@ -217,7 +219,10 @@ fn plan(
     keep_fds: Vec<std::os::fd::OwnedFd>,
 ) -> ExecPlan {
     let program = resolve_program(OsStr::new(argv[0]), None).expect("resolve");
-    let envp = build_env(std::env::vars_os(), secrets, &[], &EnvOptions::default()).expect("env");
+    // The inherited environment as a run passes it on: through the one
+    // filter of r4-exec's own variables (`startup::sources`).
+    let sources = gather(None, &[], std::env::vars_os().collect(), false).expect("sources");
+    let envp = build_env(sources.inherited, secrets, &[], &EnvOptions::default()).expect("env");
     let argv: Vec<OsString> = argv.iter().map(OsString::from).collect();
     ExecPlan::new(program, &argv, envp, keep_fds, None).expect("plan")
 }

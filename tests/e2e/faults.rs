@@ -16,7 +16,7 @@ use r4_exec::resolve::{resolve, Failure, Problem, ResolveOptions};
 /// Resolves through the library; returns the problems.
 fn library_problems(w: &World) -> Vec<Problem> {
     let config = Config::load(&w.path("r4.toml"), true).unwrap();
-    let trust = r4_exec::settings::trust(&config).unwrap();
+    let trust = r4_exec::startup::settings::trust(&config).unwrap();
     let mut opts = client_options(w);
     opts.timeout = Duration::from_secs(2);
     let client = Client::new(opts).unwrap();

@@ -1,5 +1,5 @@
 //! Every action that holds a credential or a secret runs hardened (the one
-//! start-up path, `src/startup.rs`): while `check`, `trust` and `rotate-key`
+//! start-up path, `src/startup/mod.rs`): while `check`, `trust` and `rotate-key`
 //! wait for a slow server, their soft core-file limit is 0, although they
 //! were started with core files allowed. Before the start-up path was
 //! shared, only exec mode hardened itself: `check` decrypted everything and

@@ -1,39 +1,48 @@
 //! The layers drawn in `src/lib.rs`, enforced: no module of the library
 //! names a module of its own layer or of a layer above it (`crate::x` in
 //! code, `use crate::{x, …}` groups). Comments and `#[cfg(test)]` modules
-//! are not read. A new module must be given a layer here, or this test
-//! fails.
+//! are not read. The drawing is the one source of the rule: this test reads
+//! it, so a new module needs a place there, or this test fails.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-/// Bottom to top; keep in step with the drawing in `src/lib.rs`.
-const LAYERS: &[&[&str]] = &[
-    &[
-        "contract",
-        "reference",
-        "exit",
-        "vars",
-        "hygiene",
-        "localfile",
-    ],
-    &["wipe", "template", "bundle"],
-    &["config", "harden", "dotenv"],
-    &["client", "fallback"],
-    &["ui", "resolve", "mask"],
-    &["inject"],
-    &["exec"],
-    &["holder"],
-    &["error"],
-    &["settings", "sources", "rotate", "trust", "browse"],
-    &["invocation", "launch"],
-    &["startup", "cli"],
-    &["supervise", "commands"],
-    &["run"],
-];
+/// The layers of the drawing in `lib`'s doc comment, bottom first: each
+/// line of the ```text block that starts with a name lists one layer's
+/// modules, up to the first two spaces; lines that start with a space
+/// continue a comment.
+fn layers(lib: &str) -> Vec<Vec<String>> {
+    let drawing: Vec<&str> = lib
+        .lines()
+        .map_while(|l| l.strip_prefix("//!"))
+        .map(|l| l.strip_prefix(' ').unwrap_or(l))
+        .skip_while(|l| *l != "```text")
+        .skip(1)
+        .take_while(|l| *l != "```")
+        .collect();
+    let mut layers: Vec<Vec<String>> = drawing
+        .iter()
+        .filter(|l| !l.is_empty() && !l.starts_with(' '))
+        .map(|l| {
+            let names = l.split("  ").next().unwrap_or("");
+            names.split(' ').map(str::to_owned).collect()
+        })
+        .collect();
+    layers.reverse();
+    layers
+}
 
-fn rank(module: &str) -> Option<usize> {
-    LAYERS.iter().position(|layer| layer.contains(&module))
+fn drawn() -> Vec<Vec<String>> {
+    let lib = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/lib.rs");
+    let layers = layers(&std::fs::read_to_string(lib).unwrap());
+    assert!(layers.len() > 5, "no drawing found in src/lib.rs");
+    layers
+}
+
+fn rank(layers: &[Vec<String>], module: &str) -> Option<usize> {
+    layers
+        .iter()
+        .position(|layer| layer.iter().any(|m| m == module))
 }
 
 /// The code of a file without comments and without its test module.
@@ -89,6 +98,7 @@ fn walk(dir: &Path, files: &mut Vec<std::path::PathBuf>) {
 
 #[test]
 fn no_module_imports_from_its_own_layer_or_above() {
+    let layers = drawn();
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut files = Vec::new();
     walk(&src, &mut files);
@@ -105,15 +115,15 @@ fn no_module_imports_from_its_own_layer_or_above() {
         if module == "main" || module == "lib" {
             continue;
         }
-        let Some(own) = rank(&module) else {
-            panic!("src/{module} has no layer in tests/e2e/layers.rs (and src/lib.rs)");
+        let Some(own) = rank(&layers, &module) else {
+            panic!("src/{module} has no layer in the drawing in src/lib.rs");
         };
         let text = std::fs::read_to_string(&file).unwrap();
         for dep in named_modules(&code(&text)) {
             if dep == module {
                 continue;
             }
-            let Some(theirs) = rank(&dep) else {
+            let Some(theirs) = rank(&layers, &dep) else {
                 panic!("{} names crate::{dep}, which has no layer", rel.display());
             };
             if theirs >= own {
@@ -135,4 +145,34 @@ fn the_checker_sees_an_upward_import() {
     let code =
         code("use crate::{cli, error::AppError};\nfn f() { crate::run::run(); }\n// crate::x\n");
     assert_eq!(named_modules(&code), ["cli", "error", "run"]);
+}
+
+#[test]
+fn the_drawing_is_read_bottom_first_without_its_comments() {
+    let lib =
+        "//! text\n//!\n//! ```text\n//! top   the top\n//! a b   two\n//!       more\n//! ```\n";
+    assert_eq!(layers(lib), [vec!["a", "b"], vec!["top"]]);
+}
+
+#[test]
+fn every_module_of_lib_rs_is_drawn_once() {
+    let lib =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/lib.rs")).unwrap();
+    let declared: Vec<&str> = lib
+        .lines()
+        .filter_map(|l| l.strip_prefix("pub mod "))
+        .map(|l| l.trim_end_matches(';'))
+        .collect();
+    let layers = drawn();
+    let mut drawn: Vec<&str> = layers.iter().flatten().map(String::as_str).collect();
+    drawn.sort_unstable();
+    let before = drawn.len();
+    drawn.dedup();
+    assert_eq!(before, drawn.len(), "a module is drawn twice");
+    for m in declared {
+        assert!(
+            drawn.contains(&m),
+            "src/lib.rs declares {m} but does not draw it"
+        );
+    }
 }

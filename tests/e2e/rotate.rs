@@ -91,7 +91,7 @@ fn an_incomplete_rewrap_is_refused_and_the_old_key_keeps_working() {
     let c = client(&w);
     let rt = rt();
     let mut req = rt
-        .block_on(r4_exec::rotate::build_request(
+        .block_on(r4_exec::commands::rotate_key::build_request(
             &c,
             agent_key(),
             &new,
@@ -114,7 +114,7 @@ fn a_bad_proof_is_an_invalid_request() {
     let c = client(&w);
     let rt = rt();
     let mut req = rt
-        .block_on(r4_exec::rotate::build_request(
+        .block_on(r4_exec::commands::rotate_key::build_request(
             &c,
             agent_key(),
             &new,

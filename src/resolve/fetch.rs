@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use tokio::task::JoinSet;
 
 use crate::client::{Client, ClientError};
-use crate::config::{Config, Plan};
+use crate::config::{Config, FetchPlan};
 use crate::contract::wire::{
     ItemDetail, ItemList, ItemSummary, Removed, SignerDirectory, SyncResponse, SyncVault, Vault,
     WrappedKey,
@@ -54,8 +54,8 @@ pub struct Listed {
 /// only (checked at start-up); with `[project]` every plan is the sync.
 pub(super) async fn fetch(client: &Client, config: &Config) -> Result<Fetched, Vec<Problem>> {
     match (config.r4.plan, &config.project) {
-        (Plan::Referenced, None) => referenced(client, config, "plan = \"referenced\"").await,
-        (Plan::Auto, None) => auto(client, config).await,
+        (FetchPlan::Referenced, None) => referenced(client, config, "plan = \"referenced\"").await,
+        (FetchPlan::Auto, None) => auto(client, config).await,
         _ => sync(client, config).await,
     }
 }

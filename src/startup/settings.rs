@@ -198,7 +198,7 @@ pub fn trust(config: &Config) -> Result<TrustPolicy, AppError> {
 /// `[fallback] path`; `R4_FALLBACK_MAX_AGE`, else `[fallback] max_age`,
 /// else 24 hours. `None` without a path: the copy is opt-in. A `max_age`
 /// without a path is an error, not a silent no-op.
-pub fn fallback(config: Option<&Config>) -> Result<Option<fallback::Settings>, AppError> {
+pub fn fallback(config: Option<&Config>) -> Result<Option<fallback::CopyOptions>, AppError> {
     let raw = config.map(|c| &c.fallback);
     let path = env_nonempty(vars::FALLBACK_FILE)
         .map(PathBuf::from)
@@ -225,5 +225,5 @@ pub fn fallback(config: Option<&Config>) -> Result<Option<fallback::Settings>, A
         }
         None => fallback::DEFAULT_MAX_AGE,
     };
-    Ok(Some(fallback::Settings { path, max_age }))
+    Ok(Some(fallback::CopyOptions { path, max_age }))
 }

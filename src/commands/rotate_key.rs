@@ -16,6 +16,9 @@ use crate::contract::rotation::{rewrap, sign_proof, statement};
 use crate::contract::wire::{RegisterRequest, RegisterResponse, Rotation};
 use crate::error::AppError;
 use crate::resolve::{Failure, Problem};
+use crate::startup::{settings, Startup};
+use crate::ui;
+use std::path::Path;
 
 /// What happened.
 #[derive(Debug)]
@@ -99,4 +102,31 @@ pub async fn rotate(
     }
     let req = build_request(client, current, new, trust).await?;
     Ok(Outcome::Rotated(client.register(&req).await?))
+}
+
+/// `rotate-key`: re-wrap every vault key to a new runtime key.
+pub fn run(startup: &Startup, new_key: &Path) -> Result<u8, AppError> {
+    let config = startup.load_config(false)?;
+    let (path, client) = startup.agent(config.as_ref())?;
+    let current = settings::load_private_key(path)?;
+    let pem = zeroize::Zeroizing::new(settings::read("new private key", new_key)?);
+    let new = PrivateKey::from_pem(&pem).map_err(|source| AppError::Key {
+        what: "new private key",
+        path: new_key.to_path_buf(),
+        source,
+    })?;
+    let trust = match &config {
+        Some(c) => settings::trust(c)?,
+        None => Default::default(),
+    };
+    let outcome = startup.block_on(async { rotate(&client, &current, &new, &trust).await })?;
+    match outcome {
+        Outcome::Rotated(resp) => ui::outln(&format!("{} {}", resp.status, resp.fingerprint)),
+        Outcome::AlreadyDone(fp) => ui::outln(&format!("unchanged {fp} (already rotated)")),
+    }
+    startup.ui.tell(&format!(
+        "now use {} as the private key (R4_PRIVATE_KEY_FILE or private_key_file); the old key is revoked",
+        new_key.display()
+    ));
+    Ok(0)
 }

@@ -1,157 +1,19 @@
-//! Delivery of secrets to the command: as environment variables and as
-//! sealed in-memory files.
-//!
-//! Both ways keep secrets off the filesystem. A file secret lives in a
-//! `memfd_create(2)` descriptor, owner-read-only (0400) and sealed so nothing
-//! can change it once written; the command reaches it through
-//! `/proc/<pid>/fd/N` of the process that keeps the descriptor open (see
-//! [`fd_path`]); no temporary file or tmpfs path is ever created.
-//! The environment is built into an [`Envp`] that zeroizes every buffer on
-//! drop and whose `Debug` prints names only, so neither a failed exec nor a
-//! debug log can leave or show a value.
+//! COMMAND's environment: built into an [`Envp`] that zeroizes every
+//! buffer on drop and whose `Debug` prints names only, so neither a failed
+//! exec nor a debug log can leave or show a value.
 
 use std::collections::HashMap;
 use std::ffi::{CStr, CString, OsString};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStringExt;
 
-use nix::errno::Errno;
-use nix::fcntl::{fcntl, FcntlArg, SealFlag};
-use nix::sys::memfd::{memfd_create, MemFdCreateFlag};
-use nix::sys::stat::{fchmod, Mode};
-use nix::unistd::{lseek, write, Whence};
 use zeroize::{Zeroize, Zeroizing};
 
+use super::DeliverError;
 use crate::contract::Secret;
-
-/// A secret could not be delivered.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum InjectError {
-    /// A memfd name contained a NUL byte.
-    #[error("memfd name {0:?} contains a NUL byte")]
-    InvalidMemfdName(String),
-    /// A memfd system call failed; `step` names it.
-    #[error("cannot create the in-memory file for a secret ({step}): {errno}")]
-    Memfd {
-        /// The call that failed (`memfd_create`, `write`, `seal`, ...).
-        step: &'static str,
-        /// The error it returned.
-        errno: Errno,
-    },
-    /// A variable name is empty or contains `=` or NUL.
-    #[error("{0:?} cannot be an environment variable name")]
-    InvalidName(String),
-    /// A secret value contains a NUL byte, which an environment variable
-    /// cannot hold. The value itself is never part of the error.
-    #[error("the value for {0} contains a NUL byte and cannot be an environment variable; deliver it as a file")]
-    NulInValue(String),
-    /// `NAME=value` is longer than the kernel takes for one variable
-    /// ([`MAX_ARG_STRLEN`]); `execve(2)` would fail with E2BIG, naming
-    /// nothing. The value itself is never part of the error.
-    #[error("the value for {name} is {bytes} bytes: over the kernel's limit of 128 KiB for one environment variable (MAX_ARG_STRLEN); deliver it as a file: map {name} in [files] instead of [env]")]
-    TooLong {
-        /// The variable.
-        name: String,
-        /// The value's length.
-        bytes: usize,
-    },
-    /// `/proc` is not mounted: a file secret's path could not be opened.
-    #[error("file secrets are reached through /proc, which is not usable here ({0})")]
-    NoProc(String),
-}
 
 /// The longest string, NUL included, that `execve(2)` accepts as one
 /// argument or `NAME=value` entry (Linux: 32 pages of 4 KiB).
 pub const MAX_ARG_STRLEN: usize = 32 * 4096;
-
-/// The mode of every secret memfd: read-only for its owner. `memfd_create(2)`
-/// makes them 0777, and programs that check a key file's mode (OpenSSH's
-/// `ssh-keygen -f` and identity files, libpq's `sslkey`) refuse anything
-/// group- or world-accessible. Nothing ever needs to write one: a changed
-/// value gets a new memfd (see [`crate::holder`]).
-pub const MEMFD_MODE: u32 = 0o400;
-
-/// Creates an anonymous in-memory file holding `contents`, mode
-/// [`MEMFD_MODE`], sealed against any change
-/// (`F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL`).
-///
-/// The mode is set before the first byte is written, so there is no moment
-/// at which the content is in a file others could open. The file offset is
-/// rewound to 0, so a child that reads the inherited descriptor directly
-/// sees the whole value. The descriptor is close-on-exec; the exec step
-/// clears that flag only on the descriptors meant for the child
-/// ([`crate::exec::ExecPlan::keep_fds`]). `name` is visible in
-/// `/proc/PID/fd` as `memfd:NAME`, so it must not be secret.
-pub fn sealed_memfd(name: &str, contents: &Secret) -> Result<OwnedFd, InjectError> {
-    let fd = create(name, MemFdCreateFlag::MFD_ALLOW_SEALING)?;
-    fchmod(fd.as_raw_fd(), Mode::from_bits_truncate(MEMFD_MODE)).map_err(memfd_err("fchmod"))?;
-    write_all(&fd, contents.expose()).map_err(memfd_err("write"))?;
-    lseek(fd.as_raw_fd(), 0, Whence::SeekSet).map_err(memfd_err("lseek"))?;
-    let seals = SealFlag::F_SEAL_WRITE
-        | SealFlag::F_SEAL_SHRINK
-        | SealFlag::F_SEAL_GROW
-        | SealFlag::F_SEAL_SEAL;
-    fcntl(fd.as_raw_fd(), FcntlArg::F_ADD_SEALS(seals)).map_err(memfd_err("seal"))?;
-    Ok(fd)
-}
-
-/// `memfd_create(2)`, close-on-exec, with `flags`.
-fn create(name: &str, flags: MemFdCreateFlag) -> Result<OwnedFd, InjectError> {
-    let cname = CString::new(name).map_err(|_| InjectError::InvalidMemfdName(name.to_owned()))?;
-    memfd_create(&cname, flags | MemFdCreateFlag::MFD_CLOEXEC).map_err(memfd_err("memfd_create"))
-}
-
-fn memfd_err(step: &'static str) -> impl Fn(Errno) -> InjectError {
-    move |errno| InjectError::Memfd { step, errno }
-}
-
-/// Writes all of `buf`, retrying short writes and `EINTR`.
-fn write_all(fd: impl AsFd, mut buf: &[u8]) -> Result<(), Errno> {
-    while !buf.is_empty() {
-        match write(fd.as_fd(), buf) {
-            Ok(0) => return Err(Errno::EIO),
-            Ok(n) => buf = &buf[n..],
-            Err(Errno::EINTR) => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
-}
-
-/// The path through which the calling process reaches its own descriptor
-/// `fd`: `/proc/self/fd/N`. Not what COMMAND is given: `self` means whoever
-/// opens it, so a descendant of COMMAND would look in its own table (see
-/// [`fd_path`]).
-pub fn memfd_path(fd: RawFd) -> String {
-    format!("/proc/self/fd/{fd}")
-}
-
-/// The path of descriptor `fd` of the process `pid` (as `/proc` numbers it):
-/// `/proc/<pid>/fd/<fd>`, what a `[files]` variable holds.
-///
-/// Unlike `/proc/self/fd/N`, it names the same file for every process that
-/// opens it: COMMAND, and any descendant that closed the descriptors it
-/// inherited (Python's `subprocess` does by default, so do daemons), as long
-/// as the holder `pid` keeps `fd` open and the opener may look into the
-/// holder's descriptors (same user and the holder dumpable, or root). Each
-/// open gets a fresh offset at 0; nothing exists on any filesystem. It needs
-/// `/proc` mounted in the opener's mount namespace, which container
-/// runtimes provide.
-pub fn fd_path(pid: u32, fd: RawFd) -> String {
-    format!("/proc/{pid}/fd/{fd}")
-}
-
-/// This process's pid as the mounted `/proc` numbers it (`/proc/self` is a
-/// link to it). `getpid(2)` would give the pid in our own PID namespace,
-/// which is not the one of `/proc` when a namespace was entered without
-/// remounting it (`unshare -p -f` without `--mount-proc`).
-pub fn proc_self_pid() -> Result<u32, InjectError> {
-    let link = std::fs::read_link("/proc/self").map_err(|e| InjectError::NoProc(e.to_string()))?;
-    link.to_str()
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| InjectError::NoProc(format!("/proc/self -> {}", link.display())))
-}
 
 /// Which inherited variables [`build_env`] passes on.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -180,9 +42,6 @@ impl Inherit {
 /// How [`build_env`] treats the inherited environment.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EnvOptions {
-    /// Keep r4-exec's own variables ([`crate::vars::OWN`] and every other `R4_*`)
-    /// in the command's environment.
-    pub keep_r4_env: bool,
     /// An inherited variable wins over a secret of the same name; the secret
     /// is dropped and listed in [`Envp::not_overridden`].
     pub no_override: bool,
@@ -274,9 +133,9 @@ impl std::fmt::Debug for Envp {
 ///   wins (as `getenv(3)` would see it).
 /// - With `--pristine` ([`Inherit::Only`]), only the named inherited
 ///   variables are kept.
-/// - Inherited `R4_*` variables are removed unless `opts.keep_r4_env`
-///   ([`crate::vars::is_own`]). Secrets are never removed by this rule: a secret named
-///   `R4_X` is the user's choice.
+/// - r4-exec's own variables are not here to remove: the caller passes the
+///   inherited environment without them unless `--keep-r4-env`
+///   (`crate::startup::sources`). A secret named `R4_X` is the user's choice.
 /// - A secret or file variable replaces an inherited variable of the same
 ///   name, in place, unless `opts.no_override`: then the inherited value is
 ///   kept and the name is listed in [`Envp::not_overridden`].
@@ -284,20 +143,18 @@ impl std::fmt::Debug for Envp {
 ///   the same name replaces an earlier one; each name is emitted once.
 ///
 /// Inherited values are wiped as they are consumed, including the removed
-/// ones (the API key is among them).
+/// ones.
 pub fn build_env(
     inherited: impl IntoIterator<Item = (OsString, OsString)>,
     secrets: &[(String, Secret)],
     files: &[(String, String)],
     opts: &EnvOptions,
-) -> Result<Envp, InjectError> {
+) -> Result<Envp, DeliverError> {
     let mut builder = EnvBuilder::default();
     for (name, value) in inherited {
         let name = name.into_vec();
         let value = Zeroizing::new(value.into_vec());
-        let droppable =
-            !opts.inherit.keeps(&name) || (!opts.keep_r4_env && crate::vars::is_own(&name));
-        if !droppable && is_representable_name(&name) && !value.contains(&0) {
+        if opts.inherit.keeps(&name) && is_representable_name(&name) && !value.contains(&0) {
             builder.add_inherited(name, value);
         }
     }
@@ -306,21 +163,31 @@ pub fn build_env(
         .map(|(n, s)| (n, s.expose()))
         .chain(files.iter().map(|(n, p)| (n, p.as_bytes())));
     for (name, value) in overrides {
-        if !is_representable_name(name.as_bytes()) {
-            return Err(InjectError::InvalidName(name.clone()));
-        }
-        if value.contains(&0) {
-            return Err(InjectError::NulInValue(name.clone()));
-        }
-        if name.len() + 1 + value.len() + 1 > MAX_ARG_STRLEN {
-            return Err(InjectError::TooLong {
-                name: name.clone(),
-                bytes: value.len(),
-            });
-        }
+        check_variable(name, value)?;
         builder.add_override(name, value, opts.no_override);
     }
     builder.finish()
+}
+
+/// Whether `name=value` can be one variable of COMMAND's environment: a
+/// name `execve(2)` can carry, a value without NUL, within
+/// [`MAX_ARG_STRLEN`]. The error names the variable, never the value.
+/// [`build_env`] checks every secret with it, and a start checks the
+/// `[env]` secrets with it before any file is handed over.
+pub fn check_variable(name: &str, value: &[u8]) -> Result<(), DeliverError> {
+    if !is_representable_name(name.as_bytes()) {
+        return Err(DeliverError::InvalidName(name.to_owned()));
+    }
+    if value.contains(&0) {
+        return Err(DeliverError::NulInValue(name.to_owned()));
+    }
+    if name.len() + 1 + value.len() + 1 > MAX_ARG_STRLEN {
+        return Err(DeliverError::TooLong {
+            name: name.to_owned(),
+            bytes: value.len(),
+        });
+    }
+    Ok(())
 }
 
 /// A name `execve(2)` can carry: non-empty, no `=`, no NUL.
@@ -375,7 +242,7 @@ impl EnvBuilder {
     }
 
     /// Turns the entries into `NAME=value` C strings.
-    fn finish(self) -> Result<Envp, InjectError> {
+    fn finish(self) -> Result<Envp, DeliverError> {
         let mut envp = Envp {
             vars: Vec::with_capacity(self.entries.len()),
             not_overridden: self.not_overridden,
@@ -390,7 +257,7 @@ impl EnvBuilder {
 /// `NAME=value` as a C string, built in a buffer that never reallocates
 /// (capacity includes the terminating NUL), so no unwiped copy is left
 /// behind in freed memory.
-fn env_entry(name: &[u8], value: &[u8]) -> Result<CString, InjectError> {
+fn env_entry(name: &[u8], value: &[u8]) -> Result<CString, DeliverError> {
     let mut buf = Vec::with_capacity(name.len() + 1 + value.len() + 1);
     buf.extend_from_slice(name);
     buf.push(b'=');
@@ -398,14 +265,13 @@ fn env_entry(name: &[u8], value: &[u8]) -> Result<CString, InjectError> {
     CString::new(buf).map_err(|e| {
         // Unreachable: names and values were checked for NUL. Wipe anyway.
         e.into_vec().zeroize();
-        InjectError::NulInValue(String::from_utf8_lossy(name).into_owned())
+        DeliverError::NulInValue(String::from_utf8_lossy(name).into_owned())
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::fd::AsRawFd;
 
     fn secret(v: &str) -> Secret {
         Secret::new(v.as_bytes().to_vec())
@@ -423,75 +289,6 @@ mod tests {
             .iter()
             .map(|c| c.to_str().expect("utf-8").to_owned())
             .collect()
-    }
-
-    #[test]
-    fn memfd_holds_the_value_and_is_readable_by_path() {
-        let fd = sealed_memfd("test-secret", &secret("s3cr3t\nline2")).expect("memfd");
-        let by_path = std::fs::read(memfd_path(fd.as_raw_fd())).expect("read by path");
-        assert_eq!(by_path, b"s3cr3t\nline2");
-        // The descriptor itself is rewound: a reader of the fd sees it all.
-        let mut file = std::fs::File::from(fd);
-        let mut direct = Vec::new();
-        std::io::Read::read_to_end(&mut file, &mut direct).expect("read fd");
-        assert_eq!(direct, b"s3cr3t\nline2");
-    }
-
-    #[test]
-    fn memfd_is_sealed_and_close_on_exec() {
-        let fd = sealed_memfd("sealed", &secret("value")).expect("memfd");
-        let raw = fd.as_raw_fd();
-        let seals =
-            SealFlag::from_bits_truncate(fcntl(raw, FcntlArg::F_GET_SEALS).expect("F_GET_SEALS"));
-        for s in [
-            SealFlag::F_SEAL_WRITE,
-            SealFlag::F_SEAL_SHRINK,
-            SealFlag::F_SEAL_GROW,
-            SealFlag::F_SEAL_SEAL,
-        ] {
-            assert!(seals.contains(s), "{s:?} missing from {seals:?}");
-        }
-        assert_eq!(write(&fd, b"x"), Err(Errno::EPERM));
-        let reopened = std::fs::OpenOptions::new()
-            .write(true)
-            .open(memfd_path(raw))
-            .expect("open for writing is allowed, writing is not");
-        assert_eq!(write(&reopened, b"x"), Err(Errno::EPERM));
-        assert_eq!(
-            nix::unistd::ftruncate(&fd, 0),
-            Err(Errno::EPERM),
-            "cannot shrink"
-        );
-        let flags = fcntl(raw, FcntlArg::F_GETFD).expect("F_GETFD");
-        assert_ne!(flags & nix::libc::FD_CLOEXEC, 0);
-    }
-
-    #[test]
-    fn memfd_holds_empty_and_binary_values() {
-        let fd = sealed_memfd("empty", &Secret::new(Vec::new())).expect("memfd");
-        assert_eq!(
-            std::fs::read(memfd_path(fd.as_raw_fd())).expect("read"),
-            b""
-        );
-        let bin: Vec<u8> = (0..=255u8).cycle().take(300_000).collect();
-        let fd = sealed_memfd("big", &Secret::new(bin.clone())).expect("memfd");
-        assert_eq!(
-            std::fs::read(memfd_path(fd.as_raw_fd())).expect("read"),
-            bin
-        );
-    }
-
-    #[test]
-    fn memfd_name_with_nul_is_rejected() {
-        assert!(matches!(
-            sealed_memfd("a\0b", &secret("v")),
-            Err(InjectError::InvalidMemfdName(_))
-        ));
-    }
-
-    #[test]
-    fn memfd_path_names_the_fd() {
-        assert_eq!(memfd_path(7), "/proc/self/fd/7");
     }
 
     #[test]
@@ -530,26 +327,6 @@ mod tests {
     }
 
     #[test]
-    fn r4_variables_are_removed() {
-        let mut pairs: Vec<(&str, &str)> = crate::vars::OWN.iter().map(|n| (*n, "v")).collect();
-        pairs.extend([("R4_FUTURE_OPTION", "v"), ("R4", "kept"), ("XR4_A", "kept")]);
-        pairs.push(("PATH", "/bin"));
-        let env = build_env(inherited(&pairs), &[], &[], &EnvOptions::default()).expect("env");
-        assert_eq!(entries(&env), ["R4=kept", "XR4_A=kept", "PATH=/bin"]);
-    }
-
-    #[test]
-    fn keep_r4_env_keeps_them() {
-        let pairs = [("R4_API_KEY", "k"), ("R4_OTHER", "o")];
-        let opts = EnvOptions {
-            keep_r4_env: true,
-            ..EnvOptions::default()
-        };
-        let env = build_env(inherited(&pairs), &[], &[], &opts).expect("env");
-        assert_eq!(entries(&env), ["R4_API_KEY=k", "R4_OTHER=o"]);
-    }
-
-    #[test]
     fn a_secret_named_r4_is_delivered() {
         let env = build_env(
             inherited(&[("R4_API_KEY", "agent-key")]),
@@ -578,7 +355,7 @@ mod tests {
         let env = build_env(
             inherited(&[]),
             &[],
-            &[("TLS_KEY_FILE".into(), memfd_path(5))],
+            &[("TLS_KEY_FILE".into(), crate::deliver::memfd::memfd_path(5))],
             &EnvOptions::default(),
         )
         .expect("env");
@@ -608,7 +385,7 @@ mod tests {
             &EnvOptions::default(),
         )
         .expect_err("NUL in value");
-        assert_eq!(err, InjectError::NulInValue("BIN".into()));
+        assert_eq!(err, DeliverError::NulInValue("BIN".into()));
         assert!(!err.to_string().contains("secret"));
         let err = build_env(
             inherited(&[]),
@@ -617,7 +394,7 @@ mod tests {
             &EnvOptions::default(),
         )
         .expect_err("= in name");
-        assert_eq!(err, InjectError::InvalidName("A=B".into()));
+        assert_eq!(err, DeliverError::InvalidName("A=B".into()));
     }
 
     #[test]
@@ -641,7 +418,7 @@ mod tests {
         .expect_err("one byte over");
         assert_eq!(
             err,
-            InjectError::TooLong {
+            DeliverError::TooLong {
                 name: "BIG".into(),
                 bytes: over.len()
             }
@@ -677,31 +454,6 @@ mod tests {
     }
 
     #[test]
-    fn memfd_is_owner_read_only_before_anything_is_written() {
-        use std::os::unix::fs::PermissionsExt;
-        let fd = sealed_memfd("mode", &secret("key material")).expect("memfd");
-        let meta = std::fs::metadata(memfd_path(fd.as_raw_fd())).expect("stat");
-        assert_eq!(meta.permissions().mode() & 0o7777, MEMFD_MODE);
-        // Sealed: not even its owner can make it writable and change it.
-        std::fs::set_permissions(
-            memfd_path(fd.as_raw_fd()),
-            std::fs::Permissions::from_mode(0o600),
-        )
-        .expect("chmod is not sealed");
-        assert_eq!(write(&fd, b"x"), Err(Errno::EPERM));
-    }
-
-    #[test]
-    fn fd_path_names_the_holder_and_proc_self_is_this_process() {
-        assert_eq!(fd_path(42, 7), "/proc/42/fd/7");
-        let pid = proc_self_pid().expect("/proc mounted");
-        assert_eq!(pid, std::process::id());
-        let fd = sealed_memfd("by-pid", &secret("v")).expect("memfd");
-        let by_pid = std::fs::read(fd_path(pid, fd.as_raw_fd())).expect("read by pid");
-        assert_eq!(by_pid, b"v");
-    }
-
-    #[test]
     fn pristine_keeps_only_the_named_variables() {
         let opts = EnvOptions {
             inherit: Inherit::Only(vec!["PATH".into(), "LC_*".into(), "R4_CONFIG".into()]),
@@ -713,21 +465,13 @@ mod tests {
                 ("HOME", "/root"),
                 ("LC_ALL", "C"),
                 ("LANG", "C"),
-                ("R4_CONFIG", "r4.toml"),
             ]),
             &[("DB".into(), secret("s"))],
             &[],
             &opts,
         )
         .expect("env");
-        // R4_* stays an own variable: named or not, it needs --keep-r4-env.
         assert_eq!(entries(&env), ["PATH=/bin", "LC_ALL=C", "DB=s"]);
-        let keep = EnvOptions {
-            keep_r4_env: true,
-            ..opts
-        };
-        let env = build_env(inherited(&[("R4_CONFIG", "r4.toml")]), &[], &[], &keep).unwrap();
-        assert_eq!(entries(&env), ["R4_CONFIG=r4.toml"]);
         let empty = EnvOptions {
             inherit: Inherit::Only(Vec::new()),
             ..EnvOptions::default()

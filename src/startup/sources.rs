@@ -15,17 +15,22 @@
 //!    is kept with `explicit: false` and the resolver lets a derived name of
 //!    the same name win over it (`resolve::select_targets`).
 //!
+//! The process environment is read once, by [`gather`]'s caller, and
+//! r4-exec's own variables ([`crate::vars::is_own`]: `R4_API_KEY` and every
+//! other `R4_*`) are taken out of it here, the one place: they are never
+//! references, and they are not passed on to COMMAND unless `--keep-r4-env`.
+//!
 //! With `--no-override`, an inherited plain value wins over all of them (a
 //! secret or an env-file value of the same name is dropped, and `-v` says
 //! so). A variable whose inherited value was a reference never reaches
 //! COMMAND as written: it holds the secret, or, overridden, the winner.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::PathBuf;
 
+use crate::config::dotenv;
 use crate::config::{Config, Delivery, Entry};
-use crate::dotenv;
 use crate::error::AppError;
 use crate::reference::{Reference, ReferenceError};
 
@@ -41,8 +46,13 @@ pub struct Sources {
     pub config: Config,
     /// Plain `NAME=value`s of the env files, for COMMAND's environment.
     pub literals: Vec<(String, String)>,
-    /// Inherited names whose value was a reference.
-    pub consumed: HashSet<String>,
+    /// COMMAND's inherited environment: the process environment without
+    /// the variables that held a reference and, unless `--keep-r4-env`,
+    /// without r4-exec's own. The env files' plain values
+    /// ([`Sources::literals`]) are not merged here: they are the user's
+    /// configuration, not inherited, so `--pristine` keeps them and a
+    /// secret wins over them ([`crate::launch::Launch::adopt`]).
+    pub inherited: Vec<(OsString, OsString)>,
     /// Where each entry came from (`r4.toml`, `FILE:LINE`, `environment`).
     pub origins: BTreeMap<String, String>,
 }
@@ -65,28 +75,36 @@ enum Definition {
     Literal(String),
 }
 
-/// Merges the sources. `config` is `r4.toml` when one was found.
+/// Merges the sources. `config` is `r4.toml` when one was found;
+/// `environment` is the process environment; `keep_own`: `--keep-r4-env`.
 pub fn gather(
     config: Option<Config>,
     env_files: &[PathBuf],
-    inherited: &[(OsString, OsString)],
+    environment: Vec<(OsString, OsString)>,
+    keep_own: bool,
 ) -> Result<Sources, AppError> {
     let mut lower: BTreeMap<String, (Definition, String)> = BTreeMap::new();
-    let mut consumed = HashSet::new();
-    for (name, value) in inherited {
-        let (Some(name), Some(value)) = (name.to_str(), value.to_str()) else {
-            continue;
-        };
-        if crate::vars::is_own(name.as_bytes()) {
+    let mut inherited = Vec::with_capacity(environment.len());
+    for (name, value) in environment {
+        if crate::vars::is_own(name.as_encoded_bytes()) {
+            if keep_own {
+                inherited.push((name, value));
+            }
             continue;
         }
-        if let Some(parsed) = as_reference(value) {
-            let entry = entry(name, parsed, "the environment")?;
-            consumed.insert(name.to_owned());
-            lower.insert(
-                name.to_owned(),
-                (Definition::Reference(entry), "environment".into()),
-            );
+        let parsed = match (name.to_str(), value.to_str()) {
+            (Some(n), Some(v)) => as_reference(v).map(|p| (n, p)),
+            _ => None,
+        };
+        match parsed {
+            Some((n, parsed)) => {
+                let entry = entry(n, parsed, "the environment")?;
+                lower.insert(
+                    n.to_owned(),
+                    (Definition::Reference(entry), "environment".into()),
+                );
+            }
+            None => inherited.push((name, value)),
         }
     }
     for path in env_files {
@@ -121,7 +139,7 @@ pub fn gather(
     Ok(Sources {
         config,
         literals,
-        consumed,
+        inherited,
         origins,
     })
 }
@@ -152,18 +170,6 @@ impl Sources {
             && self.config.composites.is_empty()
             && self.config.project.is_none()
     }
-
-    /// COMMAND's inherited environment without the variables that held a
-    /// reference. The env files' plain values ([`Sources::literals`]) are
-    /// not merged here: they are the user's configuration, not inherited,
-    /// so `--pristine` keeps them and a secret wins over them
-    /// ([`crate::launch::Launch::adopt`]).
-    pub fn base_env(&self, inherited: Vec<(OsString, OsString)>) -> Vec<(OsString, OsString)> {
-        inherited
-            .into_iter()
-            .filter(|(n, _)| n.to_str().is_none_or(|n| !self.consumed.contains(n)))
-            .collect()
-    }
 }
 
 #[cfg(test)]
@@ -179,13 +185,14 @@ mod tests {
         let s = gather(
             None,
             &[],
-            &env(&[
+            env(&[
                 ("A", "r4://V/I/F"),
                 ("B", "see r4://V/I/F"),
                 ("C", "r4+file://V/I/key"),
                 ("R4_CONFIG", "r4://V/I/F"),
                 ("HOME", "/root"),
             ]),
+            false,
         )
         .unwrap();
         let names: Vec<_> = s
@@ -206,7 +213,7 @@ mod tests {
 
     #[test]
     fn a_broken_reference_fails_closed_naming_the_variable() {
-        let err = gather(None, &[], &env(&[("DB", "r4://only/two")])).unwrap_err();
+        let err = gather(None, &[], env(&[("DB", "r4://only/two")]), false).unwrap_err();
         assert!(
             err.to_string().contains("DB (from the environment)"),
             "{err}"
@@ -215,20 +222,37 @@ mod tests {
 
     #[test]
     fn empty_only_without_entries_and_project() {
-        assert!(gather(None, &[], &[]).unwrap().is_empty());
-        assert!(!gather(None, &[], &env(&[("A", "r4://V/I/F")]))
+        assert!(gather(None, &[], vec![], false).unwrap().is_empty());
+        assert!(!gather(None, &[], env(&[("A", "r4://V/I/F")]), false)
             .unwrap()
             .is_empty());
         let project =
             Config::parse("[project]\nname = \"P\"\n", "r4.toml".as_ref(), false).unwrap();
-        assert!(!gather(Some(project), &[], &[]).unwrap().is_empty());
+        assert!(!gather(Some(project), &[], vec![], false)
+            .unwrap()
+            .is_empty());
     }
 
     #[test]
-    fn base_env_drops_consumed_names_only() {
-        let mut s = gather(None, &[], &env(&[("A", "r4://V/I/F")])).unwrap();
-        s.literals = vec![("X".into(), "file".into()), ("HOME".into(), "/file".into())];
-        let inherited = env(&[("A", "r4://V/I/F"), ("HOME", "/root")]);
-        assert_eq!(s.base_env(inherited), env(&[("HOME", "/root")]));
+    /// Before `--pristine`/`--preserve-env` is applied: an own variable
+    /// needs `--keep-r4-env` whatever `--preserve-env` names.
+    fn the_inherited_environment_loses_references_and_own_variables() {
+        let mut pairs: Vec<(&str, &str)> = crate::vars::OWN.iter().map(|n| (*n, "v")).collect();
+        pairs.extend([("R4_FUTURE_OPTION", "r4://V/I/F"), ("R4", "kept")]);
+        pairs.extend([("XR4_A", "kept"), ("A", "r4://V/I/F"), ("HOME", "/root")]);
+        let s = gather(None, &[], env(&pairs), false).unwrap();
+        assert_eq!(
+            s.inherited,
+            env(&[("R4", "kept"), ("XR4_A", "kept"), ("HOME", "/root")])
+        );
+        assert_eq!(s.config.entries.len(), 1, "an own variable is no reference");
+    }
+
+    #[test]
+    fn keep_r4_env_keeps_own_variables_but_never_as_references() {
+        let pairs = [("R4_API_KEY", "k"), ("R4_OTHER", "r4://V/I/F")];
+        let s = gather(None, &[], env(&pairs), true).unwrap();
+        assert_eq!(s.inherited, env(&pairs));
+        assert!(s.is_empty());
     }
 }

@@ -27,8 +27,8 @@ use nix::libc;
 use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow};
 use nix::unistd::{access, execve, AccessFlags};
 
+use super::env::Envp;
 use crate::harden::Hardening;
-use crate::inject::Envp;
 
 /// `PATH` used when the variable is unset, as in most shells.
 pub const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
@@ -506,11 +506,11 @@ mod tests {
 
     #[test]
     fn plan_debug_hides_values_and_argv_keeps_argv0() {
-        let envp = crate::inject::build_env(
+        let envp = crate::deliver::env::build_env(
             [(OsString::from("DB_PASSWORD"), OsString::from("hunter2"))],
             &[],
             &[],
-            &crate::inject::EnvOptions::default(),
+            &crate::deliver::env::EnvOptions::default(),
         )
         .expect("env");
         let plan = ExecPlan::new(
@@ -551,7 +551,7 @@ mod tests {
         let err = ExecPlan::new(
             PathBuf::from("/bin/echo"),
             &[OsString::from("echo"), OsString::from("a\0b")],
-            crate::inject::Envp::default(),
+            crate::deliver::env::Envp::default(),
             Vec::new(),
             None,
         )

@@ -6,16 +6,18 @@
 //! (`R4_BASE_URL`, `R4_PRIVATE_KEY_FILE`) are applied by the caller, which
 //! owns the process environment. See `r4.toml.example` for every key.
 
+pub mod dotenv;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use thiserror::Error;
 
-use crate::bundle::Format;
+use crate::compose::bundle::Format;
+use crate::compose::template::Template;
 use crate::contract::envname::is_valid_env_name;
 use crate::reference::{Reference, ReferenceError};
-use crate::template::Template;
 
 /// Default API base URL.
 pub const DEFAULT_BASE_URL: &str = "https://r4.dev/api/v1/machine";
@@ -44,7 +46,7 @@ pub struct RawConfig {
 }
 
 /// `[fallback]`: where to keep the last verified answer, and how old it may
-/// be when R4 cannot be reached. Validated by `crate::settings::fallback`,
+/// be when R4 cannot be reached. Validated by `crate::startup::settings::fallback`,
 /// where the environment overrides it.
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -75,13 +77,13 @@ pub struct RawR4 {
     pub allow_unencrypted: bool,
     /// How the answer is fetched (`docs/plan.md`).
     #[serde(default)]
-    pub plan: Plan,
+    pub plan: FetchPlan,
 }
 
 /// `[r4] plan`: one full sync, or only what the references name.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Plan {
+pub enum FetchPlan {
     /// A full sync, unless its answer turns out larger than a limit and
     /// every reference is explicit (default).
     #[default]
@@ -440,7 +442,7 @@ impl Config {
     }
 
     /// No `r4.toml`: defaults everywhere, nothing to fetch (the environment
-    /// and env files may add entries, see `crate::sources`).
+    /// and env files may add entries, see `crate::startup::sources`).
     pub fn empty() -> Config {
         Config {
             path: PathBuf::from("(no r4.toml)"),

@@ -41,8 +41,9 @@ use nix::libc;
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{fork, setsid, ForkResult, Pid};
 
-use crate::exec::{self, ExecPlan, EXIT_SETUP_FAILED};
-use crate::inject::{self, Envp};
+use super::env::Envp;
+use super::exec::{self, ExecPlan, EXIT_SETUP_FAILED};
+use super::memfd;
 
 /// `argv[0]` of the holder: `main` serves as the holder when it sees it.
 pub const ARGV0: &str = "r4-exec-fd-holder";
@@ -191,7 +192,7 @@ impl Holder {
         if current.is_none() {
             self.slots.push((name.to_owned(), answer));
         }
-        Ok(inject::fd_path(self.proc_pid, answer))
+        Ok(memfd::fd_path(self.proc_pid, answer))
     }
 
     /// Whether the holder has exited (collecting it if so). `ECHILD` counts
@@ -242,7 +243,7 @@ pub fn serve(args: &[OsString]) -> u8 {
         return crate::exit::USAGE;
     };
     let _ = nix::sys::prctl::set_name(COMM);
-    let Ok(pid) = inject::proc_self_pid() else {
+    let Ok(pid) = memfd::proc_self_pid() else {
         return crate::exit::SOFTWARE;
     };
     if send(sock, OP_READY, pid as i32, None).is_err() {
@@ -453,7 +454,7 @@ mod tests {
     use std::io::Read;
 
     fn memfd(value: &str) -> OwnedFd {
-        inject::sealed_memfd(
+        memfd::sealed_memfd(
             "t",
             &crate::contract::Secret::new(value.as_bytes().to_vec()),
         )
@@ -485,7 +486,7 @@ mod tests {
     fn place_swaps_a_slot_atomically_and_refuses_foreign_ones() {
         let mut slots = Vec::new();
         let slot = place(&mut slots, NEW_SLOT, memfd("old"));
-        let path = inject::memfd_path(slot);
+        let path = memfd::memfd_path(slot);
         let mut before = std::fs::File::open(&path).unwrap();
         assert_eq!(place(&mut slots, slot, memfd("new")), slot);
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "new");

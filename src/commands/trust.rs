@@ -14,6 +14,8 @@ use crate::error::AppError;
 use crate::resolve::project::project_id;
 use crate::resolve::select::select;
 use crate::resolve::Problem;
+use crate::startup::{settings, Startup};
+use crate::ui;
 
 /// Vaults of `sync` that `config` references (explicitly or via its
 /// project). A reference or project that does not resolve is an error, as
@@ -166,4 +168,23 @@ fn trust_block(out: &mut String, pins: &Pins, logs: &BTreeSet<String>) {
             "# log_public_key_file = \"/etc/r4/log.pem\"  # the log key with fingerprint {log}"
         );
     }
+}
+
+/// `trust`: the signer directories and a `[trust]` block.
+pub fn run(startup: &Startup) -> Result<u8, AppError> {
+    let config = startup.require_config()?;
+    let policy = settings::trust(&config)?;
+    let me = settings::private_key(Some(&config)).ok();
+    let text = startup.block_on(async {
+        let client = startup.client(Some(&config))?;
+        report(
+            &client,
+            &config,
+            &policy,
+            me.as_ref().map(|k| k.fingerprint()),
+        )
+        .await
+    })?;
+    ui::out(&text);
+    Ok(0)
 }
