@@ -1,10 +1,11 @@
 //! Configuration + references → a verified set of secrets.
 //!
-//! Plan: one round trip. `GET /vault/sync` returns every vault the key can
-//! read with its wrapped key, signer directory, summary checkpoint and item
-//! details; the project detail (when `[project]` names one by id) is fetched
-//! concurrently. A project given by name costs one more round (list, then
-//! detail); legacy vaults one more (the server-held key). Everything is then
+//! Fetching follows `[r4] plan` (module `fetch`, `docs/plan.md`): the sync
+//! (`GET /vault/sync`: every vault the key can read with its wrapped key,
+//! signer directory, summary checkpoint and item details, in one round, the
+//! project detail concurrently) or only what the references name, over the
+//! per-endpoint calls. A project given by name costs one more round (list,
+//! then detail); legacy vaults one more (the server-held key). Everything is then
 //! verified locally through the contract layer, one RSA unwrap per vault that
 //! is actually referenced, and only the referenced fields are decrypted.
 //!
