@@ -13,6 +13,9 @@ pub const NOT_FOUND: u8 = 66;
 pub const UNAVAILABLE: u8 = 69;
 /// 70: an internal failure of r4-exec (a system call it needs failed).
 pub const SOFTWARE: u8 = 70;
+/// 75: `--on-change exit`: a value COMMAND uses changed, and COMMAND was
+/// stopped so that its orchestrator starts it anew (`EX_TEMPFAIL`).
+pub const CHANGED: u8 = 75;
 /// 77: authentication or permission.
 pub const AUTH: u8 = 77;
 /// 125: r4-exec could not prepare the process for COMMAND (`env(1)`'s code).
@@ -29,6 +32,7 @@ pub const TABLE: &[(u8, &str)] = &[
     (NOT_FOUND, "not found: a reference does not resolve, or the server answered 404"),
     (UNAVAILABLE, "network or service unavailable: connection, timeout, 429, 5xx"),
     (SOFTWARE, "internal: a system call r4-exec needs failed (memfd, signals, runtime)"),
+    (CHANGED, "--on-change exit: a secret changed; COMMAND was stopped"),
     (AUTH, "authentication or permission: 401, 403, runtime key not registered or replaced"),
     (SETUP_FAILED, "r4-exec could not prepare the process for COMMAND (fork, descriptors, signal reset)"),
     (NOT_EXECUTABLE, "COMMAND found but not executable (or an argument holds a NUL byte)"),

@@ -110,13 +110,30 @@ pub enum Mode {
     Supervise(Supervision),
 }
 
+/// What `--watch` does when a value COMMAND uses changes (`--on-change`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnChange {
+    /// Stop COMMAND and start it again with the new values (the default).
+    Restart,
+    /// When only `[files]` values changed, swap each in and send this
+    /// signal; a changed environment value restarts (`--reload-signal`).
+    Signal(Signal),
+    /// Stop COMMAND and exit with this code, so that the orchestrator
+    /// (Kubernetes, Nomad, systemd) replaces the whole unit, rolling it by
+    /// its own rules, instead of r4-exec restarting COMMAND in place.
+    Exit(u8),
+}
+
 /// Supervisor mode's options, checked.
 #[derive(Debug, Clone)]
 pub struct Supervision {
     /// `--watch`: the poll interval.
     pub interval: Option<Duration>,
-    /// `--reload-signal`.
-    pub reload: Option<Signal>,
+    /// `--watch-splay`: the first poll, and the first after a change, waits
+    /// a further uniform random time in this window (zero: none).
+    pub splay: Duration,
+    /// `--on-change` (or `--reload-signal`).
+    pub on_change: OnChange,
     /// `--stop-signal`.
     pub stop: Signal,
     /// `--grace`.

@@ -14,6 +14,8 @@ use clap::{Args, Parser, Subcommand};
 mod validate;
 use nix::sys::signal::Signal;
 
+use crate::invocation::OnChange;
+
 /// `--timeout`: seconds for the whole run.
 pub const DEFAULT_TIMEOUT_SECS: u64 = 30;
 /// `--watch-interval`: seconds between polls.
@@ -142,7 +144,16 @@ pub struct ExecArgs {
           default_value_t = Secs::whole(DEFAULT_GRACE_SECS))]
     pub grace: Secs,
 
-    /// With --watch: swap in changed [files] secrets (same path) and send SIG instead of restarting
+    /// With --watch: delay the first poll, and the first after a change, by a random 0..SECS (spreads a fleet's polls)
+    #[arg(long, value_name = "SECS", requires = "watch", help_heading = SUPERVISOR)]
+    pub watch_splay: Option<Secs>,
+
+    /// With --watch, when a value changes: restart COMMAND, signal:SIG (swap in changed [files], send SIG), or exit[:CODE] (stop COMMAND, exit CODE, default 75)
+    #[arg(long, value_name = "POLICY", requires = "watch", conflicts_with = "reload_signal",
+          help_heading = SUPERVISOR)]
+    pub on_change: Option<OnChangeArg>,
+
+    /// With --watch: swap in changed [files] secrets (same path) and send SIG instead of restarting (--on-change signal:SIG)
     #[arg(long, value_name = "SIG", requires = "watch", help_heading = SUPERVISOR)]
     pub reload_signal: Option<SignalArg>,
 
@@ -316,6 +327,36 @@ impl FromStr for SignalArg {
     }
 }
 
+/// `--on-change`: `restart`, `signal:SIG` or `exit[:CODE]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OnChangeArg(pub OnChange);
+
+impl FromStr for OnChangeArg {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<OnChangeArg, String> {
+        let (policy, arg) = match s.split_once(':') {
+            Some((p, a)) => (p, Some(a)),
+            None => (s, None),
+        };
+        let policy = match (policy, arg) {
+            ("restart", None) => OnChange::Restart,
+            ("signal", Some(sig)) => OnChange::Signal(sig.parse::<SignalArg>()?.0),
+            ("exit", None) => OnChange::Exit(crate::exit::CHANGED),
+            ("exit", Some(code)) => OnChange::Exit(
+                code.parse()
+                    .map_err(|_| format!("\"{code}\" is not an exit code (0 to 255)"))?,
+            ),
+            _ => {
+                return Err(format!(
+                    "\"{s}\" is not a policy: restart, signal:SIG or exit[:CODE]"
+                ))
+            }
+        };
+        Ok(OnChangeArg(policy))
+    }
+}
+
 impl fmt::Display for SignalArg {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.0.as_str().trim_start_matches("SIG"))
@@ -350,5 +391,28 @@ mod tests {
             assert!(sig(bad).is_err(), "{bad}");
         }
         assert_eq!(SignalArg(Signal::SIGTERM).to_string(), "TERM");
+    }
+
+    #[test]
+    fn change_policies_parse() {
+        let policy = |s: &str| s.parse::<OnChangeArg>().map(|p| p.0);
+        assert_eq!(policy("restart"), Ok(OnChange::Restart));
+        assert_eq!(policy("signal:HUP"), Ok(OnChange::Signal(Signal::SIGHUP)));
+        assert_eq!(policy("signal:10"), Ok(OnChange::Signal(Signal::SIGUSR1)));
+        assert_eq!(policy("exit"), Ok(OnChange::Exit(crate::exit::CHANGED)));
+        assert_eq!(policy("exit:0"), Ok(OnChange::Exit(0)));
+        assert_eq!(policy("exit:255"), Ok(OnChange::Exit(255)));
+        for bad in [
+            "",
+            "reload",
+            "signal",
+            "signal:",
+            "signal:NOPE",
+            "exit:256",
+            "exit:-1",
+            "restart:1",
+        ] {
+            assert!(policy(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -11,7 +11,9 @@ use super::{Cli, Command, ExecArgs};
 use crate::deliver::env::{EnvOptions, Inherit};
 use crate::error::AppError;
 use crate::invocation::Scope;
-use crate::invocation::{Action, GlobalOptions, Invocation, Mode, RunOptions, Supervision};
+use crate::invocation::{
+    Action, GlobalOptions, Invocation, Mode, OnChange, RunOptions, Supervision,
+};
 
 impl Invocation {
     /// Validates the command line.
@@ -113,15 +115,20 @@ fn supervision(args: &ExecArgs) -> Result<Supervision, AppError> {
             "--watch-interval must be more than 0 seconds".into(),
         ));
     }
-    let reload = args.reload_signal.map(|s| s.0);
-    if let Some(sig @ (Signal::SIGKILL | Signal::SIGSTOP)) = reload {
+    let on_change = match (args.on_change, args.reload_signal) {
+        (Some(policy), _) => policy.0,
+        (None, Some(sig)) => OnChange::Signal(sig.0),
+        (None, None) => OnChange::Restart,
+    };
+    if let OnChange::Signal(sig @ (Signal::SIGKILL | Signal::SIGSTOP)) = on_change {
         return Err(AppError::Usage(format!(
-            "--reload-signal {sig} cannot be handled by COMMAND; use a signal it can catch (HUP, USR1, ...)"
+            "--reload-signal/--on-change signal:{sig} cannot be handled by COMMAND; use a signal it can catch (HUP, USR1, ...)"
         )));
     }
     Ok(Supervision {
         interval,
-        reload,
+        splay: args.watch_splay.map_or(Duration::ZERO, |s| s.0),
+        on_change,
         stop: args.stop_signal.0,
         grace: args.grace.0,
         group: args.signal_group,
@@ -137,7 +144,8 @@ fn supervision(args: &ExecArgs) -> Result<Supervision, AppError> {
 fn init(args: &ExecArgs) -> Supervision {
     Supervision {
         interval: None,
-        reload: None,
+        splay: Duration::ZERO,
+        on_change: OnChange::Restart,
         stop: args.stop_signal.0,
         grace: args.grace.0,
         group: false,

@@ -24,9 +24,12 @@
 //! - **`--watch`**: see [`watch`]. When a value COMMAND uses changes: by
 //!   default COMMAND gets the stop signal (`--stop-signal`, TERM), SIGKILL
 //!   after `--grace` (10 s), and is started again with the new environment
-//!   and files. With `--reload-signal SIG`, if only `[files]` values changed,
+//!   and files. With `--on-change signal:SIG` (`--reload-signal SIG`), if only `[files]` values changed,
 //!   each is swapped in whole (see [`crate::deliver::holder`]) and SIG is sent
-//!   instead; a changed env value always restarts.
+//!   instead; a changed env value always restarts. With `--on-change
+//!   exit[:CODE]` COMMAND is stopped the same way and r4-exec exits CODE
+//!   (75), for the orchestrator to start anew. `--watch-splay` delays the
+//!   first poll, and the first after a change, by a random time in its window.
 //! - **Files**: `[files]` memfds are kept by a holder process
 //!   ([`crate::deliver::holder`]), started with the first file secret; COMMAND gets
 //!   `/proc/<holder>/fd/<n>`, which stays the same across restarts and
@@ -76,7 +79,7 @@ use crate::deliver::exec::ExecPlan;
 use crate::deliver::holder::Holder;
 use crate::deliver::FileHome;
 use crate::error::AppError;
-use crate::invocation::Supervision;
+use crate::invocation::{OnChange, Supervision};
 use crate::launch::Launch;
 use crate::mask::Patterns;
 use crate::resolve::ResolvedSecret;
@@ -92,7 +95,8 @@ use watch::{Change, Poll, Watcher};
 #[derive(Debug, Clone)]
 struct Policy {
     interval: Option<Duration>,
-    reload: Option<Signal>,
+    splay: Duration,
+    on_change: OnChange,
     stop: Signal,
     grace: Duration,
     group: bool,
@@ -106,7 +110,8 @@ impl Policy {
         let pid1 = std::process::id() == 1;
         Policy {
             interval: s.interval,
-            reload: s.reload,
+            splay: s.splay,
+            on_change: s.on_change,
             stop: s.stop,
             grace: s.grace,
             group: s.group,
@@ -338,7 +343,7 @@ impl Supervisor<'_> {
                 (w, poll) = in_flight(&mut refresh) => {
                     refresh = None;
                     idle = Some(w);
-                    self.schedule_poll();
+                    self.schedule_poll(false);
                     self.on_poll(poll)?;
                 }
                 () = at(kill_at) => self.kill_now(),
@@ -354,11 +359,18 @@ impl Supervisor<'_> {
         }
     }
 
-    fn schedule_poll(&mut self) {
+    /// The next poll: the interval ±10%, and with `splayed` (the first
+    /// poll, the first after a change) a further `--watch-splay` delay.
+    fn schedule_poll(&mut self, splayed: bool) {
+        let splay = if splayed {
+            watch::splay(self.policy.splay)
+        } else {
+            Duration::ZERO
+        };
         self.next_poll = self
             .policy
             .interval
-            .map(|i| Instant::now() + watch::jittered(i));
+            .map(|i| Instant::now() + watch::jittered(i) + splay);
     }
 
     /// Where forwarded signals go: COMMAND, or its process group.
@@ -427,7 +439,7 @@ impl Supervisor<'_> {
                     self.ui
                         .tell("refresh: R4 answered again; live answers replace the fallback copy");
                 }
-                let reload = self.policy.reload.is_some();
+                let reload = matches!(self.policy.on_change, OnChange::Signal(_));
                 let change = watch::diff(&self.current, &resolved.secrets, reload);
                 if change != Change::None {
                     // What templates and bundles hold is masked on its own too.
@@ -435,6 +447,11 @@ impl Supervisor<'_> {
                 }
                 match change {
                     Change::None => self.ui.note("refresh: every value is unchanged"),
+                    Change::Reload(names) | Change::Restart(names)
+                        if matches!(self.policy.on_change, OnChange::Exit(_)) =>
+                    {
+                        self.stop_for_change(&names)
+                    }
                     Change::Reload(names) => self.reload(resolved.secrets, &names)?,
                     Change::Restart(names) => self.restart(resolved.secrets, &names)?,
                 }
@@ -525,6 +542,30 @@ impl Supervisor<'_> {
         };
     }
 
+    /// `--on-change exit`: a value changed. COMMAND gets the stop signal
+    /// (SIGKILL after the grace period) and r4-exec exits with the code once
+    /// it has ended, for the orchestrator to start a new one.
+    fn stop_for_change(&mut self, names: &[String]) {
+        let (OnChange::Exit(code), Some(pid)) = (self.policy.on_change, self.state.pid()) else {
+            return;
+        };
+        self.ui.tell(&format!(
+            "{} changed; stopping COMMAND ({}, SIGKILL after {:?}) and exiting {code} (--on-change exit)",
+            names.join(", "),
+            self.policy.stop,
+            self.policy.grace
+        ));
+        let _ = child::send(self.target(), self.policy.stop as i32);
+        self.state = State::Stopping {
+            pid,
+            stop: Deadline {
+                at: Instant::now() + self.policy.grace,
+                killed: false,
+            },
+            code: Some(code),
+        };
+    }
+
     /// A stop signal during a restart: COMMAND is on its way out already,
     /// so r4-exec exits with it instead of starting the next one.
     fn cancel_restart(&mut self) {
@@ -547,7 +588,7 @@ impl Supervisor<'_> {
         let pid = child::spawn(p.plan, &opts)?;
         self.state = State::Running(pid);
         self.current = p.secrets;
-        self.schedule_poll();
+        self.schedule_poll(true);
         Ok(())
     }
 
@@ -562,7 +603,10 @@ impl Supervisor<'_> {
             }
         }
         self.current = new;
-        let sig = self.policy.reload.unwrap_or(Signal::SIGHUP);
+        let OnChange::Signal(sig) = self.policy.on_change else {
+            unreachable!("a reload follows only --on-change signal:SIG")
+        };
+        self.schedule_poll(true);
         let _ = child::send(self.target(), sig as i32);
         self.ui.tell(&format!(
             "{} changed; swapped in the new file(s) and sent {sig} to COMMAND",

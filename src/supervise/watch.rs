@@ -171,6 +171,12 @@ pub(crate) fn jittered(interval: Duration) -> Duration {
     crate::client::jitter(interval, 0.9, 1.1)
 }
 
+/// A uniform random delay in `0..=window` (`--watch-splay`): replicas
+/// started or changed together spread their next poll over the window.
+pub(crate) fn splay(window: Duration) -> Duration {
+    crate::client::jitter(window, 0.0, 1.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -236,5 +242,16 @@ mod tests {
                 "{j:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_splay_stays_in_its_window_and_spreads_over_it() {
+        let window = Duration::from_secs(10);
+        let delays: Vec<Duration> = (0..200).map(|_| splay(window)).collect();
+        assert!(delays.iter().all(|d| *d <= window));
+        // 200 uniform draws: each half of the window gets some.
+        assert!(delays.iter().any(|d| *d < window / 2));
+        assert!(delays.iter().any(|d| *d > window / 2));
+        assert_eq!(splay(Duration::ZERO), Duration::ZERO);
     }
 }

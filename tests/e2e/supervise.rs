@@ -450,6 +450,21 @@ fn supervisor_flags_are_checked() {
         ),
         (&["--watch", "--stop-signal", "NOPE"][..], "not a signal"),
         (&["--reap", "--grace=-1"][..], "seconds"),
+        (&["--on-change", "exit"][..], "--watch"),
+        (&["--watch-splay", "1"][..], "--watch"),
+        (&["--watch", "--on-change", "later"][..], "not a policy"),
+        (
+            &["--watch", "--on-change", "exit:300"][..],
+            "not an exit code",
+        ),
+        (
+            &["--watch", "--on-change", "signal:STOP"][..],
+            "cannot be handled",
+        ),
+        (
+            &["--watch", "--on-change", "exit", "--reload-signal", "HUP"][..],
+            "cannot be used with",
+        ),
     ] {
         let out = w.r4exec().args(args).args(["--", "true"]).output().unwrap();
         assert_eq!(out.status.code(), Some(64), "{args:?}: {}", stderr(&out));
@@ -600,4 +615,166 @@ while kill -0 "$PPID" 2>/dev/null; do sleep 0.05; done"#;
         "{}",
         r.stderr()
     );
+}
+
+/// Starts r4-exec with `args` around [`TRAPPER`] and waits until it runs.
+fn trapped(w: &World, args: &[&str], f: &Path) -> Running {
+    let r = Running::start(w, args, TRAPPER, f);
+    wait_for("COMMAND to start", DEADLINE, || {
+        lines_starting(f, "ready").len() == 1
+    });
+    r
+}
+
+#[test]
+fn on_change_exit_stops_the_command_and_exits_with_the_code() {
+    for (policy, code) in [("exit", 75), ("exit:0", 0)] {
+        let w = World::new();
+        let f = w.path("signals");
+        let args = ["--watch", "--watch-interval", "0.2", "--on-change", policy];
+        let mut r = trapped(&w, &args, &f);
+        std::thread::sleep(Duration::from_millis(500));
+        assert!(r.is_running(), "no change, no exit: {}", r.stderr());
+        set_db_password(&w, "rolled by the orchestrator");
+        assert_eq!(r.wait().code(), Some(code), "{policy}: {}", r.stderr());
+        assert_eq!(read(&f).lines().last(), Some("TERM"), "{}", read(&f));
+        assert_eq!(lines_starting(&f, "ready").len(), 1, "never restarted");
+        let err = r.stderr();
+        assert!(
+            err.contains(&format!(
+                "DB_PASSWORD changed; stopping COMMAND (SIGTERM, SIGKILL after 10s) and exiting {code}"
+            )),
+            "{err}"
+        );
+        assert!(!err.contains("rolled by"), "{err}");
+    }
+}
+
+#[test]
+fn on_change_exit_also_covers_a_changed_file() {
+    let w = World::new();
+    let f = w.path("signals");
+    let args = [
+        "--watch",
+        "--watch-interval",
+        "0.2",
+        "--on-change",
+        "exit:9",
+    ];
+    let mut r = trapped(&w, &args, &f);
+    set_tls_key(&w, "a file change exits too");
+    assert_eq!(r.wait().code(), Some(9), "{}", r.stderr());
+    assert!(
+        r.stderr().contains("TLS_KEY_FILE changed"),
+        "{}",
+        r.stderr()
+    );
+}
+
+#[test]
+fn on_change_signal_swaps_the_file_and_sends_that_signal() {
+    let w = World::new();
+    let f = w.path("signals");
+    let args = [
+        "--watch",
+        "--watch-interval",
+        "0.2",
+        "--on-change",
+        "signal:USR1",
+    ];
+    let mut r = trapped(&w, &args, &f);
+    set_tls_key(&w, "reloaded by USR1");
+    wait_for("USR1", DEADLINE, || lines_starting(&f, "USR1").len() == 1);
+    assert_eq!(lines_starting(&f, "ready").len(), 1, "no restart");
+    assert!(
+        r.stderr()
+            .contains("TLS_KEY_FILE changed; swapped in the new file(s) and sent SIGUSR1"),
+        "{}",
+        r.stderr()
+    );
+    r.signal(Signal::SIGTERM);
+    assert_eq!(r.wait().code(), Some(3), "{}", r.stderr());
+}
+
+#[test]
+fn on_change_restart_restarts_like_the_default() {
+    let w = World::new();
+    let f = w.path("starts");
+    let args = [
+        "--watch",
+        "--watch-interval",
+        "0.2",
+        "--on-change",
+        "restart",
+    ];
+    let mut r = Running::start(&w, &args, RECORDER, &f);
+    wait_for("first start", DEADLINE, || {
+        lines_starting(&f, "start").len() == 1
+    });
+    // Even a file change restarts: only signal:SIG swaps files in.
+    set_tls_key(&w, "restart, not reload");
+    wait_for("the restart", DEADLINE, || {
+        lines_starting(&f, "start").len() == 2
+    });
+    assert!(lines_starting(&f, "reload").is_empty());
+    r.signal(Signal::SIGTERM);
+    assert_eq!(r.wait().code(), Some(0), "{}", r.stderr());
+}
+
+/// 20 supervisors started together with `--watch-splay 4`: their first
+/// polls (the first `/vault/sync?cursor=` of each connection) spread over
+/// the window instead of arriving together one interval after the start.
+#[test]
+fn splay_spreads_the_first_polls_of_a_fleet_over_the_window() {
+    let l = Logged::start(&seed_text(true), |_| {});
+    let w = &l.world;
+    let (interval, window) = (0.5, 4.0);
+    let fleet: Vec<Running> = (0..20)
+        .map(|i| {
+            let mut cmd = w.std_command();
+            cmd.env("R4_BASE_URL", l.server.base_url())
+                .args(["--watch", "--watch-interval", "0.5", "--watch-splay", "4"])
+                .args([
+                    "--",
+                    "sh",
+                    "-c",
+                    "while kill -0 $PPID 2>/dev/null; do sleep 0.1; done",
+                ]);
+            Running::spawn(&mut cmd, w.path(&format!("r4-exec.{i}.stderr")))
+        })
+        .collect();
+    let first_polls = || -> Vec<f64> {
+        let mut by_conn: std::collections::BTreeMap<String, Vec<Req>> = Default::default();
+        for req in l.requests() {
+            by_conn.entry(req.conn.clone()).or_default().push(req);
+        }
+        by_conn
+            .values()
+            .filter_map(|reqs| {
+                let start = reqs.first()?.start;
+                let poll = reqs.iter().find(|r| r.path.contains("cursor="))?;
+                Some((poll.start - start) / 1000.0)
+            })
+            .collect()
+    };
+    wait_for("every first poll", Duration::from_secs(30), || {
+        first_polls().len() >= 20
+    });
+    let delays = first_polls();
+    let (min, max) = delays
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(lo, hi), d| (lo.min(*d), hi.max(*d)));
+    assert!(
+        min >= interval * 0.9,
+        "a poll before the interval: {delays:?}"
+    );
+    assert!(
+        max <= interval * 1.1 + window + 2.0,
+        "a poll after the window: {delays:?}"
+    );
+    // Without the splay every first poll falls within 0.1 s of the others;
+    // 20 uniform draws over 4 s all within 1 s: p < 1e-10.
+    assert!(max - min > window / 4.0, "not spread: {delays:?}");
+    // Dropping each Running kills it and its COMMAND.
+    drop(fleet);
 }
