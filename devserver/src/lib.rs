@@ -67,7 +67,8 @@ pub struct Options {
     /// Delay before each API response.
     pub latency_ms: u64,
     /// Append one JSON line per API request here:
-    /// `{"start","end","method","path","status","conn"}` (times in Unix ms).
+    /// `{"start","end","method","path","status","conn","bytes"}` (times in Unix
+    /// ms; `bytes`: the response body as sent).
     pub request_log: Option<PathBuf>,
     /// Faults active from the start.
     pub faults: Vec<Fault>,

@@ -106,6 +106,8 @@ struct LogGuard {
     path: String,
     conn: u64,
     status: u16,
+    /// Response body bytes handed to the connection so far.
+    bytes: u64,
 }
 
 impl Drop for LogGuard {
@@ -115,6 +117,7 @@ impl Drop for LogGuard {
             let line = serde_json::json!({
                 "start": self.start, "end": end, "method": self.method,
                 "path": self.path, "status": self.status, "conn": self.conn,
+                "bytes": self.bytes,
             });
             let mut f = file.lock().unwrap_or_else(|e| e.into_inner());
             let _ = writeln!(f, "{line}");
@@ -149,8 +152,14 @@ impl http_body::Body for LoggedBody {
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         let this = self.get_mut();
         let polled = Pin::new(&mut this.inner).poll_frame(cx);
-        if let Poll::Ready(None) = polled {
-            this.guard.take();
+        match &polled {
+            Poll::Ready(None) => drop(this.guard.take()),
+            Poll::Ready(Some(Ok(frame))) => {
+                if let (Some(data), Some(guard)) = (frame.data_ref(), this.guard.as_mut()) {
+                    guard.bytes += data.len() as u64;
+                }
+            }
+            _ => {}
         }
         polled
     }
@@ -182,6 +191,7 @@ pub(crate) async fn api_layer(State(app): State<App>, req: Request, next: Next) 
             .unwrap_or_else(|| uri.path().to_string()),
         conn: req.extensions().get::<ConnId>().map_or(0, |c| c.0),
         status: 0,
+        bytes: 0,
     };
     if !app.latency.is_zero() {
         tokio::time::sleep(app.latency).await;

@@ -7,10 +7,19 @@
 //!   once, its item list (with the summary checkpoint), wrapped key and
 //!   signer directory; then every named item's detail at once. Three rounds,
 //!   and bytes in proportion to what is referenced, not to what is visible.
-//! - **auto** (default): the sync, unless its answer is larger than
-//!   [`AUTO_SYNC_LIMIT`]; then it is not read further and, when every
-//!   reference is explicit, the referenced plan is used. Small worlds keep
-//!   their one round; large ones stop paying for what they do not use.
+//! - **auto** (default, explicit references only; with `[project]` it is
+//!   the sync): decides before R4 builds anything large. It asks for the
+//!   vault list first (a few hundred bytes a vault, with each vault's
+//!   `itemCount`), then takes the sync when the visible vaults hold at most
+//!   [`AUTO_SYNC_ITEMS`] items, or when the references name at least a
+//!   quarter of them (the sync then carries at most four times what is
+//!   used, in one round instead of one per 16 details); otherwise the
+//!   referenced plan, from that same list. A sync answer that still turns
+//!   out larger than [`AUTO_SYNC_LIMIT`] (large values) is dropped unread
+//!   for the referenced plan. Small worlds pay one round more than with
+//!   `plan = "sync"` (the list); large ones never make R4 build a full sync
+//!   they would not use. The counts decide what to fetch only: whatever
+//!   the server claims in them, the answer is verified the same way.
 //!
 //! Freshness is the same either way: the summary checkpoint is verified over
 //! the vault's whole item list (`itemsDigest`), from the list endpoint or
@@ -36,6 +45,9 @@ use super::{general, project, Fetched, Problem};
 /// Largest sync answer `auto` reads (about 125 items of three fields); a
 /// larger one is dropped unread for the referenced plan.
 pub const AUTO_SYNC_LIMIT: usize = 256 << 10;
+/// Most items the visible vaults may hold for `auto` to take the sync
+/// whatever the references name (about 200 KB of sync answer).
+pub const AUTO_SYNC_ITEMS: u64 = 100;
 /// Requests of one round in flight at once.
 const IN_FLIGHT: usize = 16;
 
@@ -73,23 +85,61 @@ async fn sync(client: &Client, config: &Config) -> Result<Fetched, Vec<Problem>>
     })
 }
 
-/// The sync if it is small, else the referenced plan.
+/// The vault list, then the sync if the world is small or mostly
+/// referenced, else the referenced plan from that list.
 async fn auto(client: &Client, config: &Config) -> Result<Fetched, Vec<Problem>> {
-    match client.sync_within(AUTO_SYNC_LIMIT).await.map_err(general)? {
+    let list = client.vaults(None).await.map_err(general)?.vaults;
+    let (visible, named) = (visible_items(&list), named_item_count(config));
+    let counts = match visible {
+        Some(n) => format!("{n} items visible, {named} referenced"),
+        None => format!("item counts not given, {named} referenced"),
+    };
+    let small = visible.is_some_and(|n| n <= AUTO_SYNC_ITEMS);
+    let mostly_named = visible.is_some_and(|n| named.saturating_mul(4) >= n);
+    if !small && !mostly_named {
+        return referenced_from(client, config, list, &format!("auto: {counts}")).await;
+    }
+    // A small world's sync is read up to the limit (its values may be
+    // large); one that is mostly referenced is worth reading whole.
+    let sync = if small {
+        client.sync_within(AUTO_SYNC_LIMIT).await
+    } else {
+        client.sync(None).await.map(Some)
+    };
+    match sync.map_err(general)? {
         Some(sync) => Ok(Fetched {
-            note: sync_note(&sync, None),
+            note: format!(
+                "plan: sync after the vault list (auto: {counts}), in two rounds ({} vaults visible)",
+                sync.vaults.len()
+            ),
             sync,
             listed: None,
             project: None,
         }),
         None => {
             let why = format!(
-                "auto: the sync answer is larger than {} KiB",
+                "auto: {counts}, but the sync answer is larger than {} KiB",
                 AUTO_SYNC_LIMIT >> 10
             );
-            referenced(client, config, &why).await
+            referenced_from(client, config, list, &why).await
         }
     }
+}
+
+/// Items in every visible vault, as the list counts them; `None` when a
+/// vault's count is missing (then the world is not known to be small).
+fn visible_items(list: &[Vault]) -> Option<u64> {
+    list.iter().map(|v| v.item_count).sum()
+}
+
+/// Distinct `(vault, item)` segments the references name.
+fn named_item_count(config: &Config) -> u64 {
+    let named: HashSet<(String, String)> = config
+        .all_references()
+        .into_iter()
+        .map(|e| (e.reference.vault, e.reference.item))
+        .collect();
+    named.len() as u64
 }
 
 /// The `-v` line for a sync.
@@ -113,11 +163,22 @@ struct Parts {
     signers: SignerDirectory,
 }
 
-/// The referenced plan, in three rounds: list, named vaults, named items.
+/// The referenced plan: the list, then the named vaults, then the named
+/// items (three rounds while at most [`IN_FLIGHT`] of each are named).
 /// Selection here only decides what to fetch; `verify` selects again, from
 /// the verified summaries, and reports what does not resolve.
 async fn referenced(client: &Client, config: &Config, why: &str) -> Result<Fetched, Vec<Problem>> {
     let list = client.vaults(None).await.map_err(general)?.vaults;
+    referenced_from(client, config, list, why).await
+}
+
+/// The referenced plan's second and third rounds, from the vault `list`.
+async fn referenced_from(
+    client: &Client,
+    config: &Config,
+    list: Vec<Vault>,
+    why: &str,
+) -> Result<Fetched, Vec<Problem>> {
     let named = named_vaults(&list, config);
     let parts = fetch_all(named.into_iter().map(|v| vault_parts(client.clone(), v))).await;
     let parts: Vec<Parts> = parts
@@ -134,8 +195,11 @@ async fn referenced(client: &Client, config: &Config, why: &str) -> Result<Fetch
         .into_iter()
         .collect::<Result<_, _>>()
         .map_err(general)?;
+    // At most IN_FLIGHT requests at once, so each stage takes one round
+    // per IN_FLIGHT jobs.
+    let rounds = 1 + parts.len().div_ceil(IN_FLIGHT) + details.len().div_ceil(IN_FLIGHT);
     let note = format!(
-        "plan: referenced ({why}): the vault list, then {} of {} vaults (item list, wrapped key, directory), then {} item details, in three rounds; a sync would carry {} items",
+        "plan: referenced ({why}): the vault list, then {} of {} vaults (item list, wrapped key, directory), then {} item details, in {rounds} rounds; a sync would carry {} items",
         parts.len(),
         list.len(),
         details.len(),

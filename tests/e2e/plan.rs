@@ -54,7 +54,7 @@ fn the_referenced_plan_fetches_only_what_is_named_in_three_rounds() {
     assert!(out.status.success(), "{err}");
     assert_eq!(stdout(&out), format!("{DB_PASSWORD}|{STRIPE}|{TLS_KEY}"));
     assert!(
-        err.contains("plan: referenced (plan = \"referenced\"): the vault list, then 2 of 4 vaults (item list, wrapped key, directory), then 3 item details, in three rounds; a sync would carry 5 items"),
+        err.contains("plan: referenced (plan = \"referenced\"): the vault list, then 2 of 4 vaults (item list, wrapped key, directory), then 3 item details, in 3 rounds; a sync would carry 5 items"),
         "{err}"
     );
     let (ps, edge) = (vault_id("Production Secrets"), vault_id("Edge"));
@@ -110,12 +110,39 @@ fn legacy_and_unencrypted_vaults_under_the_referenced_plan() {
 fn every_fault_is_caught_under_the_referenced_plan() {
     let w = World::new();
     w.config(&format!("{REFERENCED}{CONFIG}"));
+    assert_every_fault_is_caught(&w, "differs from the vault summary");
+}
+
+/// The default plan at 5 items (the sync, after the vault list) and at
+/// 1 005 (the referenced plan): the counts that choose the plan change
+/// nothing of what is verified.
+#[test]
+fn every_fault_is_caught_under_the_default_plan_small_and_large() {
+    // A stale detail: the referenced plan compares each detail with the
+    // listed version; in a sync the rebuilt list breaks `itemsDigest`.
+    for (seed, plan, stale) in [
+        (seed_text(true), "sync after the vault list", "itemsDigest"),
+        (
+            big_seed(1000),
+            "plan: referenced (auto",
+            "differs from the vault summary",
+        ),
+    ] {
+        let w = World::from_seed(&seed, &[]);
+        let out = w.r4exec().args(["-v", "--", "true"]).output().unwrap();
+        assert!(stderr(&out).contains(plan), "{}", stderr(&out));
+        assert_every_fault_is_caught(&w, stale);
+    }
+}
+
+/// Every fault of the devserver, one at a time, refuses the start.
+fn assert_every_fault_is_caught(w: &World, stale: &str) {
     for (fault, code, message) in [
         ("bad-signature-summary", 65, "signature does not verify"),
         ("bad-signature-detail", 65, "signature does not verify"),
         ("bad-signature-wrapped-key", 65, "signature does not verify"),
         ("items-digest-mismatch", 65, "itemsDigest"),
-        ("stale-detail", 65, "differs from the vault summary"),
+        ("stale-detail", 65, stale),
         ("replayed-checkpoint", 65, "verification failed"),
         ("wrong-dek", 65, "verification failed"),
         ("tamper-ciphertext", 65, "envelope failed authentication"),
@@ -149,8 +176,21 @@ fn every_fault_is_caught_under_the_referenced_plan() {
 fn a_rollback_is_caught_under_the_referenced_plan() {
     let w = World::faulty(&["rollback"]);
     w.config(&format!("{REFERENCED}{CONFIG}"));
+    assert_rollback_is_caught(&w);
+}
+
+/// The same under the default plan, small (the sync) and large (the
+/// referenced plan).
+#[test]
+fn a_rollback_is_caught_under_the_default_plan_small_and_large() {
+    for seed in [seed_text(true), big_seed(1000)] {
+        assert_rollback_is_caught(&World::from_seed(&seed, &["rollback"]));
+    }
+}
+
+fn assert_rollback_is_caught(w: &World) {
     let config = Config::load(&w.path("r4.toml"), true).unwrap();
-    let mut opts = client_options(&w);
+    let mut opts = client_options(w);
     opts.timeout = Duration::from_secs(5);
     let client = Client::new(opts).unwrap();
     let ropts = ResolveOptions::default();
@@ -200,13 +240,20 @@ fn referenced_with_a_project_is_a_usage_error() {
     assert!(stderr(&out).contains("plan = \"referenced\" fetches explicit references only"));
 }
 
+/// The default plan asks for the vault list first and, for a world of 5
+/// items, takes the sync: two requests, two rounds, no item fetched twice.
 #[test]
-fn auto_keeps_the_one_round_sync_for_a_small_world() {
+fn auto_takes_the_sync_after_the_vault_list_for_a_small_world() {
     let l = logged(&seed_text(true));
     let out = run(&l, CONFIG, SHOW);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stderr(&out).contains("plan: sync in one round (4 vaults visible)"));
-    assert_eq!(paths(&l), ["/vault/sync"]);
+    assert!(
+        stderr(&out).contains("plan: sync after the vault list (auto: 5 items visible, 3 referenced), in two rounds (4 vaults visible)"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(paths(&l), ["/vault", "/vault/sync"]);
+    assert_eq!(rounds(&l.requests()), 2);
 }
 
 /// The test world plus a vault "Big" of `n` items of three fields.
@@ -237,17 +284,20 @@ fn auto_fetches_what_is_referenced_when_the_sync_is_large() {
         format!("{DB_PASSWORD}|password-7-0123456789abcdef|https://service-250.example.com/path")
     );
     assert!(
-        err.contains("plan: referenced (auto: the sync answer is larger than 256 KiB): the vault list, then 2 of 5 vaults")
+        err.contains("plan: referenced (auto: 305 items visible, 3 referenced): the vault list, then 2 of 5 vaults")
             && err.contains("then 3 item details")
             && err.contains("a sync would carry 305 items"),
         "{err}"
     );
     let paths = paths(&l);
-    assert_eq!(paths[0], "/vault/sync", "tried first, dropped unread");
-    assert_eq!(paths[1], "/vault");
+    assert_eq!(paths[0], "/vault", "decided from the vault list");
     let details = paths.iter().filter(|p| p.matches('/').count() == 4).count();
     assert_eq!(details, 3, "{paths:?}");
-    assert!(!paths[2..].iter().any(|p| p == "/vault/sync"));
+    assert!(
+        !paths.iter().any(|p| p.starts_with("/vault/sync")),
+        "R4 never builds the sync: {paths:?}"
+    );
+    assert_eq!(rounds(&l.requests()), 3);
 }
 
 /// Forcing the sync keeps one round even for a large world.
@@ -320,4 +370,50 @@ fn an_item_not_fetched_into_the_copy_is_not_found() {
         err.contains(&format!("STRIPE_KEY (r4://Production Secrets/Stripe/secret key): item {item} is listed but its contents are not in the answer")),
         "{err}"
     );
+}
+
+/// At 1 000 items and one reference the default plan fetches a few
+/// requests' worth of bytes and never asks for the sync.
+#[test]
+fn auto_at_a_thousand_items_never_asks_for_the_sync() {
+    let l = logged(&big_seed(1000));
+    let config = "[env]\nB = \"r4://Big/item 999/password\"\n";
+    let out = run(&l, config, "printf %s \"$B\"");
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert_eq!(stdout(&out), "password-999-0123456789abcdef");
+    assert!(
+        err.contains("plan: referenced (auto: 1005 items visible, 1 referenced)"),
+        "{err}"
+    );
+    let paths = paths(&l);
+    assert!(
+        !paths.iter().any(|p| p.starts_with("/vault/sync")),
+        "{paths:?}"
+    );
+    assert_eq!(
+        paths.len(),
+        5,
+        "list, Big's item list, key and directory, one detail: {paths:?}"
+    );
+}
+
+/// When the references name a quarter or more of what is visible, one sync
+/// is cheaper than a detail request each, so `auto` takes it, even large.
+#[test]
+fn auto_takes_the_sync_when_most_items_are_referenced() {
+    let l = logged(&big_seed(120));
+    let mut config = String::from("[env]\n");
+    for i in 0..40 {
+        config.push_str(&format!("V{i} = \"r4://Big/item {i}/user\"\n"));
+    }
+    let out = run(&l, &config, "printf %s \"$V39\"");
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert_eq!(stdout(&out), "user-39");
+    assert!(
+        err.contains("plan: sync after the vault list (auto: 125 items visible, 40 referenced)"),
+        "{err}"
+    );
+    assert_eq!(paths(&l), ["/vault", "/vault/sync"]);
 }

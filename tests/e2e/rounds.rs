@@ -26,10 +26,24 @@ fn run(l: &Logged, config: &str) -> Vec<Req> {
 #[test]
 fn explicit_references_take_one_request_in_one_round() {
     let l = logged();
-    let reqs = run(&l, CONFIG);
+    let reqs = run(&l, &format!("[r4]\nplan = \"sync\"\n{CONFIG}"));
     let paths: Vec<&str> = reqs.iter().map(|r| r.path.as_str()).collect();
     assert_eq!(paths, ["/api/v1/machine/vault/sync"]);
     assert_eq!(rounds(&reqs), 1);
+}
+
+/// The default plan asks for the vault list before the sync: one round
+/// more, so that a large world is never synced whole (tests/e2e/plan.rs).
+#[test]
+fn the_default_plan_takes_the_vault_list_then_the_sync() {
+    let l = logged();
+    let reqs = run(&l, CONFIG);
+    let paths: Vec<&str> = reqs.iter().map(|r| r.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        ["/api/v1/machine/vault", "/api/v1/machine/vault/sync"]
+    );
+    assert_eq!(rounds(&reqs), 2);
 }
 
 #[test]
@@ -59,7 +73,7 @@ fn a_legacy_vault_adds_one_round_for_the_server_held_key() {
     let l = logged();
     let reqs = run(
         &l,
-        "[r4]\nallow_legacy = true\n[env]\nL = \"r4://Old/Legacy DB/Password\"\n",
+        "[r4]\nallow_legacy = true\nplan = \"sync\"\n[env]\nL = \"r4://Old/Legacy DB/Password\"\n",
     );
     assert_eq!(rounds(&reqs), 2);
     assert!(reqs.last().unwrap().path.ends_with("/vault/encryption-key"));
