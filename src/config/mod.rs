@@ -7,6 +7,7 @@
 //! owns the process environment. See `r4.toml.example` for every key.
 
 pub mod dotenv;
+pub mod glob;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -309,9 +310,9 @@ pub struct Project {
     /// Which project.
     pub selector: ProjectSelector,
     /// Keep names matching any of these (all when none).
-    pub include: Option<globset::GlobSet>,
+    pub include: Option<glob::GlobSet>,
     /// Drop names matching any of these.
-    pub exclude: Option<globset::GlobSet>,
+    pub exclude: Option<glob::GlobSet>,
     /// Where values come from.
     pub source: ProjectSource,
 }
@@ -710,17 +711,13 @@ fn project(rp: &RawProject, path: &Path) -> Result<Project, ConfigError> {
         (None, Some(name)) => ProjectSelector::Name(name.clone()),
         _ => return Err(err("needs exactly one of id or name".into())),
     };
-    let globs = |list: &[String], key: &str| -> Result<Option<globset::GlobSet>, ConfigError> {
+    let globs = |list: &[String], key: &str| -> Result<Option<glob::GlobSet>, ConfigError> {
         if list.is_empty() {
             return Ok(None);
         }
-        let mut b = globset::GlobSetBuilder::new();
-        for g in list {
-            b.add(globset::Glob::new(g).map_err(|e| err(format!("{key}: {}", e.kind())))?);
-        }
-        b.build()
+        glob::GlobSet::new(list.iter().map(String::as_str))
             .map(Some)
-            .map_err(|e| err(format!("{key}: {}", e.kind())))
+            .map_err(|e| err(format!("{key}: {e}")))
     };
     Ok(Project {
         selector,
