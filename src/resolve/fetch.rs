@@ -72,6 +72,15 @@ pub(super) async fn fetch(client: &Client, config: &Config) -> Result<Fetched, V
     }
 }
 
+/// The path of the first request `config`'s plan makes (what a timeout
+/// before any answer names).
+pub fn first_path(config: &Config) -> &'static str {
+    match (config.r4.plan, &config.project) {
+        (FetchPlan::Sync, _) | (_, Some(_)) => "/vault/sync",
+        _ => "/vault",
+    }
+}
+
 /// One `GET /vault/sync`, with the project answer concurrently.
 async fn sync(client: &Client, config: &Config) -> Result<Fetched, Vec<Problem>> {
     let (sync, project) = tokio::join!(client.sync(None), project::fetch(client, config));

@@ -31,7 +31,7 @@ use crate::contract::directory::TrustPolicy;
 use crate::contract::wire::{ItemSummary, SyncResponse, SyncVault, Vault};
 use crate::contract::{EnvelopeError, KeyError, Secret, VaultModel, VerifyError};
 use crate::fallback::FallbackError;
-pub use fetch::{Listed, AUTO_SYNC_LIMIT};
+pub use fetch::{first_path, Listed, AUTO_SYNC_LIMIT};
 pub use offline::{keep, restore};
 use select::select;
 use vault::{check_vault, Opener, VerifiedVault};

@@ -323,7 +323,7 @@ async fn fetch_within(
             reference: None,
             failure: Failure::Client(ClientError::Timeout {
                 method: "GET",
-                path: "/vault/sync".into(),
+                path: resolve::first_path(config).into(),
                 after,
             }),
         }]),

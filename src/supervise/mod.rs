@@ -527,14 +527,8 @@ impl Supervisor<'_> {
         let Some(pid) = self.state.pid() else {
             return;
         };
-        let _ = child::send(self.target(), self.policy.stop as i32);
-        let stop = match self.state.stop() {
-            Some(pending) => *pending,
-            None => Deadline {
-                at: Instant::now() + self.policy.grace,
-                killed: false,
-            },
-        };
+        let fresh = self.send_stop();
+        let stop = self.state.stop().map_or(fresh, |pending| *pending);
         self.state = State::Stopping {
             pid,
             stop,
@@ -555,15 +549,22 @@ impl Supervisor<'_> {
             self.policy.stop,
             self.policy.grace
         ));
-        let _ = child::send(self.target(), self.policy.stop as i32);
+        let stop = self.send_stop();
         self.state = State::Stopping {
             pid,
-            stop: Deadline {
-                at: Instant::now() + self.policy.grace,
-                killed: false,
-            },
+            stop,
             code: Some(code),
         };
+    }
+
+    /// Sends the stop signal to COMMAND (its group with `--signal-group`);
+    /// SIGKILL follows at the deadline returned.
+    fn send_stop(&self) -> Deadline {
+        let _ = child::send(self.target(), self.policy.stop as i32);
+        Deadline {
+            at: Instant::now() + self.policy.grace,
+            killed: false,
+        }
     }
 
     /// A stop signal during a restart: COMMAND is on its way out already,
@@ -651,16 +652,13 @@ impl Supervisor<'_> {
             self.policy.stop,
             self.policy.grace
         ));
-        let _ = child::send(self.target(), self.policy.stop as i32);
         let Some(pid) = self.state.pid() else {
             return Ok(());
         };
+        let stop = self.send_stop();
         self.state = State::Replacing {
             pid,
-            stop: Deadline {
-                at: Instant::now() + self.policy.grace,
-                killed: false,
-            },
+            stop,
             next: prepared,
         };
         Ok(())

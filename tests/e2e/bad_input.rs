@@ -727,7 +727,7 @@ fn a_host_that_does_not_resolve_is_named_in_words() {
     // `.invalid` never resolves (RFC 6761) and is answered without a query.
     unreachable_fails(
         "https://no-such-host.invalid/api/v1/machine",
-        "r4-exec: GET /vault/sync: cannot reach the server: cannot resolve no-such-host.invalid: no such name in DNS; check base_url in [r4] (or R4_BASE_URL) and the network\n",
+        "r4-exec: GET /vault: cannot reach the server: cannot resolve no-such-host.invalid: no such name in DNS; check base_url in [r4] (or R4_BASE_URL) and the network\n",
     );
 }
 
@@ -735,7 +735,7 @@ fn a_host_that_does_not_resolve_is_named_in_words() {
 fn a_refused_connection_names_host_and_port() {
     unreachable_fails(
         "http://127.0.0.1:9/api/v1/machine",
-        "r4-exec: GET /vault/sync: cannot reach the server: connection to 127.0.0.1:9 refused (nothing listens there); check base_url in [r4] (or R4_BASE_URL) and the network\n",
+        "r4-exec: GET /vault: cannot reach the server: connection to 127.0.0.1:9 refused (nothing listens there); check base_url in [r4] (or R4_BASE_URL) and the network\n",
     );
 }
 

@@ -255,7 +255,7 @@ fn transient_429_and_503_are_retried() {
         assert!(out.status.success(), "{fault}: {}", stderr(&out));
         assert_eq!(stdout(&out), DB_PASSWORD);
         assert_eq!(
-            stderr(&out).matches("retrying GET /vault/sync").count(),
+            stderr(&out).matches("retrying GET /vault in").count(),
             2,
             "{}",
             stderr(&out)

@@ -617,22 +617,23 @@ while kill -0 "$PPID" 2>/dev/null; do sleep 0.05; done"#;
     );
 }
 
-/// Starts r4-exec with `args` around [`TRAPPER`] and waits until it runs.
-fn trapped(w: &World, args: &[&str], f: &Path) -> Running {
-    let r = Running::start(w, args, TRAPPER, f);
+/// A world and r4-exec `--watch --watch-interval 0.2 --on-change POLICY`
+/// around [`TRAPPER`], which records in the returned file; once it runs.
+fn on_change(policy: &str) -> (World, PathBuf, Running) {
+    let w = World::new();
+    let f = w.path("signals");
+    let args = ["--watch", "--watch-interval", "0.2", "--on-change", policy];
+    let r = Running::start(&w, &args, TRAPPER, &f);
     wait_for("COMMAND to start", DEADLINE, || {
-        lines_starting(f, "ready").len() == 1
+        lines_starting(&f, "ready").len() == 1
     });
-    r
+    (w, f, r)
 }
 
 #[test]
 fn on_change_exit_stops_the_command_and_exits_with_the_code() {
     for (policy, code) in [("exit", 75), ("exit:0", 0)] {
-        let w = World::new();
-        let f = w.path("signals");
-        let args = ["--watch", "--watch-interval", "0.2", "--on-change", policy];
-        let mut r = trapped(&w, &args, &f);
+        let (w, f, mut r) = on_change(policy);
         std::thread::sleep(Duration::from_millis(500));
         assert!(r.is_running(), "no change, no exit: {}", r.stderr());
         set_db_password(&w, "rolled by the orchestrator");
@@ -652,18 +653,10 @@ fn on_change_exit_stops_the_command_and_exits_with_the_code() {
 
 #[test]
 fn on_change_exit_also_covers_a_changed_file() {
-    let w = World::new();
-    let f = w.path("signals");
-    let args = [
-        "--watch",
-        "--watch-interval",
-        "0.2",
-        "--on-change",
-        "exit:9",
-    ];
-    let mut r = trapped(&w, &args, &f);
+    let (w, f, mut r) = on_change("exit:9");
     set_tls_key(&w, "a file change exits too");
     assert_eq!(r.wait().code(), Some(9), "{}", r.stderr());
+    assert_eq!(read(&f).lines().last(), Some("TERM"), "{}", read(&f));
     assert!(
         r.stderr().contains("TLS_KEY_FILE changed"),
         "{}",
@@ -673,16 +666,7 @@ fn on_change_exit_also_covers_a_changed_file() {
 
 #[test]
 fn on_change_signal_swaps_the_file_and_sends_that_signal() {
-    let w = World::new();
-    let f = w.path("signals");
-    let args = [
-        "--watch",
-        "--watch-interval",
-        "0.2",
-        "--on-change",
-        "signal:USR1",
-    ];
-    let mut r = trapped(&w, &args, &f);
+    let (w, f, mut r) = on_change("signal:USR1");
     set_tls_key(&w, "reloaded by USR1");
     wait_for("USR1", DEADLINE, || lines_starting(&f, "USR1").len() == 1);
     assert_eq!(lines_starting(&f, "ready").len(), 1, "no restart");
