@@ -1,7 +1,7 @@
 //! Fuzzes `r4.toml` parsing and validation (`Config::parse`, no file I/O).
 //!
 //! Properties:
-//! - nothing panics (toml, serde, globset, reference and name checks);
+//! - nothing panics (toml, serde, the glob parser, reference and name checks);
 //! - every error message names the file;
 //! - an accepted config only holds valid env var names, each once, with
 //!   references that re-parse to what was stored, and a `[project]` whose
