@@ -67,8 +67,9 @@ pub struct Options {
     /// Delay before each API response.
     pub latency_ms: u64,
     /// Append one JSON line per API request here:
-    /// `{"start","end","method","path","status","conn","bytes"}` (times in Unix
-    /// ms; `bytes`: the response body as sent).
+    /// `{"start","end","method","path","status","conn","bytes","requestBytes"}`
+    /// (times in Unix ms; `bytes`: the response body as sent; `requestBytes`:
+    /// the request as HTTP/1.1 would carry it).
     pub request_log: Option<PathBuf>,
     /// Faults active from the start.
     pub faults: Vec<Fault>,

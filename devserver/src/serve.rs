@@ -108,6 +108,9 @@ struct LogGuard {
     status: u16,
     /// Response body bytes handed to the connection so far.
     bytes: u64,
+    /// The request's size as HTTP/1.1 would carry it: request line,
+    /// headers and body length (over HTTP/2 the headers are compressed).
+    request_bytes: u64,
 }
 
 impl Drop for LogGuard {
@@ -117,7 +120,7 @@ impl Drop for LogGuard {
             let line = serde_json::json!({
                 "start": self.start, "end": end, "method": self.method,
                 "path": self.path, "status": self.status, "conn": self.conn,
-                "bytes": self.bytes,
+                "bytes": self.bytes, "requestBytes": self.request_bytes,
             });
             let mut f = file.lock().unwrap_or_else(|e| e.into_inner());
             let _ = writeln!(f, "{line}");
@@ -192,6 +195,7 @@ pub(crate) async fn api_layer(State(app): State<App>, req: Request, next: Next) 
         conn: req.extensions().get::<ConnId>().map_or(0, |c| c.0),
         status: 0,
         bytes: 0,
+        request_bytes: request_size(&req),
     };
     if !app.latency.is_zero() {
         tokio::time::sleep(app.latency).await;
@@ -241,6 +245,23 @@ pub(crate) async fn api_layer(State(app): State<App>, req: Request, next: Next) 
             guard: Some(guard),
         }),
     )
+}
+
+/// `METHOD PATH HTTP/1.1\r\n`, each `name: value\r\n`, `\r\n`, and the body
+/// length the request declares.
+fn request_size(req: &Request) -> u64 {
+    let line = req.method().as_str().len() + req.uri().to_string().len() + 12;
+    let headers: usize = req
+        .headers()
+        .iter()
+        .map(|(n, v)| n.as_str().len() + 2 + v.len() + 2)
+        .sum();
+    let body = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
+        .unwrap_or(0);
+    (line + headers + 2 + body) as u64
 }
 
 fn replace_body(resp: Response, body: Body) -> Response {
