@@ -91,7 +91,12 @@ fn exit_now(code: i32) -> ! {
 /// Sends signal `signo` to `target` (a pid, or minus a process group id).
 /// An already-exited target is not an error worth reporting: ESRCH is
 /// returned and callers ignore it.
+/// `target` 0 (no COMMAND yet) is refused: `kill(0, …)` would signal
+/// r4-exec's own process group.
 pub(crate) fn send(target: i32, signo: i32) -> Result<(), Errno> {
+    if target == 0 {
+        return Err(Errno::ESRCH);
+    }
     // SAFETY: kill(2) takes two integers and touches no memory of ours.
     Errno::result(unsafe { libc::kill(target, signo) }).map(drop)
 }

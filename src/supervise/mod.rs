@@ -151,6 +151,7 @@ pub fn run(
             launch,
             own_pid: std::process::id() as i32,
             state: State::Starting,
+            stop_asked: false,
             current: Vec::new(),
             holder: None,
             output: None,
@@ -239,6 +240,9 @@ struct Supervisor<'a> {
     own_pid: i32,
     /// COMMAND's state.
     state: State,
+    /// A stop was asked for (a stop signal forwarded, or one r4-exec sent):
+    /// once COMMAND has exited, the rest of its process group is ended too.
+    stop_asked: bool,
     /// The set the running COMMAND was given; empty without `--watch`.
     current: Vec<ResolvedSecret>,
     /// Keeps the `[files]` memfds (started with the first one).
@@ -417,6 +421,7 @@ impl Supervisor<'_> {
             return Ok(None);
         }
         if signals::asks_to_stop(s.signo) {
+            self.stop_asked = true;
             self.cancel_restart();
         }
         let _ = child::send(self.target(), s.signo);
@@ -557,10 +562,12 @@ impl Supervisor<'_> {
         };
     }
 
-    /// Sends the stop signal to COMMAND (its group with `--signal-group`);
-    /// SIGKILL follows at the deadline returned.
-    fn send_stop(&self) -> Deadline {
-        let _ = child::send(self.target(), self.policy.stop as i32);
+    /// Sends the stop signal to COMMAND's whole process group (what
+    /// r4-exec stops, it stops with every descendant that stayed in the
+    /// group); SIGKILL follows at the deadline returned.
+    fn send_stop(&mut self) -> Deadline {
+        self.stop_asked = true;
+        let _ = child::send(self.group(), self.policy.stop as i32);
         Deadline {
             at: Instant::now() + self.policy.grace,
             killed: false,
@@ -672,12 +679,17 @@ impl Supervisor<'_> {
             "COMMAND did not stop within {:?}; sending SIGKILL",
             self.policy.grace
         ));
-        let _ = child::send(self.target(), libc::SIGKILL);
+        let _ = child::send(self.group(), libc::SIGKILL);
+    }
+
+    /// COMMAND's process group, as a `kill(2)` target.
+    fn group(&self) -> i32 {
+        -self.state.pid().map_or(0, Pid::as_raw)
     }
 
     /// COMMAND exited with `code`: wind down, return the code to exit with.
     async fn finish(&mut self, code: u8, signals: &Signals) -> u8 {
-        if self.policy.reap {
+        if self.policy.reap || self.stop_asked {
             self.wind_down_group(signals).await;
         }
         if let Some(out) = &mut self.output {
@@ -693,8 +705,11 @@ impl Supervisor<'_> {
         code
     }
 
-    /// `--reap`: the stop signal to what is left of COMMAND's process group,
-    /// SIGKILL after the grace period, reaping all along.
+    /// With `--reap`, or after a stop: the stop signal to what is left of
+    /// COMMAND's process group, SIGKILL after the grace period, reaping all
+    /// along. So an outer supervisor that stops r4-exec (honcho's `killpg`,
+    /// supervisord's `stopasgroup`, systemd) stops COMMAND's children too,
+    /// as it would in exec mode, although COMMAND leads a group of its own.
     async fn wind_down_group(&mut self, signals: &Signals) {
         let Some(pg) = self.state.pid() else {
             return;

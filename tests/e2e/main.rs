@@ -27,6 +27,7 @@ mod layers;
 mod mask;
 mod memory;
 mod no_disk_trace;
+mod outer;
 mod parallel;
 mod pid1;
 mod plan;

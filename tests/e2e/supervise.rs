@@ -556,16 +556,17 @@ fn a_reader_during_reloads_sees_the_old_or_the_new_value_never_a_mix() {
 fn the_path_outlives_a_restart_of_the_command() {
     let w = World::new();
     let f = w.path("restarts");
-    // The first COMMAND leaves a reader behind that outlives it; every
-    // COMMAND records its path.
+    // The first COMMAND leaves a reader behind that outlives it, in a
+    // session of its own (a restart ends COMMAND's process group, so a
+    // descendant that stays in it does not outlive COMMAND); every COMMAND
+    // records its path.
     let script = r#"f="$1"
 echo "start $$ $TLS_KEY_FILE" >> "$f"
 if [ ! -e "$f.bg" ]; then
-  r4=$PPID
-  (while kill -0 "$r4" 2>/dev/null; do
+  r4=$PPID f="$f" setsid sh -c 'while kill -0 "$r4" 2>/dev/null; do
      cat "$TLS_KEY_FILE" > "$f.tmp" 2>/dev/null || echo "read failed" > "$f.tmp"
      mv "$f.tmp" "$f.bg"; sleep 0.05
-   done) &
+   done' &
 fi
 trap 'exit 0' TERM
 while kill -0 "$PPID" 2>/dev/null; do sleep 0.05; done"#;
