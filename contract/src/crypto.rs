@@ -18,6 +18,8 @@ use aws_lc_rs::rsa::{
 use aws_lc_rs::signature::{ParsedPublicKey, RSA_PSS_2048_8192_SHA256, RSA_PSS_SHA256};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
+use std::sync::OnceLock;
+
 use zeroize::Zeroizing;
 
 use crate::error::KeyError;
@@ -164,7 +166,12 @@ fn rejected(e: aws_lc_rs::error::KeyRejected, otherwise: KeyError) -> KeyError {
 /// An RSA private key (the agent's runtime key, or an operator/log key in the
 /// devserver). Never printed, never serialized except by `keygen`.
 pub struct PrivateKey {
-    signer: KeyPair,
+    /// The parsed key (aws-lc's `EVP_PKEY`, shared by reference count with
+    /// `decrypter`): the source of the signer and of the PKCS#8 export.
+    key: PrivateDecryptingKey,
+    /// Built on first use from `key`: `r4-exec` only decrypts, and parsing a
+    /// second copy (with aws-lc's `RSA_check_key`) cost ~0.25 ms per start.
+    signer: OnceLock<KeyPair>,
     decrypter: OaepPrivateDecryptingKey,
     public: PublicKey,
 }
@@ -203,9 +210,15 @@ impl PrivateKey {
     }
 
     /// Parses PKCS#8 DER.
+    ///
+    /// Parsed once: `PrivateDecryptingKey::from_pkcs8` and `KeyPair::from_pkcs8`
+    /// run the same aws-lc parse (`EVP_parse_private_key`, which checks the key
+    /// with `RSA_check_key`) and the same RSA type and 2048..=8192-bit check, so
+    /// the signer is derived from this parse when it is first needed.
     pub fn from_pkcs8_der(der: &[u8]) -> Result<PrivateKey, KeyError> {
-        let kp = KeyPair::from_pkcs8(der).map_err(|e| rejected(e, KeyError::NotRsaPrivate))?;
-        PrivateKey::from_key_pair(kp)
+        let key = PrivateDecryptingKey::from_pkcs8(der)
+            .map_err(|e| rejected(e, KeyError::NotRsaPrivate))?;
+        PrivateKey::from_decrypting_key(key, OnceLock::new())
     }
 
     fn from_key_pair(kp: KeyPair) -> Result<PrivateKey, KeyError> {
@@ -215,16 +228,38 @@ impl PrivateKey {
         }
         let pkcs8: Pkcs8V1Der = kp.as_der().map_err(|_| KeyError::NotRsaPrivate)?;
         let pkcs8 = Zeroizing::new(pkcs8.as_ref().to_vec());
-        let dec = PrivateDecryptingKey::from_pkcs8(&pkcs8).map_err(|_| KeyError::NotRsaPrivate)?;
-        let decrypter = OaepPrivateDecryptingKey::new(dec).map_err(|_| KeyError::NotRsaPrivate)?;
-        let spki = aws_lc_rs::signature::KeyPair::public_key(&kp)
+        let key = PrivateDecryptingKey::from_pkcs8(&pkcs8).map_err(|_| KeyError::NotRsaPrivate)?;
+        PrivateKey::from_decrypting_key(key, OnceLock::from(kp))
+    }
+
+    fn from_decrypting_key(
+        key: PrivateDecryptingKey,
+        signer: OnceLock<KeyPair>,
+    ) -> Result<PrivateKey, KeyError> {
+        let bits = key.key_size_bits();
+        if bits < MIN_RSA_BITS {
+            return Err(KeyError::TooSmall(bits));
+        }
+        let decrypter =
+            OaepPrivateDecryptingKey::new(key.clone()).map_err(|_| KeyError::NotRsaPrivate)?;
+        let spki = key
+            .public_key()
             .as_der()
             .map_err(|_| KeyError::NotRsaPrivate)?;
         let public = PublicKey::from_spki_der(spki.as_ref())?;
         Ok(PrivateKey {
-            signer: kp,
+            key,
+            signer,
             decrypter,
             public,
+        })
+    }
+
+    /// The signing half, parsed from this key's PKCS#8 on first use.
+    fn signer(&self) -> &KeyPair {
+        self.signer.get_or_init(|| {
+            let der: Pkcs8V1Der = self.key.as_der().expect("RSA key serializes");
+            KeyPair::from_pkcs8(der.as_ref()).expect("a parsed RSA key parses again")
         })
     }
 
@@ -242,7 +277,7 @@ impl PrivateKey {
 
     /// PKCS#8 PEM of this key, zeroized when dropped.
     pub fn to_pkcs8_pem(&self) -> Zeroizing<String> {
-        let der: Pkcs8V1Der = self.signer.as_der().expect("RSA key serializes");
+        let der: Pkcs8V1Der = self.key.as_der().expect("RSA key serializes");
         Zeroizing::new(
             pem_rfc7468::encode_string(PEM_PKCS8, pem_rfc7468::LineEnding::LF, der.as_ref())
                 .expect("PEM encoding of DER cannot fail"),
@@ -262,8 +297,9 @@ impl PrivateKey {
     /// RSA-PSS-SHA256 (salt 32) signature of `message`, `b64`.
     pub fn sign_pss(&self, message: &[u8]) -> String {
         let rng = aws_lc_rs::rand::SystemRandom::new();
-        let mut sig = vec![0u8; self.signer.public_modulus_len()];
-        self.signer
+        let signer = self.signer();
+        let mut sig = vec![0u8; signer.public_modulus_len()];
+        signer
             .sign(&RSA_PSS_SHA256, &rng, message, &mut sig)
             .expect("RSA signing with a valid key");
         B64.encode(sig)

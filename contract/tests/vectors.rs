@@ -77,6 +77,25 @@ fn key_fingerprints_and_both_private_encodings() {
     );
 }
 
+/// The signer is derived lazily from the parsed key: a key read from either
+/// encoding signs, its signatures verify under its public half, and its
+/// PKCS#8 export reads back as the same key.
+#[test]
+fn both_private_encodings_sign_and_export_the_same_key() {
+    let v = vectors();
+    let pkcs8 = agent_key(&v);
+    let pkcs1 =
+        PrivateKey::from_pem(s(&v, &["keys", "agent", "privateKeyPkcs1"]).as_bytes()).unwrap();
+    for key in [&pkcs8, &pkcs1] {
+        let sig = key.sign_pss(b"message");
+        assert!(key.public().verify_pss(b"message", &sig));
+        assert!(!key.public().verify_pss(b"messagf", &sig));
+        let again = PrivateKey::from_pem(key.to_pkcs8_pem().as_bytes()).unwrap();
+        assert_eq!(again.fingerprint(), pkcs8.fingerprint());
+        assert!(pkcs8.public().verify_pss(b"m", &again.sign_pss(b"m")));
+    }
+}
+
 #[test]
 fn jcs_canonical_bytes() {
     let v = vectors();
