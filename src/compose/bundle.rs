@@ -17,7 +17,9 @@
 //!      written `\r`, which both decode);
 //!   3. `value` unquoted when it is one line with no `#`, does not start
 //!      with a quote and has no white space at either end (a Windows path
-//!      `C:\dir\` takes this form);
+//!      `C:\dir\` takes this form); one line for both readers, so no
+//!      U+2028 or U+2029 either: they end a line in JavaScript, and Node's
+//!      `dotenv` strips a pair of quotes around any line of a value;
 //!
 //!   any other value is refused, naming its key (never the value), and so
 //!   is one with a NUL byte, one that is not UTF-8, and one holding `${`,
@@ -137,7 +139,7 @@ fn dotenv_form(value: &str) -> Option<Form> {
     if !value.contains(['"', '\\']) {
         return Some(Form::Double);
     }
-    let bare = !value.contains(['#', '\n', '\r'])
+    let bare = !value.contains(['#', '\n', '\r', '\u{2028}', '\u{2029}'])
         && !value.starts_with(['\'', '"', '`'])
         && !value.starts_with(trimmed_by_a_reader)
         && !value.ends_with(trimmed_by_a_reader);
@@ -344,5 +346,21 @@ mod tests {
         }
         assert!(render(Format::Json, &[("K", b"${HOME}")]).is_ok());
         assert!(render(Format::Json, &[("K", b"\xff")]).is_err());
+    }
+
+    /// U+2028 and U+2029 end a line for Node's `dotenv`, which strips the
+    /// quotes around `'"'` after one (`$\u{2028}'"'` read back as
+    /// `$\u{2028}"`): unquoted is for one line, and such a value is refused.
+    #[test]
+    fn an_unquoted_value_has_no_javascript_line_break() {
+        for value in ["$\u{2028}'\"'", "a\u{2029}'b\\c'"] {
+            let e = render(Format::Dotenv, &[("K", value.as_bytes())]).unwrap_err();
+            assert!(e.reason.contains("decode differently"), "{value:?}");
+        }
+        // Quoted, the whole value is one pair of quotes: Node strips only those.
+        assert_eq!(
+            rendered(Format::Dotenv, &[("K", "a\u{2028}b")]),
+            "K='a\u{2028}b'\n"
+        );
     }
 }
