@@ -17,7 +17,9 @@
 //!      written `\r`, which both decode);
 //!   3. `value` unquoted when it is one line with no `#`, does not start
 //!      with a quote and has no white space at either end (a Windows path
-//!      `C:\dir\` takes this form);
+//!      `C:\dir\` takes this form); one line for both readers, so no
+//!      U+2028 or U+2029 either: they end a line in JavaScript, and Node's
+//!      `dotenv` strips a pair of quotes around any line of a value;
 //!
 //!   any other value is refused, naming its key (never the value), and so
 //!   is one with a NUL byte, one that is not UTF-8, and one holding `${`,
@@ -124,8 +126,10 @@ fn backslashes_stay_literal(value: &str) -> bool {
     true
 }
 
-/// White space either reader trims from an unquoted value (Rust's and
-/// JavaScript's `trim` sets; JavaScript also trims U+FEFF).
+/// White space either reader trims from an unquoted value: Unicode's
+/// (Rust's `is_whitespace`), U+FEFF (JavaScript's `trim`, in Node's
+/// `dotenv`) and U+001C..=U+001F (Python's `\s` and `rstrip`, in
+/// python-dotenv).
 fn trimmed_by_a_reader(c: char) -> bool {
     c.is_whitespace() || c == '\u{feff}' || ('\u{1c}'..='\u{1f}').contains(&c)
 }
@@ -137,7 +141,7 @@ fn dotenv_form(value: &str) -> Option<Form> {
     if !value.contains(['"', '\\']) {
         return Some(Form::Double);
     }
-    let bare = !value.contains(['#', '\n', '\r'])
+    let bare = !value.contains(['#', '\n', '\r', '\u{2028}', '\u{2029}'])
         && !value.starts_with(['\'', '"', '`'])
         && !value.starts_with(trimmed_by_a_reader)
         && !value.ends_with(trimmed_by_a_reader);
@@ -344,5 +348,71 @@ mod tests {
         }
         assert!(render(Format::Json, &[("K", b"${HOME}")]).is_ok());
         assert!(render(Format::Json, &[("K", b"\xff")]).is_err());
+    }
+
+    /// An unquoted value keeps its ends only if neither reader trims them:
+    /// Node's `dotenv` also trims U+FEFF, python-dotenv also U+001C..=U+001F.
+    /// Such a value is refused rather than delivered shortened; U+001B,
+    /// which neither trims, stays at either end.
+    #[test]
+    fn an_unquoted_value_has_nothing_a_reader_trims_at_either_end() {
+        let unquoted = "it's C:\\x"; // a `'` and a `\`: only the unquoted form fits
+        for c in [
+            ' ', '\t', '\u{a0}', '\u{2028}', '\u{feff}', '\u{1c}', '\u{1f}',
+        ] {
+            for value in [format!("{c}{unquoted}"), format!("{unquoted}{c}")] {
+                let e = render(Format::Dotenv, &[("K", value.as_bytes())]).unwrap_err();
+                assert!(e.reason.contains("decode differently"), "{value:?}");
+            }
+        }
+        for value in [format!("\u{1b}{unquoted}"), format!("{unquoted}\u{1b}")] {
+            assert_eq!(
+                rendered(Format::Dotenv, &[("K", &value)]),
+                format!("K={value}\n")
+            );
+        }
+    }
+
+    /// U+2028 and U+2029 end a line for Node's `dotenv`, which strips the
+    /// quotes around `'"'` after one (`$\u{2028}'"'` read back as
+    /// `$\u{2028}"`): unquoted is for one line, and such a value is refused.
+    #[test]
+    fn an_unquoted_value_has_no_javascript_line_break() {
+        for value in ["$\u{2028}'\"'", "a\u{2029}'b\\c'"] {
+            let e = render(Format::Dotenv, &[("K", value.as_bytes())]).unwrap_err();
+            assert!(e.reason.contains("decode differently"), "{value:?}");
+        }
+        // Quoted, the whole value is one pair of quotes: Node strips only those.
+        assert_eq!(
+            rendered(Format::Dotenv, &[("K", "a\u{2028}b")]),
+            "K='a\u{2028}b'\n"
+        );
+    }
+
+    /// JSON stays readable: a line break, carriage return and tab take the
+    /// short escapes (a PEM key reads as lines joined by `\n`), any other
+    /// control character `\u00XX`, and everything from the space up (U+007F
+    /// included) is written as itself.
+    #[test]
+    fn json_escapes_only_what_it_must_and_short_where_it_can() {
+        assert_eq!(
+            rendered(Format::Json, &[("K", "a b\n\r\t\"\\\u{7}\u{1f}\u{7f}é")]),
+            "{\n  \"K\": \"a b\\n\\r\\t\\\"\\\\\\u0007\\u001f\u{7f}é\"\n}\n"
+        );
+    }
+
+    /// An error names the format as `r4.toml` spells it: that name reads
+    /// back as the same format.
+    #[test]
+    fn a_format_is_named_as_r4_toml_spells_it() {
+        #[derive(Deserialize)]
+        struct Bundle {
+            format: Format,
+        }
+        for format in [Format::Dotenv, Format::Json] {
+            let toml = format!("format = \"{}\"", format.name());
+            let read: Bundle = toml::from_str(&toml).unwrap();
+            assert_eq!(read.format, format, "{toml}");
+        }
     }
 }
