@@ -346,3 +346,47 @@ where
     out.sort_by_key(|(i, _)| *i);
     out.into_iter().map(|(_, t)| t).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn config(text: &str) -> Config {
+        Config::parse(text, Path::new("r4.toml"), false).unwrap()
+    }
+
+    fn vault(items: Option<u64>) -> Vault {
+        serde_json::from_value(serde_json::json!({"id": "v", "name": "V", "itemCount": items}))
+            .unwrap()
+    }
+
+    #[test]
+    fn a_timeout_names_the_first_request_of_the_plan() {
+        let entry = "[env]\nA = \"r4://V/I/F\"\n";
+        assert_eq!(first_path(&config(entry)), "/vault");
+        let referenced = format!("[r4]\nplan = \"referenced\"\n{entry}");
+        assert_eq!(first_path(&config(&referenced)), "/vault");
+        let sync = format!("[r4]\nplan = \"sync\"\n{entry}");
+        assert_eq!(first_path(&config(&sync)), "/vault/sync");
+        assert_eq!(
+            first_path(&config("[project]\nname = \"P\"\n")),
+            "/vault/sync"
+        );
+    }
+
+    #[test]
+    fn a_missing_item_count_makes_the_world_unknown() {
+        assert_eq!(visible_items(&[vault(Some(3)), vault(Some(4))]), Some(7));
+        assert_eq!(visible_items(&[vault(Some(3)), vault(None)]), None);
+        assert_eq!(visible_items(&[]), Some(0));
+    }
+
+    #[test]
+    fn named_items_are_counted_once_each() {
+        let c = config(
+            "[env]\nA = \"r4://V/I/F\"\nB = \"r4://V/I/G\"\nC = \"r4://V/J/F\"\nD = \"r4://W/I/F\"\n",
+        );
+        assert_eq!(named_item_count(&c), 3);
+    }
+}
