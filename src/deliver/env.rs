@@ -427,6 +427,21 @@ mod tests {
     }
 
     #[test]
+    fn the_limit_is_the_kernels_and_the_size_counts_variables() {
+        // Linux's MAX_ARG_STRLEN: 32 pages of 4 KiB.
+        assert_eq!(MAX_ARG_STRLEN, 131_072);
+        let env = build_env(
+            inherited(&[("HOME", "/root"), ("PATH", "/bin")]),
+            &[("DB".into(), secret("s"))],
+            &[],
+            &EnvOptions::default(),
+        )
+        .expect("env");
+        assert_eq!((env.len(), env.is_empty()), (3, false));
+        assert!(Envp::default().is_empty());
+    }
+
+    #[test]
     fn debug_prints_names_only() {
         let env = build_env(
             inherited(&[("HOME", "/home/someone")]),
