@@ -1,5 +1,5 @@
-//! r4-exec's own environment variables, named once. `settings` reads them;
-//! `inject` removes them (and every other `R4_*`) from COMMAND's
+//! r4-exec's own environment variables, named once. `startup::settings`
+//! reads them; `startup::sources` removes them (and every other `R4_*`) from COMMAND's
 //! environment unless `--keep-r4-env`.
 
 /// The API key itself.
@@ -14,6 +14,10 @@ pub const BASE_URL: &str = "R4_BASE_URL";
 pub const FALLBACK_FILE: &str = "R4_FALLBACK_FILE";
 /// Oldest fallback copy used (`[fallback] max_age`).
 pub const FALLBACK_MAX_AGE: &str = "R4_FALLBACK_MAX_AGE";
+/// Pinned signer fingerprints, comma- or space-separated (`[trust] signers`).
+pub const TRUST_SIGNERS: &str = "R4_TRUST_SIGNERS";
+/// Pinned transparency-log public key file (`[trust] log_public_key_file`).
+pub const LOG_PUBLIC_KEY_FILE: &str = "R4_LOG_PUBLIC_KEY_FILE";
 /// systemd's credentials directory (`LoadCredential=`); not ours, so it is
 /// passed on to COMMAND.
 pub const CREDENTIALS_DIRECTORY: &str = "CREDENTIALS_DIRECTORY";
@@ -30,6 +34,8 @@ pub const OWN: &[&str] = &[
     BASE_URL,
     FALLBACK_FILE,
     FALLBACK_MAX_AGE,
+    TRUST_SIGNERS,
+    LOG_PUBLIC_KEY_FILE,
 ];
 
 /// Whether `name` is one of r4-exec's own variables: listed in [`OWN`] or

@@ -161,9 +161,17 @@ pub fn load_private_key(path: PathBuf) -> Result<PrivateKey, AppError> {
     })
 }
 
-/// The trust policy from `[trust]`.
+/// The trust policy: `$R4_TRUST_SIGNERS` (comma- or space-separated),
+/// else `[trust] signers`; `$R4_LOG_PUBLIC_KEY_FILE`, else `[trust]
+/// log_public_key_file` — environment first, as for every other setting,
+/// so that env-only deployments (Procfile `.env`, `podman -e`, Kubernetes
+/// env) can pin. Both are r4-exec's own variables: COMMAND never sees them,
+/// and no name a vault writer chooses can set them (`R4_*`).
 pub fn trust(config: &Config) -> Result<TrustPolicy, AppError> {
-    let log_key = match &config.trust.log_public_key_file {
+    let log_file = env_nonempty(vars::LOG_PUBLIC_KEY_FILE)
+        .map(PathBuf::from)
+        .or_else(|| config.trust.log_public_key_file.clone());
+    let log_key = match &log_file {
         Some(path) => {
             let pem = read("log public key", path)?;
             let text = String::from_utf8_lossy(&pem);
@@ -175,7 +183,21 @@ pub fn trust(config: &Config) -> Result<TrustPolicy, AppError> {
         }
         None => None,
     };
-    for s in &config.trust.signers {
+    let (signers, origin) = match env_nonempty(vars::TRUST_SIGNERS) {
+        Some(list) => (
+            list.to_string_lossy()
+                .split([',', ' '])
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            vars::TRUST_SIGNERS.to_owned(),
+        ),
+        None => (
+            config.trust.signers.clone(),
+            format!("{}: [trust] signers", config.path.display()),
+        ),
+    };
+    for s in &signers {
         let ok = s.strip_prefix("sha256:").is_some_and(|h| {
             h.len() == 64
                 && h.bytes()
@@ -183,13 +205,13 @@ pub fn trust(config: &Config) -> Result<TrustPolicy, AppError> {
         });
         if !ok {
             return Err(AppError::Usage(format!(
-                "{}: [trust] signers: \"{s}\" is not a fingerprint (sha256:<64 lowercase hex>)",
-                config.path.display()
+                "{origin}: \"{}\" is not a fingerprint (sha256:<64 lowercase hex>)",
+                crate::ui::escape(s)
             )));
         }
     }
     Ok(TrustPolicy {
-        pinned_signers: config.trust.signers.clone(),
+        pinned_signers: signers,
         log_key,
     })
 }

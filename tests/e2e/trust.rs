@@ -109,3 +109,82 @@ fn trust_refuses_a_project_or_vault_that_does_not_resolve() {
     assert_eq!(out.status.code(), Some(66), "{err}");
     assert!(err.contains("X (r4://No Such Vault/Item/Field)"), "{err}");
 }
+
+/// Every fingerprint of the `[trust]` block `r4-exec trust` prints.
+fn pins(w: &World) -> Vec<String> {
+    let out = w.r4exec().arg("trust").output().unwrap();
+    let block = trust_block(&stdout(&out));
+    block
+        .split('"')
+        .filter(|s| s.starts_with("sha256:"))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Env-only deployments pin too: `R4_TRUST_SIGNERS` and
+/// `R4_LOG_PUBLIC_KEY_FILE`, with no r4.toml at all (references in the
+/// environment), silence the unpinned warning; a pin the server cannot
+/// satisfy stops the run; COMMAND sees neither variable.
+#[test]
+fn signers_and_the_log_key_can_be_pinned_by_environment() {
+    let w = World::new();
+    let signers = pins(&w).join(", ");
+    assert!(signers.contains(','), "{signers}");
+    std::fs::write(w.path("log.pem"), w.server.admin().log_public_key()).unwrap();
+    std::fs::remove_file(w.path("r4.toml")).unwrap();
+    let script = "printf '%s|%s|%s' \"$DB_PASSWORD\" \"${R4_TRUST_SIGNERS-unset}\" \"${R4_LOG_PUBLIC_KEY_FILE-unset}\"";
+    let run = |signers: &str, log: bool| {
+        let mut cmd = w.r4exec();
+        cmd.env_remove("R4_CONFIG")
+            .env(
+                "DB_PASSWORD",
+                "r4://Production Secrets/Production DB/Password",
+            )
+            .env("R4_TRUST_SIGNERS", signers);
+        if log {
+            cmd.env("R4_LOG_PUBLIC_KEY_FILE", w.path("log.pem"));
+        }
+        cmd.args(["--", "sh", "-c", script]).output().unwrap()
+    };
+    for log in [false, true] {
+        let out = run(&signers, log);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert_eq!(stdout(&out), format!("{DB_PASSWORD}|unset|unset"));
+        assert!(!stderr(&out).contains("pinned"), "{}", stderr(&out));
+    }
+    // A signer pin the server cannot satisfy stops the run (with no log
+    // key: a signer proven in a pinned log is accepted unpinned, §5).
+    let stranger = format!("sha256:{}", "ab".repeat(32));
+    let out = run(&stranger, false);
+    assert_eq!(out.status.code(), Some(65), "{}", stderr(&out));
+    assert!(stderr(&out).contains("is not pinned"), "{}", stderr(&out));
+    // The wrong log key: the tree head no longer authenticates.
+    let other = r4_exec::contract::crypto::PrivateKey::generate(2048).unwrap();
+    std::fs::write(w.path("log.pem"), other.public().to_pem()).unwrap();
+    let out = run(&signers, true);
+    assert_eq!(out.status.code(), Some(65), "{}", stderr(&out));
+
+    let out = run("sha1:abc", false);
+    assert_eq!(out.status.code(), Some(64), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("R4_TRUST_SIGNERS: \"sha1:abc\" is not a fingerprint"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// The environment wins over `[trust]`, as `R4_BASE_URL` over `base_url`.
+#[test]
+fn the_environment_pins_over_r4_toml() {
+    let w = World::new();
+    let signers = pins(&w);
+    let stranger = format!("sha256:{}", "ab".repeat(32));
+    w.config(&format!("{CONFIG}\n[trust]\nsigners = [\"{stranger}\"]\n"));
+    let out = w
+        .r4exec()
+        .env("R4_TRUST_SIGNERS", signers.join(" "))
+        .args(["--", "sh", "-c", "printf %s \"$DB_PASSWORD\""])
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&out), DB_PASSWORD, "{}", stderr(&out));
+}
