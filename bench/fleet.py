@@ -22,7 +22,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from plan_sizes import API_KEY, BIN, seed  # noqa: E402
+from plan_sizes import API_KEY, BIN, agent_key, seed  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -76,11 +76,7 @@ def main():
     args = ap.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as work:
-        key = os.path.join(work, "agent.pem")
-        subprocess.run([os.path.join(BIN, "r4-exec"), "keygen", "--bits", "2048", "--out", key],
-                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        pub = subprocess.run(["openssl", "pkey", "-in", key, "-pubout"], check=True,
-                             capture_output=True, text=True).stdout
+        key, pub = agent_key(work)
         for n in [int(s) for s in args.sizes.split(",")]:
             path = os.path.join(work, f"seed-{n}.toml")
             with open(path, "w") as f:

@@ -44,6 +44,16 @@ def seed(n, pub):
     return "\n".join(parts)
 
 
+def agent_key(work):
+    """A new agent key in `work`: its path and its public key (PEM)."""
+    key = os.path.join(work, "agent.pem")
+    subprocess.run([os.path.join(BIN, "r4-exec"), "keygen", "--bits", "2048", "--out", key],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    pub = subprocess.run(["openssl", "pkey", "-in", key, "-pubout"], check=True,
+                         capture_output=True, text=True).stdout
+    return key, pub
+
+
 def rounds(reqs):
     count, first_end = 0, float("-inf")
     for r in reqs:
@@ -99,11 +109,7 @@ def main():
     sizes = [int(s) for s in args.sizes.split(",")]
     plans = args.plans.split(",")
     with tempfile.TemporaryDirectory() as work:
-        key = os.path.join(work, "agent.pem")
-        subprocess.run([os.path.join(BIN, "r4-exec"), "keygen", "--bits", "2048", "--out", key],
-                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        pub = subprocess.run(["openssl", "pkey", "-in", key, "-pubout"], check=True,
-                             capture_output=True, text=True).stdout
+        key, pub = agent_key(work)
         rows = []
         for n in sizes:
             server, base_url, log = world(work, n, pub)
