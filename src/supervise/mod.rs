@@ -240,8 +240,10 @@ struct Supervisor<'a> {
     own_pid: i32,
     /// COMMAND's state.
     state: State,
-    /// A stop was asked for (a stop signal forwarded, or one r4-exec sent):
-    /// once COMMAND has exited, the rest of its process group is ended too.
+    /// The running COMMAND was asked to stop (a stop signal forwarded, or
+    /// one r4-exec sent): once it has exited, the rest of its process group
+    /// is ended too. A COMMAND that exits by itself leaves its group alone,
+    /// as in exec mode.
     stop_asked: bool,
     /// The set the running COMMAND was given; empty without `--watch`.
     current: Vec<ResolvedSecret>,
@@ -595,6 +597,9 @@ impl Supervisor<'_> {
             .note(&format!("starting {}", self.launch.program.display()));
         let pid = child::spawn(p.plan, &opts)?;
         self.state = State::Running(pid);
+        // A new COMMAND has not been asked to stop: the restart's stop was
+        // its predecessor's.
+        self.stop_asked = false;
         self.current = p.secrets;
         self.schedule_poll(true);
         Ok(())
