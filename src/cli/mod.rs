@@ -237,6 +237,15 @@ pub enum Command {
         #[arg(long, value_name = "NAME")]
         project: Option<String>,
     },
+    /// Copy this binary into DIR as DIR/r4-exec (mode 0555), for an init container
+    #[command(
+        after_help = "Copies the running binary and does nothing else: no shell, no configuration,\nno network. kubectl-r4 wrap's init container runs it to put r4-exec in a\nMemory emptyDir the app's container then runs it from (docs/kubernetes.md).\n\nExample:\n  r4-exec install /r4/"
+    )]
+    Install {
+        /// The directory to copy into (it must exist)
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
 }
 
 /// Parses the process's command line. A word where COMMAND belongs without
