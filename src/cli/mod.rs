@@ -33,8 +33,8 @@ const EXAMPLES: &str = "\
 Examples:
   r4-exec -- node server.js               run with the secrets of ./r4.toml
   r4-exec -c /etc/app/r4.toml -- /usr/bin/app
-  r4-exec --watch --reload-signal HUP -- nginx -g 'daemon off;'
-                                          stay the parent: refresh, forward signals
+  r4-exec --watch --on-change signal:HUP -- sh -c 'exec nginx -c \"$NGINX_CONF\"'
+                                          stay the parent; on a change, swap [files], HUP
   r4-exec keygen --out agent.pem          create the agent's RSA key (0600)
   r4-exec register                        register its public key with R4
   r4-exec whoami                          show the key's identity and policy
