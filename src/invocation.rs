@@ -97,6 +97,9 @@ pub struct RunOptions {
     pub env: EnvOptions,
     /// Restore the core-file limit for COMMAND (not `--no-core-for-child`).
     pub core_for_child: bool,
+    /// `--user USER[:GROUP]`, as written (resolved with `[r4] user` once the
+    /// configuration is read: [`crate::launch::Launch::adopt_users`]).
+    pub user: Option<String>,
     /// Exec or supervisor mode.
     pub mode: Mode,
 }

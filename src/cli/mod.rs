@@ -113,6 +113,10 @@ pub struct ExecArgs {
     #[arg(long)]
     pub no_core_for_child: bool,
 
+    /// Run COMMAND (and the holder of its files) as USER[:GROUP], names or numbers; its files become USER's. Overrides [r4] user
+    #[arg(long, value_name = "USER[:GROUP]")]
+    pub user: Option<String>,
+
     /// As PID 1 (a container), exec COMMAND so it becomes PID 1, instead of staying its init
     #[arg(long)]
     pub no_init: bool,

@@ -84,6 +84,7 @@ fn run_options(args: ExecArgs, command: Vec<OsString>) -> Result<RunOptions, App
             inherit: inherit(&args)?,
         },
         core_for_child: !args.no_core_for_child,
+        user: args.user.clone(),
         mode,
     })
 }

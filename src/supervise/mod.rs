@@ -135,6 +135,7 @@ pub fn run(
         signals::block_all().map_err(|e| AppError::system("cannot block signals")(e.into()))?;
     let sources = startup.sources()?;
     launch.adopt(sources.inherited, &sources.literals);
+    launch.adopt_users(&sources.config)?;
     let config = sources.config;
     if policy.reap && !policy.pid1 {
         nix::sys::prctl::set_child_subreaper(true)
@@ -192,7 +193,7 @@ enum State {
     Replacing {
         pid: Pid,
         stop: Deadline,
-        next: Prepared,
+        next: Box<Prepared>,
     },
     /// COMMAND got the stop signal, and r4-exec exits once it has: a stop
     /// signal arrived during a restart, or the holder of its files died
@@ -404,7 +405,7 @@ impl Supervisor<'_> {
             };
             match std::mem::replace(&mut self.state, State::Running(pid)) {
                 State::Replacing { next, .. } => {
-                    self.launch(next)?;
+                    self.launch(*next)?;
                     self.ui.tell(&format!(
                         "restarted COMMAND (pid {}) with the new secrets",
                         self.state.pid().map_or(0, Pid::as_raw)
@@ -502,7 +503,7 @@ impl Supervisor<'_> {
     fn prepare(&mut self, secrets: Vec<ResolvedSecret>) -> Result<Prepared, AppError> {
         let files = secrets.iter().any(|s| s.delivery == Delivery::File);
         if files && self.holder.is_none() {
-            let holder = Holder::spawn()?;
+            let holder = Holder::spawn(self.launch.user.as_ref())?;
             self.ui.note(&format!(
                 "file secrets are kept by pid {} (r4-exec-holder)",
                 holder.pid()
@@ -643,7 +644,7 @@ impl Supervisor<'_> {
         // A template naming other files' paths: they keep theirs on a swap.
         let value = crate::launch::with_paths(secret, |n| holder.path(n))?;
         FileHome::Holder(holder)
-            .put(name, &value)
+            .put(name, &value, self.launch.owner_of(name))
             .map(drop)
             .map_err(|e| AppError::file(name, e))
     }
@@ -673,7 +674,7 @@ impl Supervisor<'_> {
         self.state = State::Replacing {
             pid,
             stop,
-            next: prepared,
+            next: Box::new(prepared),
         };
         Ok(())
     }
