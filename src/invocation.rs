@@ -150,6 +150,9 @@ pub struct Supervision {
     pub group: bool,
     /// `--reap`.
     pub reap: bool,
+    /// `--forking`: COMMAND is a launcher; r4-exec stays while what it
+    /// started runs.
+    pub forking: bool,
     /// `--mask`.
     pub mask: bool,
 }

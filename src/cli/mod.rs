@@ -169,6 +169,10 @@ pub struct ExecArgs {
     #[arg(long, help_heading = SUPERVISOR)]
     pub reap: bool,
 
+    /// COMMAND starts a daemon and exits (pg_ctl start, nginx with daemon on): stay, reaping, until the last descendant exits; file paths stay valid that long. Implies --reap
+    #[arg(long, conflicts_with = "watch", help_heading = SUPERVISOR)]
+    pub forking: bool,
+
     /// Replace secret values (and their base64 and percent-encoded forms) in COMMAND's stdout and stderr
     #[arg(long, help_heading = SUPERVISOR)]
     pub mask: bool,

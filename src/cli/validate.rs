@@ -63,7 +63,7 @@ fn run_options(args: ExecArgs, command: Vec<OsString>) -> Result<RunOptions, App
             "no command: usage is r4-exec [OPTIONS] -- COMMAND [ARGS...] (see --help)".into(),
         ));
     }
-    let supervised = args.watch || args.mask || args.reap || args.signal_group;
+    let supervised = args.watch || args.mask || args.reap || args.signal_group || args.forking;
     if supervised && args.no_init {
         return Err(AppError::Usage(
             "--no-init asks to exec COMMAND, and the supervisor flags to stay its parent; choose one".into(),
@@ -134,7 +134,8 @@ fn supervision(args: &ExecArgs) -> Result<Supervision, AppError> {
         stop: args.stop_signal.0,
         grace: args.grace.0,
         group: args.signal_group,
-        reap: args.reap,
+        reap: args.reap || args.forking,
+        forking: args.forking,
         mask: args.mask,
     })
 }
@@ -152,6 +153,7 @@ fn init(args: &ExecArgs) -> Supervision {
         grace: args.grace.0,
         group: false,
         reap: true,
+        forking: false,
         mask: false,
     }
 }
@@ -196,7 +198,7 @@ mod tests {
 
     #[test]
     fn supervisor_flags_select_supervisor_mode_with_defaults() {
-        for flag in ["--watch", "--mask", "--reap", "--signal-group"] {
+        for flag in ["--watch", "--mask", "--reap", "--signal-group", "--forking"] {
             let Ok(inv) = parse(&[flag, "--", "true"]) else {
                 // --mask is refused when the test runs on a terminal.
                 assert_eq!(flag, "--mask");

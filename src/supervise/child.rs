@@ -126,7 +126,7 @@ pub(crate) struct Ended {
 }
 
 impl Ended {
-    fn from_status(status: i32) -> Ended {
+    pub(crate) fn from_status(status: i32) -> Ended {
         Ended {
             code: exit_code(status),
             signal: libc::WIFSIGNALED(status).then(|| libc::WTERMSIG(status)),

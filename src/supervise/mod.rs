@@ -58,6 +58,7 @@
 //! process stays non-dumpable and without core dumps.
 
 mod child;
+mod daemons;
 mod output;
 mod signals;
 mod watch;
@@ -101,6 +102,7 @@ struct Policy {
     grace: Duration,
     group: bool,
     reap: bool,
+    forking: bool,
     pid1: bool,
     mask: bool,
 }
@@ -116,6 +118,7 @@ impl Policy {
             grace: s.grace,
             group: s.group,
             reap: s.reap || pid1,
+            forking: s.forking,
             pid1,
             mask: s.mask,
         }
@@ -203,6 +206,14 @@ enum State {
         stop: Deadline,
         code: Option<u8>,
     },
+    /// `--forking`: COMMAND exited 0 and left processes running (its
+    /// daemons, now r4-exec's children); r4-exec exits once the last one
+    /// has, with its status (or `code`). `stop`: they got the stop signal.
+    Daemons {
+        stop: Option<Deadline>,
+        code: Option<u8>,
+        last: Option<child::Ended>,
+    },
 }
 
 /// When a COMMAND that got the stop signal gets SIGKILL.
@@ -216,7 +227,7 @@ impl State {
     /// COMMAND's pid (also its process group id), once started.
     fn pid(&self) -> Option<Pid> {
         match self {
-            State::Starting => None,
+            State::Starting | State::Daemons { .. } => None,
             State::Running(pid) | State::Replacing { pid, .. } | State::Stopping { pid, .. } => {
                 Some(*pid)
             }
@@ -227,6 +238,7 @@ impl State {
     fn stop(&mut self) -> Option<&mut Deadline> {
         match self {
             State::Replacing { stop, .. } | State::Stopping { stop, .. } => Some(stop),
+            State::Daemons { stop, .. } => stop.as_mut(),
             State::Starting | State::Running(_) => None,
         }
     }
@@ -397,6 +409,9 @@ impl Supervisor<'_> {
             if self.holder.as_ref().is_some_and(Holder::exited) {
                 self.holder_died();
             }
+            if matches!(self.state, State::Daemons { .. }) {
+                return Ok(self.daemon_exited());
+            }
             let Some(pid) = self.state.pid() else {
                 return Ok(None);
             };
@@ -415,12 +430,24 @@ impl Supervisor<'_> {
                 State::Stopping {
                     code: Some(code), ..
                 } => return Ok(Some(code)),
+                State::Running(_) if self.stays_for_daemons(ended) => return Ok(None),
                 _ => {}
             }
             self.killed_by = ended.signal;
             return Ok(Some(ended.code));
         }
         if s.pid == self.own_pid {
+            return Ok(None);
+        }
+        if let State::Daemons { stop, .. } = &mut self.state {
+            if signals::asks_to_stop(s.signo) && stop.is_none() {
+                self.stop_asked = true;
+                *stop = Some(Deadline {
+                    at: Instant::now() + self.policy.grace,
+                    killed: false,
+                });
+            }
+            daemons::send_all(self.holder_pid(), s.signo);
             return Ok(None);
         }
         if signals::asks_to_stop(s.signo) {
@@ -532,6 +559,17 @@ impl Supervisor<'_> {
             "the holder of COMMAND's file secrets (pid {}) exited, so their paths no longer open; stopping COMMAND",
             holder.map_or(0, Pid::as_raw)
         ));
+        if let State::Daemons { stop, code, .. } = &mut self.state {
+            *code = Some(crate::exit::SOFTWARE);
+            if stop.is_none() {
+                *stop = Some(Deadline {
+                    at: Instant::now() + self.policy.grace,
+                    killed: false,
+                });
+                daemons::send_all(None, self.policy.stop as i32);
+            }
+            return;
+        }
         let Some(pid) = self.state.pid() else {
             return;
         };
@@ -683,11 +721,68 @@ impl Supervisor<'_> {
         if let Some(stop) = self.state.stop() {
             stop.killed = true;
         }
+        if matches!(self.state, State::Daemons { .. }) {
+            self.ui.tell(&format!(
+                "COMMAND's daemons did not stop within {:?}; sending SIGKILL",
+                self.policy.grace
+            ));
+            daemons::send_all(self.holder_pid(), libc::SIGKILL);
+            return;
+        }
         self.ui.tell(&format!(
             "COMMAND did not stop within {:?}; sending SIGKILL",
             self.policy.grace
         ));
         let _ = child::send(self.group(), libc::SIGKILL);
+    }
+
+    /// The holder's pid, which no signal for COMMAND's daemons may reach.
+    fn holder_pid(&self) -> Option<i32> {
+        self.holder.as_ref().map(|h| h.pid().as_raw())
+    }
+
+    /// `--forking`: COMMAND (the launcher) ended. If it succeeded and left
+    /// processes running, r4-exec stays their reaper (and keeps the holder
+    /// of their files) instead of exiting.
+    fn stays_for_daemons(&mut self, ended: child::Ended) -> bool {
+        if !self.policy.forking || ended.code != 0 || self.stop_asked {
+            return false;
+        }
+        let running = daemons::children(self.holder_pid()).len();
+        if running == 0 {
+            return false;
+        }
+        self.ui.note(&format!(
+            "COMMAND exited 0 and left {running} process(es) running (--forking): staying until the last one exits"
+        ));
+        self.state = State::Daemons {
+            stop: None,
+            code: None,
+            last: None,
+        };
+        true
+    }
+
+    /// `--forking`, a child exited: collects every zombie; once no child but
+    /// the holder is left, the code to exit with (the last one's status).
+    fn daemon_exited(&mut self) -> Option<u8> {
+        let holder = self.holder_pid();
+        let State::Daemons { stop, code, last } = &mut self.state else {
+            return None;
+        };
+        if let Some(ended) = daemons::reap(holder) {
+            *last = Some(ended);
+        }
+        let left = daemons::children(holder);
+        if !left.is_empty() {
+            // After SIGKILL, what a killed daemon leaves behind goes too.
+            if stop.is_some_and(|s| s.killed) {
+                daemons::send_all(holder, libc::SIGKILL);
+            }
+            return None;
+        }
+        self.killed_by = last.and_then(|e| e.signal);
+        Some(code.unwrap_or(last.map_or(0, |e| e.code)))
     }
 
     /// COMMAND's process group, as a `kill(2)` target.

@@ -442,3 +442,145 @@ fn a_user_that_does_not_resolve_stops_the_start() {
     );
     marker.assert_not_ran();
 }
+
+/// `pg_ctl start` forks the server and exits. In exec mode the file paths
+/// name pg_ctl's pid and die with it: the server started (it read them
+/// while pg_ctl lived) but every reload fails. With `--forking` r4-exec
+/// stays the daemon's reaper and the holder keeps the paths: `pg_ctl
+/// reload` re-reads them; `pg_ctl stop` ends the server and r4-exec exits 0.
+#[test]
+fn pg_ctl_start_and_reload_keep_their_file_paths_with_forking() {
+    let Some(pg) = Postgres::new("pg_ctl_start_and_reload_…") else {
+        return;
+    };
+    let (cert, key) = localhost_cert();
+    let w = web_world(&cert, &key);
+    std::fs::write(w.path("ca.pem"), &cert).unwrap();
+    w.config(PG_FILES);
+    let log = pg.data().join("server.log");
+    let pg_ctl = |action: &str| {
+        let out = Command::new("setpriv")
+            .args(["--reuid=postgres", "--regid=postgres", "--init-groups"])
+            .arg(pg.program("pg_ctl"))
+            .args(["-D"])
+            .arg(pg.data())
+            .args(["-w", action])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "pg_ctl {action}: {}", stderr(&out));
+    };
+    let start = format!(
+        "exec {} -D {} -l {} -w -o \"-k {} -p {} -c listen_addresses=127.0.0.1 -c ssl=on -c ssl_cert_file=$TLS_CERT -c ssl_key_file=$TLS_KEY\" start",
+        pg.program("pg_ctl"),
+        pg.data().display(),
+        log.display(),
+        pg.data().display(),
+        pg.port
+    );
+    let reloaded = |log: &str| {
+        log.matches("received SIGHUP, reloading configuration files")
+            .count()
+    };
+    let not_loaded = "could not load server certificate file";
+
+    // Exec mode: the start works, the first reload cannot open the paths.
+    let out = w
+        .r4exec()
+        .args(["--user", "postgres", "--", "sh", "-c", &start])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(pg.tls_session(&w.path("ca.pem")).as_deref(), Some("t"));
+    pg_ctl("reload");
+    wait_for("the reload to be logged", DEADLINE, || {
+        reloaded(&read(&log)) == 1
+    });
+    wait_for("the reload to fail", DEADLINE, || {
+        read(&log).contains(not_loaded)
+    });
+    pg_ctl("stop");
+    let before = read(&log).matches(not_loaded).count();
+
+    // --forking: r4-exec stays, and so do the paths.
+    let mut cmd = w.std_command();
+    cmd.args(["--forking", "--user", "postgres", "--", "sh", "-c", &start]);
+    let mut running = Running::spawn(&mut cmd, w.path("r4-exec.stderr"));
+    wait_for("the server to accept TLS", DEADLINE, || {
+        assert!(running.is_running(), "{}", running.stderr());
+        pg.tls_session(&w.path("ca.pem")).is_some()
+    });
+    pg_ctl("reload");
+    wait_for("the second reload to be logged", DEADLINE, || {
+        reloaded(&read(&log)) == 2
+    });
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(
+        read(&log).matches(not_loaded).count(),
+        before,
+        "{}",
+        read(&log)
+    );
+    assert_eq!(pg.tls_session(&w.path("ca.pem")).as_deref(), Some("t"));
+    assert!(running.is_running(), "r4-exec stays while the server runs");
+    pg_ctl("stop");
+    let status = running.wait();
+    assert_eq!(status.code(), Some(0), "{}", running.stderr());
+    assert!(!running.stderr().contains(key.trim()), "no key in stderr");
+}
+
+/// nginx with `daemon on`: the master forks, detaches (`setsid`) and the
+/// launcher exits 0. With `--forking` the configuration's paths keep
+/// opening: `nginx -s reload` (which reads the configuration itself) and
+/// the master's reload both work; SIGTERM to r4-exec reaches the detached
+/// master, and r4-exec exits with its status once it is gone.
+#[test]
+fn nginx_daemon_on_reloads_with_forking() {
+    let have = on_path("nginx") && on_path("curl");
+    if !require(
+        have,
+        "nginx_daemon_on_…",
+        "nginx and curl are not installed",
+    ) {
+        return;
+    }
+    let (cert, key) = localhost_cert();
+    let w = web_world(&cert, &key);
+    let port = free_port();
+    let conf = nginx_template(w.dir.path(), port).replace("daemon off;", "daemon on;");
+    std::fs::write(w.path("nginx.conf.tmpl"), conf).unwrap();
+    w.config(NGINX_CONFIG);
+    std::fs::write(w.path("ca.pem"), &cert).unwrap();
+    let script = format!(
+        "echo \"$NGINX_CONF\" > {}; exec nginx -c \"$NGINX_CONF\"",
+        w.path("conf.path").display()
+    );
+    let mut cmd = w.std_command();
+    cmd.args(["--forking", "--", "sh", "-c", &script]);
+    let mut running = Running::spawn(&mut cmd, w.path("r4-exec.stderr"));
+    wait_for("nginx to serve the delivered certificate", DEADLINE, || {
+        assert!(running.is_running(), "{}", running.stderr());
+        curl_trusting(&w.path("ca.pem"), port).is_some()
+    });
+    let path = read(&w.path("conf.path")).trim().to_owned();
+    let out = Command::new("nginx")
+        .args(["-c", &path, "-s", "reload"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "nginx -s reload: {}", stderr(&out));
+    wait_for("the reload", DEADLINE, || {
+        running.stderr().contains("reconfiguring")
+    });
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let err = running.stderr();
+    assert!(!err.contains("[emerg]"), "{err}");
+    assert_eq!(
+        curl_trusting(&w.path("ca.pem"), port).as_deref(),
+        Some("served over tls\n")
+    );
+    running.signal(Signal::SIGTERM);
+    assert_eq!(running.wait().code(), Some(0), "{}", running.stderr());
+    assert!(
+        curl_trusting(&w.path("ca.pem"), port).is_none(),
+        "nginx is gone"
+    );
+}
