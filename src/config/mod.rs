@@ -56,6 +56,8 @@ pub struct RawFallback {
     pub path: Option<PathBuf>,
     /// E.g. `"24h"`.
     pub max_age: Option<String>,
+    /// Start from a valid copy without asking R4 first.
+    pub prefer: Option<bool>,
 }
 
 /// `[r4]`.

@@ -333,9 +333,19 @@ impl Supervisor<'_> {
         let prepared = self.prepare(resolved.secrets)?;
         self.take_terminal = terminal_is_ours();
         self.launch(prepared)?;
-        // Without --watch no request follows: the client (and the API key
-        // in it), the agent key and the configuration go now.
-        let watcher = self.policy.interval.is_some().then_some(watcher);
+        // `[fallback] prefer` started COMMAND from the copy without asking
+        // R4: ask now, in the background, so that the copy is refreshed
+        // (and, with --watch, COMMAND gets what changed).
+        let refresh_now = self.on_fallback && watcher.prefers_copy();
+        if refresh_now {
+            self.next_poll = Some(Instant::now() + watch::splay(self.policy.splay));
+            self.ui
+                .note("[fallback] prefer: asking R4 in the background to refresh the copy");
+        }
+        // Without --watch no request follows (but that one): the client
+        // (and the API key in it), the agent key and the configuration go
+        // now (or after it).
+        let watcher = (self.policy.interval.is_some() || refresh_now).then_some(watcher);
         self.event_loop(&signals, watcher).await
     }
 
@@ -361,8 +371,15 @@ impl Supervisor<'_> {
                 }
                 (w, poll) = in_flight(&mut refresh) => {
                     refresh = None;
-                    idle = Some(w);
                     self.schedule_poll(false);
+                    if self.policy.interval.is_none() {
+                        // The one refresh of `[fallback] prefer`: the
+                        // credentials go with the watcher.
+                        drop(w);
+                        self.after_refresh(poll);
+                        continue;
+                    }
+                    idle = Some(w);
                     self.on_poll(poll)?;
                 }
                 () = at(kill_at) => self.kill_now(),
@@ -456,6 +473,19 @@ impl Supervisor<'_> {
         }
         let _ = child::send(self.target(), s.signo);
         Ok(None)
+    }
+
+    /// The one refresh of a start from the copy without `--watch`: a
+    /// successful one has refreshed the copy; COMMAND keeps its values.
+    fn after_refresh(&mut self, poll: Poll) {
+        match poll {
+            Poll::Resolved(_) | Poll::Unchanged => self.ui.tell(
+                "[fallback] prefer: R4 answered and the copy is refreshed; COMMAND keeps the values it started with (--watch applies changes)",
+            ),
+            Poll::Failed(msg) => self.ui.tell(&format!(
+                "[fallback] prefer: the background refresh failed, COMMAND keeps running unchanged: {msg}"
+            )),
+        }
     }
 
     fn on_poll(&mut self, poll: Poll) -> Result<(), AppError> {
