@@ -114,7 +114,7 @@ impl Session {
     /// `prefer`: the copy, verified, or `None` (with a note why) to ask R4.
     async fn preferred_copy(&mut self) -> Result<Option<Resolved>, AppError> {
         self.key_ready().await?;
-        match self.from_copy().await {
+        match self.verified_copy().await {
             Ok((mut resolved, age)) => {
                 let settings = self.fallback.as_ref().expect("prefer has a fallback");
                 resolved.warnings.push(format!(
@@ -322,7 +322,7 @@ impl Session {
     /// version floor. If it cannot be used, the run fails with the live
     /// problems and the reason.
     async fn resolve_copy(&mut self, mut live: Vec<Problem>) -> Result<Resolved, AppError> {
-        let (mut resolved, age) = match self.from_copy().await {
+        let (mut resolved, age) = match self.verified_copy().await {
             Ok(found) => found,
             Err((problems, e)) => {
                 live.extend(problems);
@@ -345,7 +345,7 @@ impl Session {
     /// The fallback copy, checked (stamp, age) and verified like a live
     /// answer, with the session's version floor, and its age; else what
     /// its verification found and why it is refused.
-    async fn from_copy(&mut self) -> Result<(Resolved, Duration), (Vec<Problem>, FallbackError)> {
+    async fn verified_copy(&mut self) -> Result<(Resolved, Duration), (Vec<Problem>, FallbackError)> {
         let settings = self.fallback.clone().expect("called with a fallback");
         let base_url = self.client.base_url().to_string();
         let public = self.key().public();
