@@ -185,6 +185,11 @@ fn the_policy_fails_closed_and_its_binding_denies() {
         panic!("one policy expected: {policies:?}");
     };
     assert_eq!(policy["failurePolicy"], "Fail");
+    assert_eq!(
+        policy["literalIssues"],
+        serde_json::json!([]),
+        "Kubernetes' CEL rejects a literal whose values have different types"
+    );
     let validations = policy["validations"].as_array().unwrap();
     assert!(!validations.is_empty());
     for v in validations {
@@ -210,6 +215,70 @@ fn the_policy_fails_closed_and_its_binding_denies() {
     };
     assert_eq!(binding["policyName"], policy["policy"]);
     assert_eq!(binding["validationActions"], serde_json::json!(["Deny"]));
+}
+
+/// cel-python checks no types, so `evaluate.py` infers what it can of the
+/// type of each literal's values, as Kubernetes' CEL environment requires
+/// one type per literal (HomogeneousAggregateLiterals): it finds a map
+/// literal mixing a string and a list (a first draft of the policy did
+/// that, and the evaluation alone passed), and a conditional mixing types.
+/// A field (`c.name`) is of no known type to it: what it sees are literals,
+/// operators and functions.
+#[test]
+fn the_literal_check_finds_mixed_types() {
+    let test = "admission::the_literal_check_finds_mixed_types";
+    if !require(
+        cel_python(),
+        test,
+        "python3 with cel-python (pip install cel-python)",
+    ) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.yaml");
+    std::fs::write(
+        &policy,
+        r#"apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata: { name: mixed }
+spec:
+  matchConstraints:
+    resourceRules:
+      - { apiGroups: [""], apiVersions: ["v1"], operations: ["CREATE"], resources: ["pods"] }
+  variables:
+    - name: shaped
+      expression: >-
+        object.spec.containers.map(c, {'name': c.name, 'kind': 'container',
+          'command': has(c.command) ? c.command : []})
+  validations:
+    - expression: "size(variables.shaped) > 0"
+      messageExpression: "size(variables.shaped) > 1 ? 'many' : 1"
+"#,
+    )
+    .unwrap();
+    let out = Command::new("python3")
+        .arg(root().join("tests/e2e/admission/evaluate.py"))
+        .arg(&policy)
+        .arg(fixtures())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let first: Value = serde_json::from_str(stdout(&out).lines().next().unwrap()).unwrap();
+    let issues: Vec<&str> = first["literalIssues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i.as_str().unwrap())
+        .collect();
+    assert_eq!(issues.len(), 2, "{issues:?}");
+    assert!(
+        issues[0].starts_with("a map literal's values mix list, string"),
+        "{issues:?}"
+    );
+    assert!(
+        issues[1].starts_with("a conditional mixes string and number"),
+        "{issues:?}"
+    );
 }
 
 /// The policy and the fixtures are valid objects of Kubernetes 1.30, the

@@ -15,12 +15,19 @@ Kubernetes binds `object`, `oldObject`, `request`, `params`,
 composes them). `authorizer` and the Kubernetes extension libraries are not
 bound: an expression that used them fails here, which is the point (the
 policy keeps to standard CEL).
+
+cel-python has no type checker, and Kubernetes' CEL environment checks that
+the values of a list or map literal have one type
+(HomogeneousAggregateLiterals): `{'name': c.name, 'command': c.command}` is
+an error there. `literal_issues` infers what it can of each literal value's
+type from the syntax and reports literals (and conditionals) that mix types.
 """
 
 import json
 import sys
 
 import celpy
+import lark
 import yaml
 
 REQUEST_ANNOTATION = "test.r4.dev/request"
@@ -67,6 +74,9 @@ def compile_policy(env, policy):
     def program(expr):
         return env.program(env.compile(expr))
 
+    issues = []
+    for expr in expressions(spec):
+        issues += [f"{issue}, in {expr!r}" for issue in literal_issues(env.compile(expr))]
     compiled = {
         "name": policy["metadata"]["name"],
         "spec": spec,
@@ -96,6 +106,7 @@ def compile_policy(env, policy):
         failurePolicy=spec.get("failurePolicy"),
         resourceRules=spec["matchConstraints"]["resourceRules"],
         variables=[n for n, _ in compiled["variables"]],
+        literalIssues=issues,
         validations=[
             {
                 "expression": v["expression"],
@@ -107,6 +118,123 @@ def compile_policy(env, policy):
         ],
     )
     return compiled
+
+
+def expressions(spec):
+    """Every CEL expression of a policy's spec."""
+    for m in spec.get("matchConditions", []):
+        yield m["expression"]
+    for v in spec.get("variables", []):
+        yield v["expression"]
+    for v in spec["validations"]:
+        yield v["expression"]
+        if "messageExpression" in v:
+            yield v["messageExpression"]
+
+
+# Methods and functions whose result type the syntax tells.
+BOOL_METHODS = {"startsWith", "endsWith", "contains", "matches", "all", "exists", "exists_one"}
+LIST_METHODS = {"map", "filter"}
+FUNCTIONS = {"has": "bool", "size": "number", "int": "number", "uint": "number",
+             "double": "number", "string": "string"}
+
+
+def subtrees(tree):
+    return [c for c in tree.children if isinstance(c, lark.Tree)]
+
+
+def name_of(tree):
+    """The identifier token of a method or function call node."""
+    return next(str(c) for c in tree.children if isinstance(c, lark.Token))
+
+
+def join(a, b, issues, where):
+    if a is None or b is None or a == b:
+        return a if b is None else b
+    issues.append(f"{where} mixes {a} and {b}")
+    return None
+
+
+def infer(tree, issues):
+    """The type of `tree` as far as its syntax tells ('string', 'number',
+    'bool', 'list', 'map', 'null'), or None (a field, a variable: dyn)."""
+    if not isinstance(tree, lark.Tree):
+        return None
+    d, kids = tree.data, subtrees(tree)
+    if d == "expr" and len(kids) == 3:
+        return join(infer(kids[1], issues), infer(kids[2], issues), issues, "a conditional")
+    if d in ("conditionalor", "conditionaland", "relation") and len(kids) > 1:
+        for k in kids:
+            infer(k, issues)
+        return "bool"
+    if d == "addition" and len(kids) > 1:
+        types = {infer(k, issues) for k in kids}
+        for t in ("string", "list", "number"):
+            if t in types:
+                return t
+        return None
+    if d in ("addition_add", "addition_sub") and kids:
+        return infer(kids[0], issues)
+    if d == "multiplication" and len(kids) > 1:
+        for k in kids:
+            infer(k, issues)
+        return "number"
+    if d == "unary" and kids and kids[0].data == "unary_not":
+        infer(kids[-1], issues)
+        return "bool"
+    if d == "unary" and kids and kids[0].data == "unary_neg":
+        infer(kids[-1], issues)
+        return "number"
+    if d == "literal":
+        text = str(tree.children[0])
+        if text in ("true", "false"):
+            return "bool"
+        if text == "null":
+            return "null"
+        return "number" if text[0].isdigit() or text[0] in "-." else "string"
+    if d == "list_lit":
+        literal(kids[0].children if kids else [], "a list literal's items", issues)
+        return "list"
+    if d == "map_lit":
+        entries = subtrees(kids[0]) if kids else []
+        literal(entries[0::2], "a map literal's keys", issues)
+        literal(entries[1::2], "a map literal's values", issues)
+        return "map"
+    if d == "member_dot_arg":
+        for k in kids:
+            infer(k, issues)
+        method = name_of(tree)
+        return "bool" if method in BOOL_METHODS else "list" if method in LIST_METHODS else None
+    if d == "ident_arg":
+        for k in kids:
+            infer(k, issues)
+        return FUNCTIONS.get(name_of(tree))
+    if d in ("member_dot", "member_index", "ident", "dot_ident", "dot_ident_arg"):
+        for k in kids:
+            infer(k, issues)
+        return None
+    if len(kids) == 1:
+        return infer(kids[0], issues)
+    for k in kids:
+        infer(k, issues)
+    return None
+
+
+def literal(items, what, issues):
+    types = set()
+    for item in items:
+        if isinstance(item, lark.Tree):
+            t = infer(item, issues)
+            if t not in (None, "null"):
+                types.add(t)
+    if len(types) > 1:
+        issues.append(f"{what} mix {', '.join(sorted(types))}")
+
+
+def literal_issues(tree):
+    issues = []
+    infer(tree, issues)
+    return issues
 
 
 def matches(rules, obj, operation, resource):
