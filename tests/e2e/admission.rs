@@ -1,10 +1,12 @@
 //! `packaging/r4-admission-policy.yaml`, the ValidatingAdmissionPolicy that
 //! rejects a Pod whose container has an `r4://` or `r4+file://` reference in
-//! env but is not started by r4-exec. Its CEL is evaluated by a real CEL
-//! implementation, cel-python, driven by `admission/evaluate.py`, which
-//! reads the expressions out of the policy file itself (the test holds no
-//! copy of them), on the Pods of `admission/pods.yaml`; both files must also
-//! be valid Kubernetes objects (kubernetes-validate, as `.ci/run` runs it).
+//! env but is not started by r4-exec. Its CEL is evaluated by two real CEL
+//! implementations, cel-python and cel-cpp (through cel-expr-python, whose
+//! checker also type-checks every expression), driven by
+//! `admission/evaluate.py`, which reads the expressions out of the policy
+//! file itself (the test holds no copy of them), on the Pods of
+//! `admission/pods.yaml`; both files must also be valid Kubernetes objects
+//! (kubernetes-validate, as `.ci/run` runs it).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -80,18 +82,30 @@ const EXPECTED: &[(&str, Expect)] = &[
     ("update-unwrapped", Expect::Unmatched),
 ];
 
-/// Whether python3 can import cel-python (`celpy`) and PyYAML.
-fn cel_python() -> bool {
+/// Whether python3 can import `modules` (comma-separated).
+fn python_has(modules: &str) -> bool {
     Command::new("python3")
-        .args(["-c", "import celpy, yaml"])
+        .args(["-c", &format!("import {modules}")])
         .output()
         .is_ok_and(|o| o.status.success())
 }
 
-/// The JSON lines `evaluate.py` prints for the policy and the fixtures.
+/// Whether python3 can import cel-python (`celpy`) and PyYAML.
+fn cel_python() -> bool {
+    python_has("celpy, yaml")
+}
+
+/// The JSON lines `evaluate.py` prints for the policy and the fixtures,
+/// evaluated by cel-python.
 fn evaluate() -> Vec<Value> {
+    evaluate_with("cel-python")
+}
+
+/// The same, evaluated by `engine` (`cel-python` or `cel-cpp`).
+fn evaluate_with(engine: &str) -> Vec<Value> {
     let out = Command::new("python3")
         .arg(root().join("tests/e2e/admission/evaluate.py"))
+        .args(["--engine", engine])
         .arg(policy())
         .arg(fixtures())
         .output()
@@ -215,6 +229,47 @@ fn the_policy_fails_closed_and_its_binding_denies() {
     };
     assert_eq!(binding["policyName"], policy["policy"]);
     assert_eq!(binding["validationActions"], serde_json::json!(["Deny"]));
+}
+
+/// cel-cpp, Google's C++ implementation, type-checks every expression (with
+/// `object` and the other variables dyn, as the API server declares them at
+/// run time): each validation is a bool and each messageExpression a string;
+/// and it decides every fixture exactly as cel-python does, message for
+/// message.
+#[test]
+fn cel_cpp_type_checks_the_policy_and_agrees_on_every_fixture() {
+    let test = "admission::cel_cpp_type_checks_the_policy_and_agrees_on_every_fixture";
+    if !require(
+        cel_python() && python_has("cel_expr_python, yaml"),
+        test,
+        "python3 with cel-python and cel-expr-python (pip install cel-python cel-expr-python)",
+    ) {
+        return;
+    }
+    let cpp = evaluate_with("cel-cpp");
+    let policy = cpp
+        .iter()
+        .find(|l| l.get("policy").is_some() && l.get("fixture").is_none())
+        .expect("the policy line");
+    assert_eq!(policy["engine"], "cel-cpp");
+    for v in policy["validations"].as_array().unwrap() {
+        assert_eq!(v["type"], "BOOL", "{v}");
+        assert_eq!(v["messageType"], "STRING", "{v}");
+    }
+    let fixtures = |lines: &[Value]| -> Vec<Value> {
+        lines
+            .iter()
+            .filter(|l| l.get("fixture").is_some())
+            .cloned()
+            .collect()
+    };
+    let python = evaluate();
+    assert_eq!(fixtures(&cpp).len(), EXPECTED.len());
+    assert_eq!(
+        fixtures(&cpp),
+        fixtures(&python),
+        "cel-cpp and cel-python disagree"
+    );
 }
 
 /// cel-python checks no types, so `evaluate.py` infers what it can of the

@@ -1,7 +1,13 @@
 """Evaluates a ValidatingAdmissionPolicy's CEL on fixture objects, as the
-API server would, with cel-python (module celpy): tests/e2e/admission.rs.
+API server would: tests/e2e/admission.rs.
 
-    python3 evaluate.py POLICY.yaml FIXTURES.yaml
+    python3 evaluate.py [--engine cel-python|cel-cpp] POLICY.yaml FIXTURES.yaml
+
+Two independent CEL implementations: cel-python (module celpy, pure Python;
+the default) and cel-cpp, Google's C++ implementation, through its Python
+binding cel-expr-python (module cel_expr_python), which also type-checks each
+expression before it runs: a validation must be a bool, a messageExpression
+a string, and every function must exist with those argument types.
 
 The expressions are read from POLICY.yaml (nothing here knows them). For
 each policy and binding it prints one JSON line describing it; then, for each
@@ -16,24 +22,130 @@ composes them). `authorizer` and the Kubernetes extension libraries are not
 bound: an expression that used them fails here, which is the point (the
 policy keeps to standard CEL).
 
-cel-python has no type checker, and Kubernetes' CEL environment checks that
+Neither checks what Kubernetes' CEL environment also checks, that
 the values of a list or map literal have one type
 (HomogeneousAggregateLiterals): `{'name': c.name, 'command': c.command}` is
-an error there. `literal_issues` infers what it can of each literal value's
-type from the syntax and reports literals (and conditionals) that mix types.
+an error there. With cel-python, `literal_issues` infers what it can of each
+literal value's type from the syntax and reports literals (and conditionals)
+that mix types.
 """
 
 import json
 import sys
 
-import celpy
-import lark
 import yaml
 
 REQUEST_ANNOTATION = "test.r4.dev/request"
 
 
-def main(policy_path, fixtures_path):
+class EvalError(Exception):
+    pass
+
+
+class CelPython:
+    """cel-python: values are celpy's CEL types."""
+
+    name = "cel-python"
+
+    def __init__(self):
+        import celpy
+
+        self.celpy = celpy
+        self.env = celpy.Environment()
+
+    def compile(self, expr):
+        return self.env.program(self.env.compile(expr)), None
+
+    def issues(self, expr):
+        return literal_issues(self.env.compile(expr))
+
+    def activation(self, plain):
+        return {k: self.celpy.json_to_cel(v) for k, v in plain.items()}
+
+    def bind(self, activation, variables):
+        types = self.celpy.celtypes
+        activation["variables"] = types.MapType(
+            {types.StringType(k): v for k, v in variables.items()}
+        )
+
+    def run(self, program, activation):
+        try:
+            value = program.evaluate(activation)
+        except self.celpy.CELEvalError as e:
+            raise EvalError(str(e)) from None
+        if isinstance(value, self.celpy.CELEvalError):
+            raise EvalError(str(value))
+        return value
+
+    def is_bool(self, value):
+        return isinstance(value, self.celpy.celtypes.BoolType)
+
+    def is_string(self, value):
+        return isinstance(value, str)
+
+
+class CelCpp:
+    """cel-cpp through cel-expr-python: every expression is type-checked
+    with the variables Kubernetes declares as dyn; values are plain Python."""
+
+    name = "cel-cpp"
+
+    def __init__(self):
+        from cel_expr_python import cel
+
+        self.cel = cel
+        dyn = cel.Type.DYN
+        self.env = cel.NewEnv(
+            variables={
+                "object": dyn,
+                "oldObject": dyn,
+                "request": dyn,
+                "params": dyn,
+                "namespaceObject": dyn,
+                "variables": cel.Type.Map(cel.Type.STRING, dyn),
+            }
+        )
+
+    def compile(self, expr):
+        try:
+            program = self.env.compile(expr)
+        except Exception as e:  # the binding raises its checker's error as is
+            raise SystemExit(f"cel-cpp does not compile {expr!r}: {e}") from None
+        return program, str(program.return_type())
+
+    def issues(self, expr):
+        return []
+
+    def activation(self, plain):
+        return dict(plain)
+
+    def bind(self, activation, variables):
+        activation["variables"] = dict(variables)
+
+    def run(self, program, activation):
+        value = program.eval(data=activation)
+        if value.type() == self.cel.Type.ERROR:
+            raise EvalError(str(value))
+        return value.plain_value()
+
+    def is_bool(self, value):
+        return isinstance(value, bool)
+
+    def is_string(self, value):
+        return isinstance(value, str)
+
+
+ENGINES = {"cel-python": CelPython, "cel-cpp": CelCpp}
+
+
+def main(*argv):
+    engine = "cel-python"
+    if argv[0] == "--engine":
+        engine, argv = argv[1], argv[2:]
+    run_all(ENGINES[engine](), *argv)
+
+
+def run_all(engine, policy_path, fixtures_path):
     with open(policy_path) as f:
         docs = [d for d in yaml.safe_load_all(f) if d]
     policies = [d for d in docs if d["kind"] == "ValidatingAdmissionPolicy"]
@@ -46,8 +158,7 @@ def main(policy_path, fixtures_path):
                 validationActions=spec.get("validationActions"),
                 matchResources=spec.get("matchResources"),
             )
-    env = celpy.Environment()
-    compiled = [compile_policy(env, p) for p in policies]
+    compiled = [compile_policy(engine, p) for p in policies]
     with open(fixtures_path) as f:
         fixtures = [d for d in yaml.safe_load_all(f) if d]
     for obj in fixtures:
@@ -60,7 +171,7 @@ def main(policy_path, fixtures_path):
                 fixture=obj["metadata"]["name"],
                 policy=policy["name"],
                 request=request,
-                **evaluate(policy, obj, operation, resource),
+                **evaluate(engine, policy, obj, operation, resource),
             )
 
 
@@ -68,15 +179,18 @@ def emit(**fields):
     print(json.dumps(fields), flush=True)
 
 
-def compile_policy(env, policy):
+def compile_policy(engine, policy):
     spec = policy["spec"]
+    return_types = {}
 
     def program(expr):
-        return env.program(env.compile(expr))
+        compiled, return_type = engine.compile(expr)
+        return_types[expr] = return_type
+        return compiled
 
     issues = []
     for expr in expressions(spec):
-        issues += [f"{issue}, in {expr!r}" for issue in literal_issues(env.compile(expr))]
+        issues += [f"{issue}, in {expr!r}" for issue in engine.issues(expr)]
     compiled = {
         "name": policy["metadata"]["name"],
         "spec": spec,
@@ -103,6 +217,7 @@ def compile_policy(env, policy):
     }
     emit(
         policy=compiled["name"],
+        engine=engine.name,
         failurePolicy=spec.get("failurePolicy"),
         resourceRules=spec["matchConstraints"]["resourceRules"],
         variables=[n for n, _ in compiled["variables"]],
@@ -113,6 +228,9 @@ def compile_policy(env, policy):
                 "message": v.get("message"),
                 "messageExpression": v.get("messageExpression"),
                 "reason": v.get("reason"),
+                # What the type checker says each returns (cel-cpp only).
+                "type": return_types[v["expression"]],
+                "messageType": return_types.get(v.get("messageExpression")),
             }
             for v in spec["validations"]
         ],
@@ -139,13 +257,21 @@ FUNCTIONS = {"has": "bool", "size": "number", "int": "number", "uint": "number",
              "double": "number", "string": "string"}
 
 
+def lark_types():
+    import lark
+
+    return lark.Tree, lark.Token
+
+
 def subtrees(tree):
-    return [c for c in tree.children if isinstance(c, lark.Tree)]
+    tree_type, _ = lark_types()
+    return [c for c in tree.children if isinstance(c, tree_type)]
 
 
 def name_of(tree):
     """The identifier token of a method or function call node."""
-    return next(str(c) for c in tree.children if isinstance(c, lark.Token))
+    _, token_type = lark_types()
+    return next(str(c) for c in tree.children if isinstance(c, token_type))
 
 
 def join(a, b, issues, where):
@@ -158,7 +284,7 @@ def join(a, b, issues, where):
 def infer(tree, issues):
     """The type of `tree` as far as its syntax tells ('string', 'number',
     'bool', 'list', 'map', 'null'), or None (a field, a variable: dyn)."""
-    if not isinstance(tree, lark.Tree):
+    if not isinstance(tree, lark_types()[0]):
         return None
     d, kids = tree.data, subtrees(tree)
     if d == "expr" and len(kids) == 3:
@@ -223,7 +349,7 @@ def infer(tree, issues):
 def literal(items, what, issues):
     types = set()
     for item in items:
-        if isinstance(item, lark.Tree):
+        if isinstance(item, lark_types()[0]):
             t = infer(item, issues)
             if t not in (None, "null"):
                 types.add(t)
@@ -250,22 +376,7 @@ def matches(rules, obj, operation, resource):
     return False
 
 
-def run(program, activation):
-    """The value, or raises what cel-python reports as an error."""
-    try:
-        value = program.evaluate(activation)
-    except celpy.CELEvalError as e:
-        raise EvalError(str(e)) from None
-    if isinstance(value, celpy.CELEvalError):
-        raise EvalError(str(value))
-    return value
-
-
-class EvalError(Exception):
-    pass
-
-
-def evaluate(policy, obj, operation, resource):
+def evaluate(engine, policy, obj, operation, resource):
     result = {"matched": False, "denied": [], "errors": []}
     spec = policy["spec"]
     if not matches(spec["matchConstraints"]["resourceRules"], obj, operation, resource):
@@ -279,41 +390,45 @@ def evaluate(policy, obj, operation, resource):
         "name": obj["metadata"]["name"],
         "namespace": obj["metadata"].get("namespace", "default"),
     }
-    activation = {
-        "object": celpy.json_to_cel(obj),
-        # On UPDATE the test's old object is the same Pod: the fixtures
-        # describe the object the request would leave behind.
-        "oldObject": celpy.json_to_cel(obj if operation == "UPDATE" else None),
-        "request": celpy.json_to_cel(request),
-        "params": celpy.json_to_cel(None),
-    }
+    activation = engine.activation(
+        {
+            "object": obj,
+            # On UPDATE the test's old object is the same Pod: the fixtures
+            # describe the object the request would leave behind.
+            "oldObject": obj if operation == "UPDATE" else None,
+            "request": request,
+            "params": None,
+            "namespaceObject": None,
+        }
+    )
+    run = engine.run
     try:
         for cname, program in policy["matchConditions"]:
             value = run(program, activation)
-            if not isinstance(value, celpy.celtypes.BoolType):
+            if not engine.is_bool(value):
                 raise EvalError(f"matchCondition {cname}: {value!r} is not a bool")
             if not value:
                 return result
         result["matched"] = True
         variables = {}
         for vname, program in policy["variables"]:
-            activation["variables"] = celpy.celtypes.MapType(variables)
-            variables[celpy.celtypes.StringType(vname)] = run(program, activation)
-        activation["variables"] = celpy.celtypes.MapType(variables)
+            engine.bind(activation, variables)
+            variables[vname] = run(program, activation)
+        engine.bind(activation, variables)
     except EvalError as e:
         result["errors"].append(str(e))
         return result
     for v in policy["validations"]:
         try:
             value = run(v["program"], activation)
-            if not isinstance(value, celpy.celtypes.BoolType):
+            if not engine.is_bool(value):
                 raise EvalError(f"{v['expression']!r}: {value!r} is not a bool")
             if value:
                 continue
             message = v["message"]
             if v["messageExpression"] is not None:
                 value = run(v["messageExpression"], activation)
-                if not isinstance(value, str):
+                if not engine.is_string(value):
                     raise EvalError(f"messageExpression: {value!r} is not a string")
                 # Kubernetes uses `message` instead of an empty, blank or
                 # multi-line result; the test wants to see that happen.
