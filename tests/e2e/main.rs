@@ -8,6 +8,7 @@
 
 mod util;
 
+mod admission;
 mod bad_input;
 mod browse;
 mod bundle_readers;
