@@ -2,7 +2,6 @@
 //! [`Invocation`]. The only code outside `cli` that sees them is `main`.
 
 use std::ffi::OsString;
-use std::io::IsTerminal;
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
@@ -108,9 +107,6 @@ fn inherit(args: &ExecArgs) -> Result<Inherit, AppError> {
 }
 
 fn supervision(args: &ExecArgs) -> Result<Supervision, AppError> {
-    if args.mask {
-        refuse_mask_on_terminal()?;
-    }
     let interval = args.watch.then_some(args.watch_interval.0);
     if interval.is_some_and(|i| i.is_zero()) {
         return Err(AppError::Usage(
@@ -158,22 +154,6 @@ fn init(args: &ExecArgs) -> Supervision {
     }
 }
 
-/// `--mask` takes COMMAND's stdout and stderr through pipes; on a terminal
-/// that would break prompts, colours and full-screen programs.
-fn refuse_mask_on_terminal() -> Result<(), AppError> {
-    for (name, is_tty) in [
-        ("stdout", std::io::stdout().is_terminal()),
-        ("stderr", std::io::stderr().is_terminal()),
-    ] {
-        if is_tty {
-            return Err(AppError::Usage(format!(
-                "--mask needs stdout and stderr to be pipes or files, and {name} is a terminal: masking would take the terminal away from COMMAND (prompts, colours, full-screen programs); redirect both (e.g. `2>&1 | cat`) or run without --mask"
-            )));
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -199,11 +179,7 @@ mod tests {
     #[test]
     fn supervisor_flags_select_supervisor_mode_with_defaults() {
         for flag in ["--watch", "--mask", "--reap", "--signal-group", "--forking"] {
-            let Ok(inv) = parse(&[flag, "--", "true"]) else {
-                // --mask is refused when the test runs on a terminal.
-                assert_eq!(flag, "--mask");
-                continue;
-            };
+            let inv = parse(&[flag, "--", "true"]).unwrap();
             let Action::Run(RunOptions {
                 mode: Mode::Supervise(s),
                 ..

@@ -345,7 +345,9 @@ impl Session {
     /// The fallback copy, checked (stamp, age) and verified like a live
     /// answer, with the session's version floor, and its age; else what
     /// its verification found and why it is refused.
-    async fn verified_copy(&mut self) -> Result<(Resolved, Duration), (Vec<Problem>, FallbackError)> {
+    async fn verified_copy(
+        &mut self,
+    ) -> Result<(Resolved, Duration), (Vec<Problem>, FallbackError)> {
         let settings = self.fallback.clone().expect("called with a fallback");
         let base_url = self.client.base_url().to_string();
         let public = self.key().public();

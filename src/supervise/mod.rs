@@ -61,6 +61,7 @@ mod child;
 mod daemons;
 mod output;
 mod signals;
+mod terminal;
 mod watch;
 
 use std::collections::HashSet;
@@ -331,7 +332,9 @@ impl Supervisor<'_> {
                 Some(MaskedOutput::start(patterns).map_err(io_error("cannot set up --mask"))?);
         }
         let prepared = self.prepare(resolved.secrets)?;
-        self.take_terminal = terminal_is_ours();
+        // With --mask on a terminal COMMAND has a terminal of its own.
+        let own_tty = self.output.as_ref().and_then(MaskedOutput::session_tty);
+        self.take_terminal = own_tty.is_none() && terminal_is_ours();
         self.launch(prepared)?;
         // `[fallback] prefer` started COMMAND from the copy without asking
         // R4: ask now, in the background, so that the copy is refreshed
@@ -454,6 +457,9 @@ impl Supervisor<'_> {
             return Ok(Some(ended.code));
         }
         if s.pid == self.own_pid {
+            return Ok(None);
+        }
+        if s.signo == libc::SIGWINCH && self.output.as_ref().is_some_and(MaskedOutput::resize) {
             return Ok(None);
         }
         if let State::Daemons { stop, .. } = &mut self.state {
@@ -661,6 +667,7 @@ impl Supervisor<'_> {
         let opts = SpawnOptions {
             stdio: self.output.as_ref().and_then(|o| o.child_fds()),
             take_terminal: self.take_terminal,
+            session_tty: self.output.as_ref().and_then(MaskedOutput::session_tty),
         };
         self.ui
             .note(&format!("starting {}", self.launch.program.display()));
