@@ -1,0 +1,138 @@
+//! The arm64 r4-exec under qemu-user: the static aarch64 binary of
+//! `packaging/build-static-arm64.sh` (Debian's cross toolchain in a sid
+//! chroot) run by `qemu-aarch64-static`, named explicitly, so no binfmt_misc
+//! registration is needed. COMMAND is a program of the host, which r4-exec's
+//! execve(2) starts natively.
+//!
+//! - the empty root of `empty_root.rs`, the same checks, with the emulator
+//!   copied into the root to run /r4-exec;
+//! - an end-to-end run against the devserver: env secrets and `[files]` /
+//!   `r4+file://` secrets arrive (compared by SHA-256, never printed);
+//! - the multi-arch image index of `packaging/build-image.sh`.
+//!
+//! These tests do not build the arm64 binary (a cold build makes a Debian
+//! chroot): `.ci/run` runs the script before `cargo test`. Without the binary
+//! or qemu-user the tests say SKIPPED, and fail under CI.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use sha2::{Digest, Sha256};
+
+use crate::empty_root::{check_in_an_empty_root, world_with_child};
+use crate::util::*;
+
+const TARGET: &str = "aarch64-unknown-linux-gnu";
+
+/// Where `packaging/build-static-arm64.sh` leaves the binary.
+fn arm64_binary() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    root.join(target).join(TARGET).join("release/r4-exec")
+}
+
+/// `qemu-aarch64-static` (Debian's qemu-user-static) from PATH.
+fn qemu() -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join("qemu-aarch64-static"))
+        .find(|p| p.is_file())
+}
+
+/// The arm64 binary and the emulator, or `None` (SKIPPED, or a failure
+/// under CI) when one is missing.
+fn arm64_and_qemu(test: &str) -> Option<(PathBuf, PathBuf)> {
+    let bin = arm64_binary();
+    if !require(
+        bin.is_file(),
+        test,
+        &format!(
+            "the arm64 static binary {} (packaging/build-static-arm64.sh)",
+            bin.display()
+        ),
+    ) {
+        return None;
+    }
+    let qemu = qemu();
+    if !require(
+        qemu.is_some(),
+        test,
+        "qemu-aarch64-static (qemu-user-static) in PATH",
+    ) {
+        return None;
+    }
+    Some((bin, qemu?))
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+#[test]
+fn the_arm64_binary_runs_in_an_empty_root_under_qemu() {
+    const TEST: &str = "the_arm64_binary_runs_in_an_empty_root_under_qemu";
+    let Some((bin, qemu)) = arm64_and_qemu(TEST) else {
+        return;
+    };
+    if !require_namespaces(TEST) {
+        return;
+    }
+    let Some(w) = world_with_child(TEST) else {
+        return;
+    };
+    check_in_an_empty_root(&w, &bin, Some(&qemu), "ARM aarch64");
+}
+
+/// What COMMAND prints: the SHA-256 of each secret, the path kind of each
+/// file secret, and whether r4-exec's credentials reached it.
+const HASHES: &str = r#"h() { sha256sum | cut -d' ' -f1; }
+printf '%s' "$DB_PASSWORD" | h
+printf '%s' "$STRIPE_KEY" | h
+printf '%s' "$DB_USER" | h
+h < "$TLS_KEY_FILE"
+h < "$STRIPE_FILE"
+for f in "$TLS_KEY_FILE" "$STRIPE_FILE"; do
+  case "$f" in /proc/*/fd/*) echo memfd;; *) echo "not a memfd path";; esac
+done
+[ -z "${R4_API_KEY+x}${R4_PRIVATE_KEY_FILE+x}" ] && echo clean || echo leaked
+"#;
+
+#[test]
+fn the_arm64_binary_resolves_from_the_devserver_under_qemu() {
+    const TEST: &str = "the_arm64_binary_resolves_from_the_devserver_under_qemu";
+    let Some((bin, qemu)) = arm64_and_qemu(TEST) else {
+        return;
+    };
+    let w = World::new();
+    // r4.toml: DB_PASSWORD and STRIPE_KEY by env, TLS_KEY_FILE in [files];
+    // from the environment: an r4:// and an r4+file:// reference.
+    let out = w
+        .command(&qemu)
+        .arg(&bin)
+        .env("DB_USER", "r4://Production Secrets/Production DB/Username")
+        .env(
+            "STRIPE_FILE",
+            "r4+file://Production Secrets/Stripe/secret key",
+        )
+        .args(["--", "sh", "-c", HASHES])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let expected: Vec<String> = [DB_PASSWORD, STRIPE, DB_USER, TLS_KEY, STRIPE]
+        .iter()
+        .map(|v| sha256(v.as_bytes()))
+        .chain(["memfd", "memfd", "clean"].map(String::from))
+        .collect();
+    assert_eq!(stdout(&out).lines().collect::<Vec<_>>(), expected);
+    assert_no_value("stderr", &stderr(&out));
+
+    // The same binary's own view of itself: an aarch64 r4-exec.
+    let version = Command::new(&qemu).arg(&bin).arg("--version").output();
+    let version = version.unwrap();
+    assert!(version.status.success(), "{}", stderr(&version));
+    assert!(
+        stdout(&version).starts_with("r4-exec "),
+        "{}",
+        stdout(&version)
+    );
+}
