@@ -39,29 +39,32 @@ fn qemu() -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// The arm64 binary and the emulator, or `None` (SKIPPED, or a failure
-/// under CI) when one is missing.
-fn arm64_and_qemu(test: &str) -> Option<(PathBuf, PathBuf)> {
+/// The arm64 binary, or `None` (SKIPPED, or a failure under CI) when it
+/// has not been built.
+fn arm64_built(test: &str) -> Option<PathBuf> {
     let bin = arm64_binary();
-    if !require(
+    require(
         bin.is_file(),
         test,
         &format!(
             "the arm64 static binary {} (packaging/build-static-arm64.sh)",
             bin.display()
         ),
-    ) {
-        return None;
-    }
+    )
+    .then_some(bin)
+}
+
+/// The arm64 binary and the emulator, or `None` (SKIPPED, or a failure
+/// under CI) when one is missing.
+fn arm64_and_qemu(test: &str) -> Option<(PathBuf, PathBuf)> {
+    let bin = arm64_built(test)?;
     let qemu = qemu();
-    if !require(
+    require(
         qemu.is_some(),
         test,
         "qemu-aarch64-static (qemu-user-static) in PATH",
-    ) {
-        return None;
-    }
-    Some((bin, qemu?))
+    )
+    .then_some((bin, qemu?))
 }
 
 fn sha256(bytes: &[u8]) -> String {
@@ -135,4 +138,129 @@ fn the_arm64_binary_resolves_from_the_devserver_under_qemu() {
         "{}",
         stdout(&version)
     );
+}
+
+/// `podman --runtime runc …` (as in container.rs).
+fn podman() -> Command {
+    let mut cmd = Command::new("podman");
+    cmd.args(["--runtime", "runc"]);
+    cmd
+}
+
+/// The stdout of a podman command that must succeed.
+fn podman_ok(args: &[&str]) -> String {
+    let out = podman().args(args).output().unwrap();
+    assert!(out.status.success(), "podman {args:?}: {}", stderr(&out));
+    stdout(&out)
+}
+
+/// The name given to `packaging/build-image.sh`: its index and its two
+/// images are removed when dropped.
+struct Index(String);
+
+impl Index {
+    fn tag(&self) -> String {
+        format!("{}:{}", self.0, env!("CARGO_PKG_VERSION"))
+    }
+}
+
+impl Drop for Index {
+    fn drop(&mut self) {
+        let tag = self.tag();
+        let _ = podman().args(["manifest", "rm", &tag]).output();
+        for arch in ["amd64", "arm64"] {
+            let _ = podman()
+                .args(["rmi", "-f", &format!("{tag}-{arch}")])
+                .output();
+        }
+    }
+}
+
+/// A container made (never started) from an image, removed when dropped.
+struct Created(String);
+
+impl Drop for Created {
+    fn drop(&mut self) {
+        let _ = podman().args(["rm", "-f", &self.0]).output();
+    }
+}
+
+#[test]
+fn the_image_index_holds_both_architectures() {
+    const TEST: &str = "the_image_index_holds_both_architectures";
+    let Some(arm64) = arm64_built(TEST) else {
+        return;
+    };
+    let engine = Command::new("podman").arg("--version").output();
+    if !require(
+        engine.is_ok_and(|o| o.status.success()),
+        TEST,
+        "podman (a container engine)",
+    ) {
+        return;
+    }
+    let amd64 = static_binary().to_path_buf();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let index = Index(format!(
+        "localhost/r4-exec-index-test-{}",
+        std::process::id()
+    ));
+    let out = Command::new(root.join("packaging/build-image.sh"))
+        .env("R4_IMAGE", &index.0)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "build-image.sh: {}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert_eq!(stdout(&out).trim(), index.tag());
+
+    let list: serde_json::Value =
+        serde_json::from_str(&podman_ok(&["manifest", "inspect", &index.tag()])).unwrap();
+    let mut platforms: Vec<(String, String)> = list["manifests"]
+        .as_array()
+        .expect("manifests")
+        .iter()
+        .map(|m| {
+            let platform = &m["platform"];
+            (
+                format!("{}/{}", platform["os"], platform["architecture"]).replace('"', ""),
+                m["digest"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    platforms.sort();
+    let names: Vec<&str> = platforms.iter().map(|(p, _)| p.as_str()).collect();
+    assert_eq!(names, ["linux/amd64", "linux/arm64"]);
+
+    // Each entry's /r4-exec is that architecture's binary. By digest: this
+    // podman's `create --platform` of a local index picks the host's entry.
+    for ((platform, digest), bin) in platforms.iter().zip([&amd64, &arm64]) {
+        let image = format!("{}@{digest}", index.0);
+        let described = podman_ok(&[
+            "image",
+            "inspect",
+            "--format",
+            "{{.Os}}/{{.Architecture}}",
+            &image,
+        ]);
+        assert_eq!(described.trim(), platform);
+        let created = Created(podman_ok(&["create", &image]).trim().to_owned());
+        let dir = tempfile::tempdir().unwrap();
+        let copy = dir.path().join("r4-exec");
+        podman_ok(&[
+            "cp",
+            &format!("{}:/r4-exec", created.0),
+            copy.to_str().unwrap(),
+        ]);
+        let copied = std::fs::read(&copy).unwrap();
+        assert_eq!(
+            sha256(&copied),
+            sha256(&std::fs::read(bin).unwrap()),
+            "{platform}: /r4-exec is not {}",
+            bin.display()
+        );
+    }
 }
