@@ -5,7 +5,10 @@
 //! execve(2) starts natively.
 //!
 //! - the empty root of `empty_root.rs`, the same checks, with the emulator
-//!   copied into the root to run /r4-exec;
+//!   copied into the root to run /r4-exec (exec mode: r4-exec is not PID 1);
+//! - the same as PID 1 (supervising COMMAND, the `[files]` holder), where
+//!   r4-exec's re-execution of itself needs a binfmt_misc entry: one of a
+//!   user namespace of the test's own;
 //! - an end-to-end run against the devserver: env secrets and `[files]` /
 //!   `r4+file://` secrets arrive (compared by SHA-256, never printed);
 //! - the multi-arch image index of `packaging/build-image.sh`.
@@ -13,13 +16,18 @@
 //! These tests do not build the arm64 binary (a cold build makes a Debian
 //! chroot): `.ci/run` runs the script before `cargo test`. Without the binary
 //! or qemu-user the tests say SKIPPED, and fail under CI.
+//!
+//! Under qemu-user, r4-exec's `/proc/self/stat` is qemu's, whose field 51
+//! (where the environment block starts) reads 0: r4-exec notes that it
+//! cannot wipe its credentials from /proc/PID/environ, and goes on. The
+//! kernel's copy there is the one qemu started with anyway.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use sha2::{Digest, Sha256};
 
-use crate::empty_root::{check_in_an_empty_root, world_with_child};
+use crate::empty_root::{check_in_an_empty_root, world_with_child, Start};
 use crate::util::*;
 
 const TARGET: &str = "aarch64-unknown-linux-gnu";
@@ -83,7 +91,44 @@ fn the_arm64_binary_runs_in_an_empty_root_under_qemu() {
     let Some(w) = world_with_child(TEST) else {
         return;
     };
-    check_in_an_empty_root(&w, &bin, Some(&qemu), "ARM aarch64");
+    check_in_an_empty_root(&w, &bin, Start::Emulated(&qemu), "ARM aarch64");
+}
+
+/// Whether this kernel gives a user namespace a binfmt_misc of its own
+/// (Linux 6.7+).
+fn private_binfmt_misc() -> bool {
+    Command::new("unshare")
+        .args(["--user", "--map-root-user", "-m", "sh", "-c"])
+        .arg("mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// As PID 1, the path a container's entrypoint takes: COMMAND supervised,
+/// the `[files]` memfds in the holder, which r4-exec starts by re-executing
+/// itself. Under qemu-user that execve(2) needs the kernel to run an
+/// aarch64 file: a binfmt_misc entry, here one of a user namespace of the
+/// test's own, so the host's registrations (none, on our machines) are
+/// neither needed nor touched.
+#[test]
+fn the_arm64_binary_is_pid_1_of_an_empty_root_with_binfmt_misc() {
+    const TEST: &str = "the_arm64_binary_is_pid_1_of_an_empty_root_with_binfmt_misc";
+    let Some((bin, qemu)) = arm64_and_qemu(TEST) else {
+        return;
+    };
+    if !require_namespaces(TEST)
+        || !require(
+            private_binfmt_misc(),
+            TEST,
+            "a binfmt_misc of a user namespace's own (Linux 6.7+)",
+        )
+    {
+        return;
+    }
+    let Some(w) = world_with_child(TEST) else {
+        return;
+    };
+    check_in_an_empty_root(&w, &bin, Start::Binfmt(&qemu), "ARM aarch64");
 }
 
 /// What COMMAND prints: the SHA-256 of each secret, the path kind of each
