@@ -9,6 +9,7 @@
 mod util;
 
 mod admission;
+mod arm64;
 mod bad_input;
 mod browse;
 mod bundle_readers;
