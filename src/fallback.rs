@@ -75,6 +75,11 @@ pub struct Stamp {
     pub body_digest: String,
     /// Summary version of each vault the answer was verified with.
     pub versions: BTreeMap<String, u64>,
+    /// Items visible in the answer (the list's counts, or the sync's
+    /// details): what the default plan decides on at the next start
+    /// without asking first ([`size_hint`]). Absent in older copies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visible_items: Option<u64>,
     /// The agent key's fingerprint.
     pub signer_key_id: String,
     /// RSA-PSS signature (`b64`).
@@ -309,6 +314,7 @@ pub fn store(
     base_url: &str,
     body: &[u8],
     versions: BTreeMap<String, u64>,
+    visible_items: Option<u64>,
     received_ms: u64,
 ) -> Result<Stored, FallbackError> {
     let body_digest = digest(body);
@@ -325,6 +331,7 @@ pub fn store(
         stored_at_ms: received_ms,
         body_digest,
         versions,
+        visible_items,
         signer_key_id: String::new(),
         signature: String::new(),
     };
@@ -332,6 +339,22 @@ pub fn store(
     line.push(b'\n');
     write_atomic(&settings.path, &[&line, body])?;
     Ok(Stored::Written)
+}
+
+/// How many items the world of the stored copy held, as its stamp says, if
+/// it names `base_url`: read from the first line only (at most 16 KiB, the
+/// rules of [`crate::localfile`]), not verified — the number only chooses
+/// the default plan's first request (`docs/plan.md`); whatever it says,
+/// the answer is verified the same way. `None` when there is no such copy.
+pub fn size_hint(settings: &CopyOptions, base_url: &str) -> Option<u64> {
+    use crate::localfile::{read_head, Follow};
+    let head = read_head(&settings.path, 16 << 10, Follow::No).ok()?;
+    let line = head.split(|&b| b == b'\n').next()?;
+    let stamp: serde_json::Value = serde_json::from_slice(line).ok()?;
+    if stamp.get("baseUrl")?.as_str()? != base_url {
+        return None;
+    }
+    stamp.get("visibleItems")?.as_u64()
 }
 
 /// The stamp of the stored copy, if it verifies for this key and server,
@@ -570,7 +593,7 @@ mod tests {
     fn stored_then_loaded_with_its_age() {
         let dir = tempfile::tempdir().unwrap();
         let s = settings(dir.path());
-        let stored = store(&s, key(), URL, b"{\"a\":1}", versions(3), T0).unwrap();
+        let stored = store(&s, key(), URL, b"{\"a\":1}", versions(3), None, T0).unwrap();
         assert_eq!(stored, Stored::Written);
         let mode = std::fs::metadata(&s.path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
@@ -588,7 +611,7 @@ mod tests {
     fn old_future_and_foreign_copies_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let s = settings(dir.path());
-        store(&s, key(), URL, b"{}", versions(3), T0).unwrap();
+        store(&s, key(), URL, b"{}", versions(3), None, T0).unwrap();
         let pk = key().public();
         let late = T0 + 3_600_001;
         assert!(matches!(
@@ -626,7 +649,7 @@ mod tests {
     fn an_edited_stamp_or_body_is_tampering() {
         let dir = tempfile::tempdir().unwrap();
         let s = settings(dir.path());
-        store(&s, key(), URL, b"{\"a\":1}", versions(3), T0).unwrap();
+        store(&s, key(), URL, b"{\"a\":1}", versions(3), None, T0).unwrap();
         let original = std::fs::read_to_string(&s.path).unwrap();
         let younger = original.replace(
             &format!("\"storedAtMs\":{T0}"),
@@ -656,8 +679,8 @@ mod tests {
     fn the_copy_only_moves_forward() {
         let dir = tempfile::tempdir().unwrap();
         let s = settings(dir.path());
-        store(&s, key(), URL, b"{\"v\":5}", versions(5), T0).unwrap();
-        let older = store(&s, key(), URL, b"{\"v\":4}", versions(4), T0 + 1000).unwrap();
+        store(&s, key(), URL, b"{\"v\":5}", versions(5), None, T0).unwrap();
+        let older = store(&s, key(), URL, b"{\"v\":4}", versions(4), None, T0 + 1000).unwrap();
         assert_eq!(
             older,
             Stored::KeptNewer {
@@ -672,11 +695,11 @@ mod tests {
         );
         let mut more = versions(5);
         more.insert("vault-b".into(), 1);
-        let same = store(&s, key(), URL, b"{\"v\":5}", more.clone(), T0 + 2000).unwrap();
+        let same = store(&s, key(), URL, b"{\"v\":5}", more.clone(), None, T0 + 2000).unwrap();
         let just_stamped = Stored::Current { stored_at_ms: T0 };
         assert_eq!(same, just_stamped, "the same answer, just stamped");
         let later = T0 + 360_000;
-        let same = store(&s, key(), URL, b"{\"v\":5}", more, later).unwrap();
+        let same = store(&s, key(), URL, b"{\"v\":5}", more, None, later).unwrap();
         assert_eq!(
             same,
             Stored::Written,
@@ -686,7 +709,7 @@ mod tests {
             load(&s, key().public(), URL, later).unwrap().age,
             Duration::ZERO
         );
-        let newer = store(&s, key(), URL, b"{\"v\":6}", versions(6), T0 + 3000).unwrap();
+        let newer = store(&s, key(), URL, b"{\"v\":6}", versions(6), None, T0 + 3000).unwrap();
         assert_eq!(newer, Stored::Written);
     }
 
@@ -696,10 +719,10 @@ mod tests {
     fn a_damaged_copy_of_the_same_answer_is_rewritten() {
         let dir = tempfile::tempdir().unwrap();
         let s = settings(dir.path());
-        store(&s, key(), URL, b"{\"a\":1}", versions(3), T0).unwrap();
+        store(&s, key(), URL, b"{\"a\":1}", versions(3), None, T0).unwrap();
         let text = std::fs::read_to_string(&s.path).unwrap();
         std::fs::write(&s.path, text.replace("\"a\":1", "\"a\":2")).unwrap();
-        let again = store(&s, key(), URL, b"{\"a\":1}", versions(3), T0 + 1000).unwrap();
+        let again = store(&s, key(), URL, b"{\"a\":1}", versions(3), None, T0 + 1000).unwrap();
         assert_eq!(again, Stored::Written);
         assert_eq!(
             load(&s, key().public(), URL, T0 + 1000).unwrap().body,
@@ -717,8 +740,39 @@ mod tests {
             max_age: Duration::from_secs(60),
             prefer: false,
         };
-        let e = store(&s, key(), URL, b"{}", versions(1), T0).unwrap_err();
+        let e = store(&s, key(), URL, b"{}", versions(1), None, T0).unwrap_err();
         assert!(matches!(e, FallbackError::Write { .. }), "{e}");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn the_stamp_says_how_large_the_world_was_for_its_server_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = settings(dir.path());
+        assert_eq!(size_hint(&s, URL), None, "no copy");
+        store(&s, key(), URL, b"{\"a\":1}", versions(3), Some(5), T0).unwrap();
+        assert_eq!(size_hint(&s, URL), Some(5));
+        assert_eq!(size_hint(&s, "https://other.example/api"), None);
+        // The copy still loads: the number is part of the signed stamp.
+        assert!(load(&s, key().public(), URL, T0 + 1).is_ok());
+        let other = dir.path().join("other.json");
+        store(
+            &CopyOptions {
+                path: other.clone(),
+                ..settings(dir.path())
+            },
+            key(),
+            URL,
+            b"{}",
+            versions(1),
+            None,
+            T0,
+        )
+        .unwrap();
+        let without = CopyOptions {
+            path: other,
+            ..settings(dir.path())
+        };
+        assert_eq!(size_hint(&without, URL), None, "an older copy says nothing");
     }
 }

@@ -50,6 +50,37 @@ pub mod cap {
 /// (module docs). Errors are `io::Error`s that name what is wrong, never
 /// a byte of the file.
 pub fn read(path: &Path, max: u64, follow: Follow) -> std::io::Result<Zeroizing<Vec<u8>>> {
+    let (file, len) = open_regular(path, follow)?;
+    let too_large = || {
+        Error::new(
+            ErrorKind::InvalidInput,
+            format!("is larger than {max} bytes"),
+        )
+    };
+    if len > max {
+        return Err(too_large());
+    }
+    // The size may grow after fstat: read one byte past the cap to tell.
+    let mut bytes = Zeroizing::new(Vec::with_capacity(len as usize));
+    file.take(max + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max {
+        return Err(too_large());
+    }
+    Ok(bytes)
+}
+
+/// The first `max` bytes (or fewer) of the regular file at `path`, with
+/// the checks of [`read`]; a longer file is not an error (the fallback
+/// copy's stamp line, read without its body).
+pub fn read_head(path: &Path, max: u64, follow: Follow) -> std::io::Result<Zeroizing<Vec<u8>>> {
+    let (file, len) = open_regular(path, follow)?;
+    let mut bytes = Zeroizing::new(Vec::with_capacity(len.min(max) as usize));
+    file.take(max).read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// Opens `path` by the rules of the module; the file and its size.
+fn open_regular(path: &Path, follow: Follow) -> std::io::Result<(std::fs::File, u64)> {
     let mut flags = libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC;
     if follow == Follow::No {
         flags |= libc::O_NOFOLLOW;
@@ -71,22 +102,7 @@ pub fn read(path: &Path, max: u64, follow: Follow) -> std::io::Result<Zeroizing<
             "is not a regular file (a FIFO, device, socket or directory: refused)",
         ));
     }
-    let too_large = || {
-        Error::new(
-            ErrorKind::InvalidInput,
-            format!("is larger than {max} bytes"),
-        )
-    };
-    if meta.len() > max {
-        return Err(too_large());
-    }
-    // The size may grow after fstat: read one byte past the cap to tell.
-    let mut bytes = Zeroizing::new(Vec::with_capacity(meta.len() as usize));
-    file.take(max + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > max {
-        return Err(too_large());
-    }
-    Ok(bytes)
+    Ok((file, meta.len()))
 }
 
 /// [`read`] as UTF-8 text.
@@ -158,5 +174,22 @@ mod tests {
         std::os::unix::fs::symlink(&target, &link).unwrap();
         assert_eq!(&**read(&link, 10, Follow::Yes).unwrap(), b"x");
         assert!(read(&link, 10, Follow::No).is_err());
+    }
+
+    #[test]
+    fn a_head_is_read_without_the_rest_with_the_same_refusals() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        std::fs::write(&p, b"first line\nsecond").unwrap();
+        assert_eq!(&**read_head(&p, 5, Follow::Yes).unwrap(), b"first");
+        assert_eq!(
+            &**read_head(&p, 100, Follow::Yes).unwrap(),
+            b"first line\nsecond"
+        );
+        assert!(read_head(Path::new("/dev/zero"), 5, Follow::Yes).is_err());
+        let link = dir.path().join("l");
+        std::os::unix::fs::symlink(&p, &link).unwrap();
+        assert!(read_head(&link, 5, Follow::No).is_err());
+        assert!(read_head(&link, 5, Follow::Yes).is_ok());
     }
 }

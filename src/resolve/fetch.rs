@@ -16,10 +16,14 @@
 //!   used, in one round instead of one per 16 details); otherwise the
 //!   referenced plan, from that same list. A sync answer that still turns
 //!   out larger than [`AUTO_SYNC_LIMIT`] (large values) is dropped unread
-//!   for the referenced plan. Small worlds pay one round more than with
-//!   `plan = "sync"` (the list); large ones never make R4 build a full sync
-//!   they would not use. The counts decide what to fetch only: whatever
-//!   the server claims in them, the answer is verified the same way.
+//!   for the referenced plan. Large worlds never make R4 build a full sync
+//!   they would not use. When the size of the world is already known — the
+//!   previous verified answer of this process (a supervisor's polls), or
+//!   the fallback copy's stamp at start-up — that number decides instead,
+//!   without the list: a small world is then one round, as with `plan =
+//!   "sync"`; without it a small world pays one round more (the list).
+//!   The counts decide what to fetch only: whatever the server (or the
+//!   copy's stamp) claims in them, the answer is verified the same way.
 //!
 //! Freshness is the same either way: the summary checkpoint is verified over
 //! the vault's whole item list (`itemsDigest`), from the list endpoint or
@@ -64,21 +68,37 @@ pub struct Listed {
 
 /// Fetches by the configured plan. `referenced` needs explicit references
 /// only (checked at start-up); with `[project]` every plan is the sync.
-pub(super) async fn fetch(client: &Client, config: &Config) -> Result<Fetched, Vec<Problem>> {
+/// `known`: the items visible at the last verified answer, if known (see
+/// the module docs).
+pub(super) async fn fetch(
+    client: &Client,
+    config: &Config,
+    known: Option<u64>,
+) -> Result<Fetched, Vec<Problem>> {
     match (config.r4.plan, &config.project) {
         (FetchPlan::Referenced, None) => referenced(client, config, "plan = \"referenced\"").await,
-        (FetchPlan::Auto, None) => auto(client, config).await,
+        (FetchPlan::Auto, None) => match known {
+            Some(n) => auto_known(client, config, n).await,
+            None => auto(client, config).await,
+        },
         _ => sync(client, config).await,
     }
 }
 
-/// The path of the first request `config`'s plan makes (what a timeout
-/// before any answer names).
-pub fn first_path(config: &Config) -> &'static str {
-    match (config.r4.plan, &config.project) {
-        (FetchPlan::Sync, _) | (_, Some(_)) => "/vault/sync",
+/// The path of the first request `config`'s plan makes, with the world's
+/// size `known` or not (what a timeout before any answer names).
+pub fn first_path(config: &Config, known: Option<u64>) -> &'static str {
+    match (config.r4.plan, &config.project, known) {
+        (FetchPlan::Sync, _, _) | (_, Some(_), _) => "/vault/sync",
+        (FetchPlan::Auto, None, Some(n)) if takes_sync(config, n) => "/vault/sync",
         _ => "/vault",
     }
+}
+
+/// `auto`'s rule: the sync for a world of at most [`AUTO_SYNC_ITEMS`]
+/// visible items, or one whose references name at least a quarter of them.
+fn takes_sync(config: &Config, visible: u64) -> bool {
+    visible <= AUTO_SYNC_ITEMS || named_item_count(config).saturating_mul(4) >= visible
 }
 
 /// One `GET /vault/sync`, with the project answer concurrently.
@@ -132,6 +152,53 @@ async fn auto(client: &Client, config: &Config) -> Result<Fetched, Vec<Problem>>
             );
             referenced_from(client, config, list, &why).await
         }
+    }
+}
+
+/// `auto` when the last verified answer held `visible` items: the same
+/// decision as [`auto`] makes from the list, without asking for it.
+async fn auto_known(
+    client: &Client,
+    config: &Config,
+    visible: u64,
+) -> Result<Fetched, Vec<Problem>> {
+    let named = named_item_count(config);
+    let counts = format!("{visible} items visible at the last verified answer, {named} referenced");
+    if !takes_sync(config, visible) {
+        return referenced(client, config, &format!("auto: {counts}")).await;
+    }
+    let small = visible <= AUTO_SYNC_ITEMS;
+    let sync = if small {
+        client.sync_within(AUTO_SYNC_LIMIT).await
+    } else {
+        client.sync(None).await.map(Some)
+    };
+    match sync.map_err(general)? {
+        Some(sync) => Ok(Fetched {
+            note: format!(
+                "plan: sync in one round (auto: {counts}; {} vaults visible)",
+                sync.vaults.len()
+            ),
+            sync,
+            listed: None,
+            project: None,
+        }),
+        None => {
+            let why = format!(
+                "auto: {counts}, but the sync answer is larger than {} KiB",
+                AUTO_SYNC_LIMIT >> 10
+            );
+            referenced(client, config, &why).await
+        }
+    }
+}
+
+/// How many items the world of `fetched` holds: the list's counts for the
+/// referenced plan, the sync's details otherwise.
+pub(super) fn world_size(sync: &SyncResponse, listed: Option<&Listed>) -> Option<u64> {
+    match listed {
+        Some(listed) => visible_items(&listed.vaults),
+        None => Some(sync.vaults.iter().map(|v| v.items.len() as u64).sum()),
     }
 }
 
@@ -364,15 +431,30 @@ mod tests {
     #[test]
     fn a_timeout_names_the_first_request_of_the_plan() {
         let entry = "[env]\nA = \"r4://V/I/F\"\n";
-        assert_eq!(first_path(&config(entry)), "/vault");
+        assert_eq!(first_path(&config(entry), None), "/vault");
         let referenced = format!("[r4]\nplan = \"referenced\"\n{entry}");
-        assert_eq!(first_path(&config(&referenced)), "/vault");
+        assert_eq!(first_path(&config(&referenced), None), "/vault");
+        assert_eq!(first_path(&config(&referenced), Some(5)), "/vault");
         let sync = format!("[r4]\nplan = \"sync\"\n{entry}");
-        assert_eq!(first_path(&config(&sync)), "/vault/sync");
+        assert_eq!(first_path(&config(&sync), None), "/vault/sync");
         assert_eq!(
-            first_path(&config("[project]\nname = \"P\"\n")),
+            first_path(&config("[project]\nname = \"P\"\n"), None),
             "/vault/sync"
         );
+        // A known world: small or mostly referenced, the sync; else the list.
+        assert_eq!(first_path(&config(entry), Some(100)), "/vault/sync");
+        assert_eq!(first_path(&config(entry), Some(101)), "/vault");
+        assert_eq!(first_path(&config(entry), Some(4)), "/vault/sync");
+        let many: String = (0..26)
+            .map(|i| format!("A{i} = \"r4://V/I{i}/F\"\n"))
+            .collect();
+        let many = config(&format!("[env]\n{many}"));
+        assert_eq!(
+            first_path(&many, Some(104)),
+            "/vault/sync",
+            "26 of 104: a quarter"
+        );
+        assert_eq!(first_path(&many, Some(105)), "/vault");
     }
 
     #[test]

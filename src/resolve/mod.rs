@@ -421,7 +421,7 @@ pub async fn resolve_with_floor(
     opts: &ResolveOptions,
     floor: Option<&mut VersionFloor>,
 ) -> Result<Resolved, Vec<Problem>> {
-    let fetched = fetch(client, config).await?;
+    let fetched = fetch(client, config, None).await?;
     verify(client, &fetched, key, config, opts, floor).await
 }
 
@@ -439,9 +439,22 @@ pub struct Fetched {
     note: String,
 }
 
-/// Fetches everything `config` needs, by the configured plan ([`FetchPlan`](crate::config::FetchPlan), module `fetch`).
-pub async fn fetch(client: &Client, config: &Config) -> Result<Fetched, Vec<Problem>> {
-    fetch::fetch(client, config).await
+/// Fetches everything `config` needs, by the configured plan ([`FetchPlan`](crate::config::FetchPlan), module `fetch`);
+/// `known`, the items of the world at the last verified answer, lets the
+/// default plan decide without asking first.
+pub async fn fetch(
+    client: &Client,
+    config: &Config,
+    known: Option<u64>,
+) -> Result<Fetched, Vec<Problem>> {
+    fetch::fetch(client, config, known).await
+}
+
+impl Fetched {
+    /// How many items the world of this answer holds (what `known` is).
+    pub fn world_size(&self) -> Option<u64> {
+        fetch::world_size(&self.sync, self.listed.as_ref())
+    }
 }
 
 /// Verifies and decrypts what [`fetch`] returned: the second half of

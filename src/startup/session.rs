@@ -41,12 +41,16 @@ pub struct Session {
     live_budget: Duration,
     /// What this session last wrote to the copy.
     kept: Option<Kept>,
+    /// Items of the world at the last verified answer (or as the copy's
+    /// stamp says, at start-up): the default plan's first request.
+    known: Option<u64>,
 }
 
 /// An answer as stored in the fallback copy: ciphertext only.
 struct Kept {
     body: Vec<u8>,
     versions: std::collections::BTreeMap<String, u64>,
+    visible: Option<u64>,
     at_ms: u64,
 }
 
@@ -65,6 +69,9 @@ impl Session {
         let key = KeySlot::Loading(tokio::task::spawn_blocking(move || {
             settings::load_private_key(key_path)
         }));
+        let known = fallback
+            .as_ref()
+            .and_then(|f| fallback::size_hint(f, client.base_url()));
         Session {
             client,
             config,
@@ -75,6 +82,7 @@ impl Session {
             fallback,
             live_budget,
             kept: None,
+            known,
         }
     }
 
@@ -176,7 +184,7 @@ impl Session {
     /// read first. `bounded`: give up on R4 after the live budget.
     async fn fetch(&mut self, bounded: bool) -> Result<Result<Fetched, Vec<Problem>>, AppError> {
         let budget = bounded.then_some(self.live_budget);
-        let fetch = fetch_within(&self.client, &self.config, budget);
+        let fetch = fetch_within(&self.client, &self.config, budget, self.known);
         let fetched = match &mut self.key {
             KeySlot::Ready(_) => fetch.await,
             KeySlot::Loading(task) => {
@@ -225,6 +233,7 @@ impl Session {
     ) -> Result<Resolved, AppError> {
         let mut resolved = self.verify(fetched).await.map_err(AppError::Resolve)?;
         self.ui.timing("verified and decrypted");
+        self.known = fetched.world_size();
         if let Some(warning) = self.keep(fetched, &resolved, received_ms) {
             resolved.warnings.push(warning);
         }
@@ -248,6 +257,7 @@ impl Session {
         self.write_copy(Kept {
             body,
             versions,
+            visible: fetched.world_size(),
             at_ms: received_ms,
         })
     }
@@ -288,6 +298,7 @@ impl Session {
             base_url,
             &kept.body,
             versions,
+            kept.visible,
             kept.at_ms,
         );
         self.ui.timing("fallback copy stored");
@@ -361,6 +372,7 @@ impl Session {
             .await
             .map_err(|problems| (problems, FallbackError::Unusable(settings.path.clone())))?;
         self.ui.timing("fallback copy verified and decrypted");
+        self.known = fetched.world_size();
         Ok((resolved, copy.age))
     }
 }
@@ -370,8 +382,9 @@ async fn fetch_within(
     client: &Client,
     config: &Config,
     budget: Option<Duration>,
+    known: Option<u64>,
 ) -> Result<Fetched, Vec<Problem>> {
-    let fetch = resolve::fetch(client, config);
+    let fetch = resolve::fetch(client, config, known);
     let Some(after) = budget else {
         return fetch.await;
     };
@@ -382,7 +395,7 @@ async fn fetch_within(
             reference: None,
             failure: Failure::Client(ClientError::Timeout {
                 method: "GET",
-                path: resolve::first_path(config).into(),
+                path: resolve::first_path(config, known).into(),
                 after,
             }),
         }]),

@@ -230,7 +230,8 @@ fn used_when_the_server_is_stopped_with_a_warning() {
     let err = stderr(&out);
     assert!(out.status.success(), "{err}");
     assert_eq!(got.as_deref(), Some(DB_PASSWORD), "{err}");
-    let warning = "r4-exec: warning: R4 cannot be reached (GET /vault: cannot reach the server";
+    let warning =
+        "r4-exec: warning: R4 cannot be reached (GET /vault/sync: cannot reach the server";
     assert!(err.contains(warning), "{err}");
     assert!(
         err.contains(&format!(
@@ -255,7 +256,7 @@ fn used_on_503_and_not_replaced_by_itself() {
     assert!(out.status.success(), "{err}");
     assert_eq!(got.as_deref(), Some(DB_PASSWORD));
     assert!(
-        err.contains("R4 cannot be reached (GET /vault: 503"),
+        err.contains("R4 cannot be reached (GET /vault/sync: 503"),
         "{err}"
     );
     assert_eq!(
@@ -280,7 +281,7 @@ fn used_on_429_after_the_retries() {
     assert!(out.status.success(), "{err}");
     assert_eq!(got.as_deref(), Some(DB_PASSWORD));
     assert!(
-        err.contains("R4 cannot be reached (GET /vault: 429 rate_limit_exceeded"),
+        err.contains("R4 cannot be reached (GET /vault/sync: 429 rate_limit_exceeded"),
         "{err}"
     );
 }
@@ -301,7 +302,7 @@ fn used_when_the_server_hangs() {
     let err = stderr(&out);
     assert!(out.status.success(), "{err}");
     assert_eq!(got.as_deref(), Some(DB_PASSWORD));
-    let gave_up = "R4 cannot be reached (GET /vault: no complete answer within 2s)";
+    let gave_up = "R4 cannot be reached (GET /vault/sync: no complete answer within 2s)";
     assert!(err.contains(gave_up), "{err}");
     assert!(
         start.elapsed() < Duration::from_secs(4),
@@ -327,7 +328,7 @@ fn a_reference_missing_from_the_copy_is_not_found() {
         66,
         "DB_PASSWORD (r4://Elsewhere/X/Y): no vault \"Elsewhere\"",
     );
-    assert!(err.contains("GET /vault: 503"), "{err}");
+    assert!(err.contains("GET /vault/sync: 503"), "{err}");
     assert!(
         err.contains("does not verify or resolve (above), so it is not used"),
         "{err}"
@@ -379,7 +380,7 @@ fn refused_when_older_than_max_age() {
     outage(&w);
     let err = refused(&w, 69, "fallback copy refused: ");
     assert!(err.contains("older than max_age 1s"), "{err}");
-    assert!(err.contains("GET /vault: 503"), "{err}");
+    assert!(err.contains("GET /vault/sync: 503"), "{err}");
 }
 
 #[test]

@@ -396,6 +396,27 @@ fn auto_at_a_thousand_items_never_asks_for_the_sync() {
         5,
         "list, Big's item list, key and directory, one detail: {paths:?}"
     );
+    // With a fallback copy its stamp says the world is large: the next
+    // start goes straight to the referenced plan, still without the sync.
+    let copy = l.world.path("copy.json");
+    let with_copy = format!("{config}[fallback]\npath = \"{}\"\n", copy.display());
+    let out = run(&l, &with_copy, "true");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run(&l, &with_copy, "printf %s \"$B\"");
+    let err = stderr(&out);
+    assert_eq!(stdout(&out), "password-999-0123456789abcdef", "{err}");
+    assert!(
+        err.contains(
+            "plan: referenced (auto: 1005 items visible at the last verified answer, 1 referenced)"
+        ),
+        "{err}"
+    );
+    let later = self::paths(&l);
+    assert!(
+        !later.iter().any(|p| p.starts_with("/vault/sync")),
+        "{later:?}"
+    );
+    assert_eq!(later.len(), 5, "{later:?}");
 }
 
 /// When the references name a quarter or more of what is visible, one sync

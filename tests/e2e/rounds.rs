@@ -46,6 +46,53 @@ fn the_default_plan_takes_the_vault_list_then_the_sync() {
     assert_eq!(rounds(&reqs), 2);
 }
 
+/// Once the world's size is known the default plan decides without the
+/// list: with a fallback copy, whose stamp says how many items the world
+/// had, every later start of a small world is one round, the sync; so is
+/// a supervisor's every resolution after its first.
+#[test]
+fn a_known_small_world_takes_one_round() {
+    let l = logged();
+    let copy = l.world.path("cache/copy.json");
+    let config = format!("{CONFIG}\n[fallback]\npath = \"{}\"\n", copy.display());
+    let first = run(&l, &config);
+    assert_eq!(
+        rounds(&first),
+        2,
+        "nothing known yet: the list, then the sync"
+    );
+    let out = l
+        .world
+        .r4exec()
+        .env("R4_BASE_URL", l.server.base_url())
+        .args(["-v", "--", "true"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let second: Vec<Req> = l.requests().into_iter().skip(first.len()).collect();
+    let paths: Vec<&str> = second.iter().map(|r| r.path.as_str()).collect();
+    assert_eq!(paths, ["/api/v1/machine/vault/sync"]);
+    assert_eq!(rounds(&second), 1);
+    assert!(
+        stderr(&out).contains("plan: sync in one round (auto: 5 items visible at the last verified answer, 3 referenced"),
+        "{}",
+        stderr(&out)
+    );
+    // A copy of another server says nothing about this one's world.
+    std::fs::write(
+        &copy,
+        std::fs::read_to_string(&copy).unwrap().replacen(
+            &l.server.base_url(),
+            "https://elsewhere.example/api/v1/machine",
+            1,
+        ),
+    )
+    .unwrap();
+    let before = l.requests().len();
+    run(&l, &config);
+    assert_eq!(rounds(&l.requests()[before..]), 2);
+}
+
 #[test]
 fn a_project_by_id_adds_a_concurrent_request_not_a_round() {
     let l = logged();
