@@ -82,7 +82,7 @@ fn a_known_small_world_takes_one_round() {
     std::fs::write(
         &copy,
         std::fs::read_to_string(&copy).unwrap().replacen(
-            &l.server.base_url(),
+            l.server.base_url(),
             "https://elsewhere.example/api/v1/machine",
             1,
         ),
