@@ -4,7 +4,9 @@ plan by world size"): a vault of N items of three fields (user, password,
 url) beside nothing else, one [env] reference into it, a release
 r4-devserver on loopback with --request-log.
 
-usage: bench/plan_sizes.py [--sizes 10,1000,10000] [--plans auto,sync,referenced] [--runs 7]
+usage: bench/plan_sizes.py [--sizes 10,1000,10000] [--plans auto,auto+copy,sync,referenced] [--runs 7]
+(auto+copy: the default plan with a fallback copy, which tells each start
+after the first how large the world is)
 (run from the repository root after `cargo build --release -p r4-devserver
 --bins && cargo build --release -p r4-exec --bin r4-exec`; bench/plan_sizes.sh
 does both)
@@ -103,7 +105,9 @@ def world(work, n, pub):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="10,1000,10000")
-    ap.add_argument("--plans", default="auto,sync,referenced")
+    # auto+copy: the default plan with a fallback copy, whose stamp tells
+    # the next start the world's size (the warm-up run writes it).
+    ap.add_argument("--plans", default="auto,auto+copy,sync,referenced")
     ap.add_argument("--runs", type=int, default=7)
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
@@ -116,8 +120,12 @@ def main():
             try:
                 for plan in plans:
                     config = os.path.join(work, f"r4-{plan}.toml")
+                    name, _, extra = plan.partition("+")
+                    copy = os.path.join(work, f"copy-{n}.json")
                     with open(config, "w") as f:
-                        f.write(f'[r4]\nplan = "{plan}"\n[env]\nS = "r4://Big/item {n - 1}/password"\n')
+                        f.write(f'[r4]\nplan = "{name}"\n[env]\nS = "r4://Big/item {n - 1}/password"\n')
+                        if extra == "copy":
+                            f.write(f'[fallback]\npath = "{copy}"\n')
                     env = {k: v for k, v in os.environ.items() if not k.startswith("R4_")}
                     env.update(R4_API_KEY=API_KEY, R4_PRIVATE_KEY_FILE=key, R4_CONFIG=config,
                                R4_BASE_URL=base_url)
