@@ -218,7 +218,11 @@ impl AppError {
                 .code(),
             AppError::Several(errors) => errors.first().map_or(exit::USAGE, AppError::exit_code),
             // A configuration problem, not a system failure: [files] is the fix.
-            AppError::Inject(DeliverError::TooLong { .. }) => Class::Usage.code(),
+            AppError::Inject(
+                DeliverError::TooLong { .. }
+                | DeliverError::NoSuchFile { .. }
+                | DeliverError::PathCycle(_),
+            ) => Class::Usage.code(),
             AppError::Deadline(_) => Class::Network.code(),
             AppError::Exec(e) => e.exit_code(),
             AppError::Inject(_)

@@ -78,6 +78,11 @@ pub enum Action {
         /// `--project`.
         project: Option<String>,
     },
+    /// `install`.
+    Install {
+        /// Where the copy goes.
+        dir: PathBuf,
+    },
 }
 
 /// How to run COMMAND.

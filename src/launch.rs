@@ -11,11 +11,12 @@ use std::ffi::OsString;
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 
+use crate::compose::template::fill;
 use crate::config::Delivery;
 use crate::contract::Secret;
 use crate::deliver::env::{self, EnvOptions};
 use crate::deliver::exec::ExecPlan;
-use crate::deliver::FileHome;
+use crate::deliver::{DeliverError, FileHome};
 use crate::error::AppError;
 use crate::harden::Hardening;
 use crate::resolve::ResolvedSecret;
@@ -76,14 +77,16 @@ impl Launch {
 
     /// The exec plan for `secrets`: `[env]` values in the environment, each
     /// `[files]` value in a sealed, owner-read-only memfd kept by `home`,
-    /// its path in the environment. With [`FileHome::Command`], the plan's
-    /// `keep_fds` are in the order of the `[files]` secrets in `secrets`.
+    /// its path in the environment. A template with `{{ path:NAME }}` is
+    /// completed with the path of file `NAME` once that file is placed (see
+    /// [`delivery_order`]).
     pub fn prepare(
         &self,
         secrets: &[ResolvedSecret],
         mut home: FileHome<'_>,
         ui: &Ui,
     ) -> Result<ExecPlan, AppError> {
+        let order = delivery_order(secrets)?;
         // Refused before any file is handed over: a holder must not swap in
         // files for a set that cannot start.
         for s in secrets.iter().filter(|s| s.delivery == Delivery::Env) {
@@ -93,18 +96,27 @@ impl Launch {
         let mut env_secrets: Vec<(String, Secret)> = self.literals.clone();
         let mut files: Vec<(String, String)> = Vec::new();
         let mut keep_fds: Vec<OwnedFd> = Vec::new();
-        for s in secrets {
+        for s in order.into_iter().map(|i| &secrets[i]) {
             ui.note(&format!(
                 "{} <- {} ({} bytes)",
                 s.name,
                 s.reference,
                 s.value.len()
             ));
+            let value = with_paths(s, |name| {
+                files
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map(|(_, p)| p.clone())
+            })?;
             match s.delivery {
-                Delivery::Env => env_secrets.push((s.name.clone(), s.value.clone())),
+                Delivery::Env => {
+                    env::check_variable(&s.name, value.expose())?;
+                    env_secrets.push((s.name.clone(), value));
+                }
                 Delivery::File => {
                     let placed = home
-                        .put(&s.name, &s.value)
+                        .put(&s.name, &value)
                         .map_err(|e| AppError::file(&s.name, e))?;
                     files.push((s.name.clone(), placed.path));
                     keep_fds.extend(placed.inherit);
@@ -122,5 +134,146 @@ impl Launch {
             keep_fds,
             self.restore,
         )?)
+    }
+}
+
+/// `s`'s value with the paths its template names (`path_of` a file's
+/// path), or the value itself when it names none.
+pub fn with_paths(
+    s: &ResolvedSecret,
+    path_of: impl Fn(&str) -> Option<String>,
+) -> Result<Secret, AppError> {
+    if s.paths.is_empty() {
+        return Ok(s.value.clone());
+    }
+    fill(s.value.expose(), &s.paths, path_of).map_err(|file| {
+        AppError::Inject(DeliverError::NoSuchFile {
+            name: s.name.clone(),
+            file,
+        })
+    })
+}
+
+/// The order in which `secrets` are handed over: as given, except that a
+/// template naming the path of a file (`{{ path:NAME }}`) comes after that
+/// file. Refuses a name that is no other file secret of the set, and a
+/// circle of templates naming each other.
+pub fn delivery_order(secrets: &[ResolvedSecret]) -> Result<Vec<usize>, AppError> {
+    let is_file = |name: &str| {
+        secrets
+            .iter()
+            .any(|s| s.delivery == Delivery::File && s.name == name)
+    };
+    for s in secrets {
+        if let Some(slot) = s
+            .paths
+            .iter()
+            .find(|p| p.name == s.name || !is_file(&p.name))
+        {
+            return Err(AppError::Inject(DeliverError::NoSuchFile {
+                name: s.name.clone(),
+                file: slot.name.clone(),
+            }));
+        }
+    }
+    if secrets.iter().all(|s| s.paths.is_empty()) {
+        return Ok((0..secrets.len()).collect());
+    }
+    let mut order = Vec::with_capacity(secrets.len());
+    let mut placed = vec![false; secrets.len()];
+    while order.len() < secrets.len() {
+        let ready = (0..secrets.len()).filter(|&i| !placed[i]).find(|&i| {
+            secrets[i].paths.iter().all(|p| {
+                secrets
+                    .iter()
+                    .zip(&placed)
+                    .any(|(f, &done)| done && f.delivery == Delivery::File && f.name == p.name)
+            })
+        });
+        let Some(i) = ready else {
+            let circle: Vec<&str> = (0..secrets.len())
+                .filter(|&i| !placed[i])
+                .map(|i| secrets[i].name.as_str())
+                .collect();
+            return Err(AppError::Inject(DeliverError::PathCycle(circle.join(", "))));
+        };
+        placed[i] = true;
+        order.push(i);
+    }
+    Ok(order)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compose::template::PathSlot;
+
+    fn secret(name: &str, delivery: Delivery, paths: &[&str]) -> ResolvedSecret {
+        ResolvedSecret {
+            name: name.into(),
+            delivery,
+            reference: String::new(),
+            vault_id: String::new(),
+            item_id: String::new(),
+            field_id: String::new(),
+            signer: String::new(),
+            value: Secret::new(b"v".to_vec()),
+            paths: paths
+                .iter()
+                .map(|n| PathSlot {
+                    at: 1,
+                    name: (*n).into(),
+                })
+                .collect(),
+        }
+    }
+
+    fn order(secrets: &[ResolvedSecret]) -> Result<Vec<usize>, String> {
+        delivery_order(secrets).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_template_comes_after_the_files_it_names_and_the_rest_keeps_its_order() {
+        use Delivery::{Env, File};
+        let s = [
+            secret("CONF", File, &["CERT", "KEY"]),
+            secret("A", Env, &[]),
+            secret("URL", Env, &["CONF"]),
+            secret("CERT", File, &[]),
+            secret("KEY", File, &[]),
+        ];
+        assert_eq!(order(&s).unwrap(), [1, 3, 4, 0, 2]);
+        let plain = [secret("A", Env, &[]), secret("B", File, &[])];
+        assert_eq!(order(&plain).unwrap(), [0, 1]);
+    }
+
+    #[test]
+    fn a_path_of_no_file_of_its_own_or_in_a_circle_is_refused() {
+        use Delivery::{Env, File};
+        let e = order(&[secret("CONF", File, &["A"]), secret("A", Env, &[])]).unwrap_err();
+        assert!(
+            e.contains("{{ path:A }}, but A is not another file secret"),
+            "{e}"
+        );
+        let e = order(&[secret("CONF", File, &["CONF"])]).unwrap_err();
+        assert!(e.contains("template of CONF has {{ path:CONF }}"), "{e}");
+        let e = order(&[
+            secret("X", File, &[]),
+            secret("A", File, &["B"]),
+            secret("B", File, &["A"]),
+        ])
+        .unwrap_err();
+        assert!(e.contains("templates of A, B name each other"), "{e}");
+    }
+
+    #[test]
+    fn with_paths_fills_only_a_template_that_names_paths() {
+        let mut s = secret("CONF", Delivery::File, &["CERT"]);
+        let filled = with_paths(&s, |n| Some(format!("/p/{n}"))).unwrap();
+        assert_eq!(filled.expose(), b"v/p/CERT");
+        let e = with_paths(&s, |_| None).unwrap_err().to_string();
+        assert!(e.contains("path:CERT"), "{e}");
+        s.paths.clear();
+        assert_eq!(with_paths(&s, |_| None).unwrap().expose(), b"v");
     }
 }

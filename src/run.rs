@@ -31,6 +31,7 @@ pub fn run(inv: Invocation) -> Result<u8, AppError> {
         Action::Init { project } => {
             commands::init::run(&Startup::begin(global)?, project.as_deref())
         }
+        Action::Install { dir } => commands::install::run(&Startup::begin(global)?, &dir),
     }
 }
 

@@ -33,8 +33,8 @@ const EXAMPLES: &str = "\
 Examples:
   r4-exec -- node server.js               run with the secrets of ./r4.toml
   r4-exec -c /etc/app/r4.toml -- /usr/bin/app
-  r4-exec --watch --reload-signal HUP -- nginx -g 'daemon off;'
-                                          stay the parent: refresh, forward signals
+  r4-exec --watch --on-change signal:HUP -- sh -c 'exec nginx -c \"$NGINX_CONF\"'
+                                          stay the parent; on a change, swap [files], HUP
   r4-exec keygen --out agent.pem          create the agent's RSA key (0600)
   r4-exec register                        register its public key with R4
   r4-exec whoami                          show the key's identity and policy
@@ -236,6 +236,15 @@ pub enum Command {
         /// Fetch every field of this project (name or id) instead of listing fields
         #[arg(long, value_name = "NAME")]
         project: Option<String>,
+    },
+    /// Copy this binary into DIR as DIR/r4-exec (mode 0555), for an init container
+    #[command(
+        after_help = "Copies the running binary and does nothing else: no shell, no configuration,\nno network. kubectl-r4 wrap's init container runs it to put r4-exec in a\nMemory emptyDir the app's container then runs it from (docs/kubernetes.md).\n\nExample:\n  r4-exec install /r4/"
+    )]
+    Install {
+        /// The directory to copy into (it must exist)
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
     },
 }
 

@@ -53,6 +53,7 @@ fn subcommand(sub: Command) -> Result<Action, AppError> {
             toml,
         },
         Command::Init { project } => Action::Init { project },
+        Command::Install { dir } => Action::Install { dir },
     })
 }
 

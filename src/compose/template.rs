@@ -9,12 +9,16 @@
 //!
 //! - every `{{` opens a placeholder, closed by the next `}}` on the same line;
 //! - inside, after optional spaces or tabs: an `r4://` reference (its own
-//!   escapes, `%2F` and `%25`, apply), or `"{{"`, which stands for a literal
-//!   `{{`;
+//!   escapes, `%2F` and `%25`, apply); `path:NAME`, the path of the file
+//!   secret `NAME` (a `[files]` entry or an `r4+file://` variable), so that a
+//!   configuration file can name the other files it needs (`nginx.conf` and
+//!   its `ssl_certificate_key`); or `"{{"`, which stands for a literal `{{`;
 //! - a `}}` outside a placeholder is literal text.
 //!
 //! Values are inserted verbatim in one pass over the parsed template: a
 //! value that contains `{{ r4://… }}` stays that text, it is never expanded.
+//! Paths are known only when the files are handed over, so a rendering
+//! leaves a [`PathSlot`] where each goes, and [`fill`] inserts them then.
 
 use thiserror::Error;
 use zeroize::Zeroize;
@@ -36,7 +40,22 @@ pub struct Template {
 enum Segment {
     Text(String),
     Value(Placeholder),
+    /// `{{ path:NAME }}`.
+    Path(String),
 }
+
+/// Where, in a rendered value, the path of file secret `name` goes: at byte
+/// `at` of the value without any path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathSlot {
+    /// Offset in the rendered value.
+    pub at: usize,
+    /// The file secret whose path goes there.
+    pub name: String,
+}
+
+/// The prefix of a path placeholder.
+pub const PATH_PREFIX: &str = "path:";
 
 /// One `{{ r4://… }}` of a template.
 #[derive(Debug, Clone)]
@@ -107,19 +126,27 @@ impl Template {
         &self.origin
     }
 
-    /// The placeholders, in order (one per occurrence).
+    /// The `r4://` placeholders, in order (one per occurrence).
     pub fn placeholders(&self) -> impl Iterator<Item = &Placeholder> {
         self.segments.iter().filter_map(|s| match s {
             Segment::Value(p) => Some(p),
-            Segment::Text(_) => None,
+            Segment::Text(_) | Segment::Path(_) => None,
+        })
+    }
+
+    /// The names of the `{{ path:NAME }}` placeholders, in order.
+    pub fn paths(&self) -> impl Iterator<Item = &str> {
+        self.segments.iter().filter_map(|s| match s {
+            Segment::Path(name) => Some(name.as_str()),
+            Segment::Text(_) | Segment::Value(_) => None,
         })
     }
 
     /// The template with the `n`-th placeholder replaced by `values[n]`,
-    /// verbatim. `None` unless there is exactly one value per placeholder.
-    /// Written into one buffer of the final size, so that no partial copy
-    /// is left behind by a reallocation.
-    pub fn render(&self, values: &[&[u8]]) -> Option<Secret> {
+    /// verbatim, and where each path goes. `None` unless there is exactly
+    /// one value per placeholder. Written into one buffer of the final size,
+    /// so that no partial copy is left behind by a reallocation.
+    pub fn render(&self, values: &[&[u8]]) -> Option<(Secret, Vec<PathSlot>)> {
         if values.len() != self.placeholders().count() {
             return None;
         }
@@ -128,21 +155,51 @@ impl Template {
             .iter()
             .map(|s| match s {
                 Segment::Text(t) => t.len(),
-                Segment::Value(_) => 0,
+                Segment::Value(_) | Segment::Path(_) => 0,
             })
             .sum::<usize>()
             + values.iter().map(|v| v.len()).sum::<usize>();
         let mut out = Vec::with_capacity(size);
+        let mut slots = Vec::new();
         let mut values = values.iter();
         for s in &self.segments {
             match s {
                 Segment::Text(t) => out.extend_from_slice(t.as_bytes()),
                 Segment::Value(_) => out.extend_from_slice(values.next()?),
+                Segment::Path(name) => slots.push(PathSlot {
+                    at: out.len(),
+                    name: name.clone(),
+                }),
             }
         }
         debug_assert_eq!(out.len(), size);
-        Some(Secret::new(out))
+        Some((Secret::new(out), slots))
     }
+}
+
+/// `value` with the path of each slot's file inserted at its offset, in one
+/// buffer of the final size; `Err(name)` for the first slot whose file
+/// `path_of` does not know.
+pub fn fill(
+    value: &[u8],
+    slots: &[PathSlot],
+    path_of: impl Fn(&str) -> Option<String>,
+) -> Result<Secret, String> {
+    let mut paths = Vec::with_capacity(slots.len());
+    for slot in slots {
+        paths.push(path_of(&slot.name).ok_or_else(|| slot.name.clone())?);
+    }
+    let size = value.len() + paths.iter().map(String::len).sum::<usize>();
+    let mut out = Vec::with_capacity(size);
+    let mut from = 0;
+    for (slot, path) in slots.iter().zip(&paths) {
+        out.extend_from_slice(&value[from..slot.at]);
+        out.extend_from_slice(path.as_bytes());
+        from = slot.at;
+    }
+    out.extend_from_slice(&value[from..]);
+    debug_assert_eq!(out.len(), size);
+    Ok(Secret::new(out))
 }
 
 impl Drop for Template {
@@ -173,9 +230,18 @@ fn placeholder(inner: &str, line: usize) -> Result<Segment, String> {
     if body == LITERAL_OPEN {
         return Ok(Segment::Text("{{".into()));
     }
+    if let Some(name) = body.strip_prefix(PATH_PREFIX) {
+        let name = name.trim_matches(|c| c == ' ' || c == '\t');
+        if !crate::contract::envname::is_valid_env_name(name) {
+            return Err(
+                "a path placeholder names a file secret: {{ path:NAME }}, NAME a variable name of [files] or of an r4+file:// reference".into(),
+            );
+        }
+        return Ok(Segment::Path(name.to_owned()));
+    }
     if !body.starts_with("r4://") {
         return Err(
-            "this {{ … }} is not a placeholder: write {{ r4://vault/item/field }}, or {{ \"{{\" }} for a literal {{".into(),
+            "this {{ … }} is not a placeholder: write {{ r4://vault/item/field }}, {{ path:NAME }} for the path of file secret NAME, or {{ \"{{\" }} for a literal {{".into(),
         );
     }
     let reference =
@@ -193,7 +259,7 @@ mod tests {
 
     fn render(t: &Template, values: &[&str]) -> String {
         let values: Vec<&[u8]> = values.iter().map(|v| v.as_bytes()).collect();
-        String::from_utf8(t.render(&values).unwrap().expose().to_vec()).unwrap()
+        String::from_utf8(t.render(&values).unwrap().0.expose().to_vec()).unwrap()
     }
 
     #[test]
@@ -220,6 +286,59 @@ mod tests {
             "postgres://u:{{ r4://DB/Prod/user }}@db\nhost: h\n"
         );
         assert!(t.render(&[b"only one"]).is_none());
+    }
+
+    #[test]
+    fn path_placeholders_leave_slots_that_fill_completes() {
+        let t = Template::parse(
+            "cert {{ path:TLS_CERT }};\nkey {{path:TLS_KEY}}; pw {{ r4://V/I/F }} {{ path:TLS_CERT }}",
+            "nginx.conf",
+        )
+        .unwrap();
+        assert_eq!(t.placeholders().count(), 1);
+        assert_eq!(
+            t.paths().collect::<Vec<_>>(),
+            ["TLS_CERT", "TLS_KEY", "TLS_CERT"]
+        );
+        let (value, slots) = t.render(&[b"{{ path:TLS_KEY }}"]).unwrap();
+        assert_eq!(value.expose(), b"cert ;\nkey ; pw {{ path:TLS_KEY }} ");
+        let at: Vec<(usize, &str)> = slots.iter().map(|s| (s.at, s.name.as_str())).collect();
+        assert_eq!(at, [(5, "TLS_CERT"), (11, "TLS_KEY"), (35, "TLS_CERT")]);
+        let paths = |name: &str| match name {
+            "TLS_CERT" => Some("/proc/7/fd/3".to_owned()),
+            "TLS_KEY" => Some("/proc/7/fd/4".to_owned()),
+            _ => None,
+        };
+        // A value is never expanded: the placeholder inside it stays text.
+        assert_eq!(
+            fill(value.expose(), &slots, paths).unwrap().expose(),
+            b"cert /proc/7/fd/3;\nkey /proc/7/fd/4; pw {{ path:TLS_KEY }} /proc/7/fd/3"
+        );
+        assert_eq!(
+            fill(value.expose(), &slots, |_| None).unwrap_err(),
+            "TLS_CERT"
+        );
+        assert_eq!(fill(b"as is", &[], |_| None).unwrap().expose(), b"as is");
+    }
+
+    #[test]
+    fn a_path_placeholder_names_a_variable_and_is_never_quoted() {
+        for text in [
+            "{{ path: }}",
+            "{{ path:1X }}",
+            "{{ path:A-B }}",
+            "{{ path:hunter2 secret }}",
+        ] {
+            let e = Template::parse(text, "t").unwrap_err();
+            assert!(
+                e.message
+                    .starts_with("a path placeholder names a file secret"),
+                "{e}"
+            );
+            assert!(!e.to_string().contains("hunter2"), "{e}");
+        }
+        let t = Template::parse("{{ path: \tKEY_1\t }}", "t").unwrap();
+        assert_eq!(t.paths().collect::<Vec<_>>(), ["KEY_1"]);
     }
 
     #[test]

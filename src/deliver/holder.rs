@@ -195,6 +195,12 @@ impl Holder {
         Ok(memfd::fd_path(self.proc_pid, answer))
     }
 
+    /// The path that opens the file of variable `name`, if it has a slot.
+    pub fn path(&self, name: &str) -> Option<String> {
+        let (_, slot) = self.slots.iter().find(|(n, _)| n == name)?;
+        Some(memfd::fd_path(self.proc_pid, *slot))
+    }
+
     /// Whether the holder has exited (collecting it if so). `ECHILD` counts
     /// as exited: a reaper of every child may have collected it first.
     pub fn exited(&self) -> bool {

@@ -50,6 +50,21 @@ pub enum DeliverError {
         /// The value's length.
         bytes: usize,
     },
+    /// A template's `{{ path:FILE }}` names no file secret of this run (or
+    /// its own variable).
+    #[error("the template of {name} has {{{{ path:{file} }}}}, but {file} is not another file secret here: map it in [files] or as an r4+file:// reference")]
+    NoSuchFile {
+        /// The variable whose template names the path.
+        name: String,
+        /// The name in the placeholder.
+        file: String,
+    },
+    /// Templates name each other's paths in a circle, so none can be
+    /// written first.
+    #[error(
+        "the templates of {0} name each other's paths ({{{{ path:… }}}}): one of them must not"
+    )]
+    PathCycle(String),
     /// `/proc` is not mounted: a file secret's path could not be opened.
     #[error("file secrets are reached through /proc, which is not usable here ({0})")]
     NoProc(String),

@@ -11,6 +11,7 @@
 use std::collections::HashSet;
 
 use crate::compose::bundle;
+use crate::compose::template::PathSlot;
 use crate::config::{Composite, CompositeKind, Config, Members};
 use crate::contract::Secret;
 
@@ -78,7 +79,7 @@ pub(super) fn build(
             parts = project.iter().map(|s| as_part(c, s)).collect();
         }
         match build_one(c, &parts, &project) {
-            Ok(value) => out.secrets.push(whole(c, value, parts.len())),
+            Ok((value, paths)) => out.secrets.push(whole(c, value, paths, parts.len())),
             Err((reference, why)) => problems.push(Problem {
                 name: Some(c.name.clone()),
                 reference: Some(reference),
@@ -127,6 +128,7 @@ fn as_part(c: &Composite, s: &ResolvedSecret) -> ResolvedSecret {
         field_id: s.field_id.clone(),
         signer: s.signer.clone(),
         value: s.value.clone(),
+        paths: Vec::new(),
     }
 }
 
@@ -136,7 +138,7 @@ fn build_one(
     c: &Composite,
     parts: &[ResolvedSecret],
     project: &[ResolvedSecret],
-) -> Result<Secret, (String, &'static str)> {
+) -> Result<(Secret, Vec<PathSlot>), (String, &'static str)> {
     match &c.kind {
         CompositeKind::Template(t) => {
             let values: Vec<&[u8]> = parts.iter().map(|p| p.value.expose()).collect();
@@ -156,13 +158,14 @@ fn build_one(
                     .collect(),
             };
             bundle::render(*format, &entries)
+                .map(|value| (value, Vec::new()))
                 .map_err(|e| (format!("{} bundle, key {}", format.name(), e.key), e.reason))
         }
     }
 }
 
 /// The built value of `c`, as the secret delivered.
-fn whole(c: &Composite, value: Secret, parts: usize) -> ResolvedSecret {
+fn whole(c: &Composite, value: Secret, paths: Vec<PathSlot>, parts: usize) -> ResolvedSecret {
     let reference = match &c.kind {
         CompositeKind::Template(t) => format!("template {} ({parts} placeholders)", t.origin()),
         CompositeKind::Bundle { format, members } => format!(
@@ -183,5 +186,6 @@ fn whole(c: &Composite, value: Secret, parts: usize) -> ResolvedSecret {
         field_id: String::new(),
         signer: String::new(),
         value,
+        paths,
     }
 }

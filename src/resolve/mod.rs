@@ -24,6 +24,7 @@ pub mod vault;
 use std::collections::{HashMap, HashSet};
 
 use crate::client::{Client, ClientError};
+use crate::compose::template::PathSlot;
 use crate::config::{Config, Delivery};
 use crate::contract::checkpoint::VersionFloor;
 use crate::contract::crypto::PrivateKey;
@@ -70,6 +71,10 @@ pub struct ResolvedSecret {
     pub signer: String,
     /// The value.
     pub value: Secret,
+    /// Where a template's `{{ path:NAME }}` placeholders go in `value`
+    /// (empty for everything else): the paths are known only once the files
+    /// are handed over, and [`crate::launch`] inserts them then.
+    pub paths: Vec<PathSlot>,
 }
 
 /// The outcome of a resolution.
@@ -391,6 +396,7 @@ impl Target {
             field_id: self.field_id,
             signer: self.signer,
             value,
+            paths: Vec::new(),
         }
     }
 }

@@ -113,6 +113,7 @@ pub(super) fn env_secrets(
                 field_id: String::new(),
                 signer: "(server mapping; no checkpoint)".into(),
                 value: secret,
+                paths: Vec::new(),
             }),
             Err(failure) => problems.push(Problem {
                 name: Some(name.clone()),

@@ -634,14 +634,16 @@ impl Supervisor<'_> {
     fn swap(&mut self, new: &[ResolvedSecret], name: &str) -> Result<(), AppError> {
         let gone =
             |why: &str| AppError::system("swapping in a file secret")(std::io::Error::other(why));
-        let value = new.iter().find(|s| s.name == name).map(|s| &s.value);
-        let value = value.ok_or_else(|| gone("no new value"))?;
+        let secret = new.iter().find(|s| s.name == name);
+        let secret = secret.ok_or_else(|| gone("no new value"))?;
         let holder = self
             .holder
             .as_mut()
             .ok_or_else(|| gone("its holder is gone"))?;
+        // A template naming other files' paths: they keep theirs on a swap.
+        let value = crate::launch::with_paths(secret, |n| holder.path(n))?;
         FileHome::Holder(holder)
-            .put(name, value)
+            .put(name, &value)
             .map(drop)
             .map_err(|e| AppError::file(name, e))
     }

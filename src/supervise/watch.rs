@@ -192,6 +192,7 @@ mod tests {
             field_id: name.into(),
             signer: "sha256:x".into(),
             value: Secret::new(value.as_bytes().to_vec()),
+            paths: Vec::new(),
         }
     }
 

@@ -457,3 +457,40 @@ fn colliding_project_names_are_errors_unless_mapped_explicitly() {
         assert_eq!(stdout(&out), DB_PASSWORD, "{source}: {}", stderr(&out));
     }
 }
+
+/// `r4-exec install DIR`, as kubectl-r4's init container runs it: the copy is
+/// the same binary, 0555, and runs; no configuration or credential is read
+/// (the environment is empty).
+#[test]
+fn install_copies_the_binary_itself_and_nothing_else() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(bin())
+        .args(["install", dir.path().to_str().unwrap()])
+        .env_clear()
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let copy = dir.path().join("r4-exec");
+    assert!(stderr(&out).contains("installed"), "{}", stderr(&out));
+    assert_eq!(std::fs::read(&copy).unwrap(), std::fs::read(bin()).unwrap());
+    let mode = std::fs::metadata(&copy).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode, 0o555);
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    let version = std::process::Command::new(&copy)
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert!(
+        stdout(&version).starts_with("r4-exec "),
+        "{}",
+        stdout(&version)
+    );
+    fails(
+        std::process::Command::new(bin())
+            .args(["install", "/nonexistent/r4"])
+            .env_clear(),
+        70,
+        &["/nonexistent/r4/r4-exec"],
+    );
+}

@@ -34,6 +34,7 @@ mod plan;
 mod proxy;
 mod rotate;
 mod rounds;
+mod servers;
 mod supervise;
 mod tls;
 mod tls_chains;
