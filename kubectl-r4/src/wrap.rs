@@ -679,7 +679,7 @@ spec:
         let Some(Node::Seq(inits)) = spec.get("initContainers") else {
             panic!()
         };
-        assert_eq!(inits[0], init_container(&opts().image));
+        assert!(yaml::equivalent(&inits[0], &init_container(&opts().image)));
         let Some(Node::Seq(vols)) = spec.get("volumes") else {
             panic!()
         };
@@ -724,7 +724,7 @@ spec:
         // With args, only the (equal) Entrypoint counts.
         let with_args = format!("{pod}    args: [x]\n");
         let out = wrap_stream(&with_args, &opts(), &mut table()).unwrap();
-        assert!(out.contains("- \"/app\"\n    - \"x\"\n"), "{out}");
+        assert!(out.contains("- /app\n    - x\n"), "{out}");
         assert!(out.contains(&"b".repeat(64)), "{out}");
     }
 
@@ -732,8 +732,8 @@ spec:
     fn lists_and_cronjobs() {
         let text = "apiVersion: v1\nkind: List\nitems:\n- kind: CronJob\n  metadata: {name: c}\n  spec:\n    jobTemplate:\n      spec:\n        template:\n          metadata: {annotations: {r4.dev/inject: 'true'}}\n          spec:\n            containers: [{name: j, image: i, command: [/job]}]\n";
         let out = wrap_stream(text, &opts(), &mut table()).unwrap();
-        assert!(out.contains("- \"/r4/r4-exec\"\n"), "{out}");
-        assert!(out.contains("name: \"r4-install\""), "{out}");
+        assert!(out.contains("- /r4/r4-exec\n"), "{out}");
+        assert!(out.contains("name: r4-install"), "{out}");
         let again = wrap_stream(&out, &opts(), &mut Table::default()).unwrap();
         assert_eq!(again, out);
     }
