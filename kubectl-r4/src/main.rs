@@ -124,8 +124,19 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            // One line, whatever a registry put in it.
-            let line = e.replace(['\n', '\r'], " ");
+            // One line, whatever a registry or a library put in it: every
+            // control character escaped.
+            let line: String = e
+                .chars()
+                .flat_map(|c| {
+                    let escaped: Vec<char> = if c.is_control() {
+                        c.escape_default().collect()
+                    } else {
+                        vec![c]
+                    };
+                    escaped
+                })
+                .collect();
             let _ = writeln!(std::io::stderr(), "kubectl-r4: {line}");
             ExitCode::FAILURE
         }

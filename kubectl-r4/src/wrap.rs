@@ -240,6 +240,9 @@ fn wrap_template(
     let Some(names) = selected(template, at)? else {
         return Ok(false);
     };
+    if names.is_empty() {
+        return Ok(false);
+    }
     let Some(spec) = template.get_mut("spec") else {
         return Ok(false);
     };

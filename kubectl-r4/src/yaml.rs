@@ -38,11 +38,22 @@ pub fn split(text: &str) -> Vec<Chunk<'_>> {
     let mut chunks = Vec::new();
     let mut start = 0;
     let mut offset = 0;
+    // Where a run of directive lines (`%YAML`, `%TAG`) began: they belong
+    // to the document whose `---` follows them.
+    let mut directives: Option<usize> = None;
     for line in text.split_inclusive('\n') {
         let bare = line.strip_suffix('\n').unwrap_or(line);
-        if is_start(bare) && offset > start {
-            chunks.push(&text[start..offset]);
-            start = offset;
+        if is_start(bare) {
+            let at = directives.unwrap_or(offset);
+            if at > start {
+                chunks.push(&text[start..at]);
+                start = at;
+            }
+        }
+        if bare.starts_with('%') {
+            directives.get_or_insert(offset);
+        } else {
+            directives = None;
         }
         offset += line.len();
     }
@@ -53,7 +64,10 @@ pub fn split(text: &str) -> Vec<Chunk<'_>> {
         .into_iter()
         .map(|text| Chunk {
             text,
-            explicit_start: is_start(text.lines().next().unwrap_or("")),
+            explicit_start: text
+                .lines()
+                .find(|l| !l.starts_with('%'))
+                .is_some_and(is_start),
         })
         .collect()
 }
@@ -315,7 +329,11 @@ fn emit_child(out: &mut String, value: &Node, level: usize, in_map: bool) {
 fn key_text(key: &Node) -> String {
     match key {
         Node::Scalar(s) if s.plain && s.tag.is_none() && is_simple_key(&s.text) => s.text.clone(),
-        Node::Scalar(s) => scalar_text(s, 0),
+        Node::Scalar(s) if s.plain && plain_is_safe(&s.text) => match &s.tag {
+            Some(tag) => format!("{} {}", tag_text(tag), s.text),
+            None => s.text.clone(),
+        },
+        Node::Scalar(s) => quote(&s.text),
         // A complex key: written as a quoted flow of its emitted text is
         // not worth it for Kubernetes manifests, which never have one.
         other => quote(&emit(other)),
@@ -513,6 +531,16 @@ mod tests {
         assert!(!chunks[0].explicit_start);
         assert_eq!(chunks[1].text, "---\nb: 2\n");
         assert_eq!(chunks[3].text, "---\n---x: 1\n");
+    }
+
+    #[test]
+    fn directives_go_with_the_document_they_precede() {
+        let text = "a: 1\n...\n%YAML 1.2\n---\nb: 2\n";
+        let chunks = split(text);
+        assert_eq!(chunks[0].text, "a: 1\n...\n");
+        assert_eq!(chunks[1].text, "%YAML 1.2\n---\nb: 2\n");
+        assert!(chunks[1].explicit_start);
+        assert!(parse(chunks[0].text).is_ok() && parse(chunks[1].text).is_ok());
     }
 
     #[test]
