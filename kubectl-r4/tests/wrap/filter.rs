@@ -231,3 +231,23 @@ fn wrapped_workloads_pass_the_kubernetes_schema() {
         );
     }
 }
+
+/// The shim's static budget: r4-exec depends neither on kubectl-r4 nor on
+/// the crates only kubectl-r4 brings (its HTTP client and YAML parser), as
+/// Cargo.lock records r4-exec's dependencies.
+#[test]
+fn r4_exec_never_depends_on_kubectl_r4() {
+    let lock =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.lock")).unwrap();
+    let block = lock
+        .split("[[package]]")
+        .find(|b| b.contains("\nname = \"r4-exec\"\n"))
+        .expect("r4-exec in Cargo.lock");
+    assert!(block.contains("dependencies = ["), "{block}");
+    for name in ["kubectl-r4", "ureq", "saphyr-parser"] {
+        assert!(
+            !block.contains(&format!("\"{name}")),
+            "r4-exec depends on {name}"
+        );
+    }
+}
