@@ -61,7 +61,10 @@ pub fn wrap_stream(
             continue;
         };
         if wrap_object(&mut node, opts, resolver, &at)? {
-            if chunk.explicit_start {
+            let header = yaml::header(chunk.text);
+            out.push_str(header);
+            if chunk.explicit_start && !header.lines().any(yaml::is_start) {
+                // `--- {…}`: the content started on the marker's line.
                 out.push_str("---\n");
             }
             out.push_str(&yaml::emit(&node));
@@ -432,7 +435,12 @@ fn ensure_mount(container: &mut Node, at: &str) -> Result<bool, String> {
 
 fn ensure_volume(spec: &mut Node, at: &str) -> Result<bool, String> {
     let volumes = list(spec, "volumes", at)?;
-    if named(volumes, VOLUME).is_some() {
+    if let Some(volume) = named(volumes, VOLUME) {
+        if volume.get("emptyDir").is_none() {
+            return Err(format!(
+                "{at}: the pod already has a volume {VOLUME} that is not an emptyDir"
+            ));
+        }
         return Ok(false);
     }
     volumes.push(map(vec![
@@ -604,6 +612,28 @@ mod tests {
             image: "ghcr.io/r4-dev/r4-exec:0.1.0".into(),
             wrap_probes: true,
         }
+    }
+
+    #[test]
+    fn a_changed_document_keeps_its_header() {
+        let text = "---\n# Source: chart/templates/pod.yaml\nkind: Pod # gone\nmetadata: {name: p, annotations: {r4.dev/inject: 'true'}}\nspec: {containers: [{name: a, image: x, command: [y]}]}\n";
+        let out = wrap_stream(text, &opts(), &mut table()).unwrap();
+        assert!(
+            out.starts_with("---\n# Source: chart/templates/pod.yaml\nkind: Pod\n"),
+            "{out}"
+        );
+        let flow = "--- {kind: Pod, metadata: {name: p, annotations: {r4.dev/inject: 'true'}}, spec: {containers: [{name: a, command: [y]}]}}\n";
+        let out = wrap_stream(flow, &opts(), &mut table()).unwrap();
+        assert!(out.starts_with("---\nkind: Pod\n"), "{out}");
+        let theirs = text.replace(
+            "command: [y]}]",
+            "command: [y]}], volumes: [{name: r4-bin, hostPath: {path: /x}}]",
+        );
+        let err = wrap_stream(&theirs, &opts(), &mut table()).unwrap_err();
+        assert!(
+            err.ends_with("the pod already has a volume r4-bin that is not an emptyDir"),
+            "{err}"
+        );
     }
 
     const DEPLOYMENT: &str = "# a comment that passes through

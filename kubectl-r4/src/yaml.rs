@@ -26,7 +26,7 @@ pub struct Chunk<'a> {
 
 /// Whether `line` (without its newline) is a document start marker: `---`
 /// at column 0, alone or followed by a space or tab.
-fn is_start(line: &str) -> bool {
+pub fn is_start(line: &str) -> bool {
     line.strip_prefix("---")
         .is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '\t', '\r']))
 }
@@ -70,6 +70,28 @@ pub fn split(text: &str) -> Vec<Chunk<'_>> {
                 .is_some_and(is_start),
         })
         .collect()
+}
+
+/// The lines a changed document keeps as they were: its directives, its
+/// `---` line (if nothing but a comment follows the marker) and the
+/// comment and blank lines before its content (Helm's `# Source: …`).
+pub fn header(text: &str) -> &str {
+    let mut end = 0;
+    for line in text.split_inclusive('\n') {
+        let bare = line.trim_end_matches(['\n', '\r']);
+        let keep = bare.starts_with('%')
+            || bare.trim().is_empty()
+            || bare.trim_start().starts_with('#')
+            || (is_start(bare) && {
+                let rest = bare[3..].trim();
+                rest.is_empty() || rest.starts_with('#')
+            });
+        if !keep {
+            break;
+        }
+        end += line.len();
+    }
+    &text[..end]
 }
 
 /// A YAML node.
@@ -541,6 +563,18 @@ mod tests {
         assert_eq!(chunks[1].text, "%YAML 1.2\n---\nb: 2\n");
         assert!(chunks[1].explicit_start);
         assert!(parse(chunks[0].text).is_ok() && parse(chunks[1].text).is_ok());
+    }
+
+    #[test]
+    fn the_header_of_a_document() {
+        assert_eq!(
+            header("---\n# Source: a.yaml\n\nkind: Pod\n"),
+            "---\n# Source: a.yaml\n\n"
+        );
+        assert_eq!(header("--- # c\nkind: Pod\n"), "--- # c\n");
+        assert_eq!(header("--- {kind: Pod}\n"), "");
+        assert_eq!(header("kind: Pod\n# not a header\n"), "");
+        assert_eq!(header("%YAML 1.2\n---\nkind: Pod\n"), "%YAML 1.2\n---\n");
     }
 
     #[test]
