@@ -13,12 +13,14 @@ use crate::util::*;
 
 /// One answer: status line, extra headers, body.
 type Answer = (u16, Vec<(String, String)>, Vec<u8>);
+/// The requests a [`Fake`] saw: path and Authorization header.
+type Seen = Arc<Mutex<Vec<(String, Option<String>)>>>;
 
 /// A server answering each request with `answer(host, path, authorization)`, recording every
 /// request's path and Authorization header. Stops when dropped.
 struct Fake {
     host: String,
-    seen: Arc<Mutex<Vec<(String, Option<String>)>>>,
+    seen: Seen,
     stop: Arc<std::sync::atomic::AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -142,7 +144,7 @@ fn a_blob_that_is_not_its_digest_is_refused() {
         &pod,
         &["--insecure-registry", &fake.host],
         &[
-            &format!("served a config blob whose digest is sha256:"),
+            "served a config blob whose digest is sha256:",
             &format!("not {}", digest(CONFIG)),
         ],
     );
