@@ -343,7 +343,7 @@ fn from_image(
     let info = resolver.resolve(&image).map_err(|e| format!("{at}: {e}"))?;
     let mut words: Option<(&Platform, Vec<String>)> = None;
     for (platform, config) in &info.configs {
-        let these = effective(None, args, config);
+        let these = effective(None, args, &escaped(config));
         match &words {
             None => words = Some((platform, these)),
             Some((first, w)) if *w != these => {
@@ -362,6 +362,22 @@ fn from_image(
         container.set("image", Node::str(&info.pinned));
     }
     Ok(words)
+}
+
+/// The image's words as `command` must write them: Kubernetes expands
+/// `$(VAR)` in a container's command and args (`$$` is a literal `$`), but
+/// never in the image's Entrypoint and Cmd, so every `$` from the image is
+/// doubled to mean what it meant.
+fn escaped(config: &Config) -> Config {
+    let esc = |words: &Option<Vec<String>>| {
+        words
+            .as_ref()
+            .map(|w| w.iter().map(|s| s.replace('$', "$$")).collect())
+    };
+    Config {
+        entrypoint: esc(&config.entrypoint),
+        cmd: esc(&config.cmd),
+    }
 }
 
 /// A command for a message: JSON-quoted words, control characters escaped.
@@ -612,6 +628,33 @@ mod tests {
             image: "ghcr.io/r4-dev/r4-exec:0.1.0".into(),
             wrap_probes: true,
         }
+    }
+
+    #[test]
+    fn the_image_s_dollars_are_escaped_the_container_s_are_not() {
+        let mut t = table();
+        t.0.insert(
+            "reg.example/dollar:1".into(),
+            ImageInfo {
+                pinned: "reg.example/dollar@sha256:0".into(),
+                configs: vec![(
+                    amd64(),
+                    Config {
+                        entrypoint: Some(v(&["sh", "-c", "echo $(HOME) $$ $X"])),
+                        cmd: Some(v(&["$(NOT_THIS)"])),
+                    },
+                )],
+            },
+        );
+        let pod = "kind: Pod\nmetadata: {name: p, annotations: {r4.dev/inject: 'true'}}\nspec:\n  containers:\n  - name: a\n    image: reg.example/dollar:1\n";
+        let out = wrap_stream(pod, &opts(), &mut t).unwrap();
+        assert!(
+            out.contains("- \"echo $$(HOME) $$$$ $$X\"\n    - \"$$(NOT_THIS)\"\n"),
+            "{out}"
+        );
+        let with_args = format!("{pod}    args: [\"$(KEEP)\"]\n");
+        let out = wrap_stream(&with_args, &opts(), &mut t).unwrap();
+        assert!(out.contains("- \"$(KEEP)\"\n"), "{out}");
     }
 
     #[test]

@@ -186,6 +186,8 @@ fn reads_a_file_and_documents_its_flags() {
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("image: reg.example/r4-exec@sha256:0123\n"));
+    // `-f -` is standard input.
+    assert_eq!(wrap_ok(object, &["-f", "-"]), wrap_ok(object, &[]));
     let help = Command::new(env!("CARGO_BIN_EXE_kubectl-r4"))
         .args(["wrap", "--help"])
         .output()
