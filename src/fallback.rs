@@ -55,6 +55,8 @@ pub struct CopyOptions {
     pub path: PathBuf,
     /// Older copies are refused.
     pub max_age: Duration,
+    /// `[fallback] prefer`: a valid copy is used without asking R4 first.
+    pub prefer: bool,
 }
 
 /// What the stamp line says, signed by the agent key.
@@ -527,6 +529,7 @@ mod tests {
         CopyOptions {
             path: dir.join("sub/copy.json"),
             max_age: Duration::from_secs(3600),
+            prefer: false,
         }
     }
 
@@ -712,6 +715,7 @@ mod tests {
         let s = CopyOptions {
             path: target,
             max_age: Duration::from_secs(60),
+            prefer: false,
         };
         let e = store(&s, key(), URL, b"{}", versions(1), T0).unwrap_err();
         assert!(matches!(e, FallbackError::Write { .. }), "{e}");

@@ -97,6 +97,9 @@ pub struct RunOptions {
     pub env: EnvOptions,
     /// Restore the core-file limit for COMMAND (not `--no-core-for-child`).
     pub core_for_child: bool,
+    /// `--user USER[:GROUP]`, as written (resolved with `[r4] user` once the
+    /// configuration is read: [`crate::launch::Launch::adopt_users`]).
+    pub user: Option<String>,
     /// Exec or supervisor mode.
     pub mode: Mode,
 }
@@ -147,6 +150,9 @@ pub struct Supervision {
     pub group: bool,
     /// `--reap`.
     pub reap: bool,
+    /// `--forking`: COMMAND is a launcher; r4-exec stays while what it
+    /// started runs.
+    pub forking: bool,
     /// `--mask`.
     pub mask: bool,
 }

@@ -12,10 +12,12 @@ use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 
 use crate::compose::template::fill;
+use crate::config::Config;
 use crate::config::Delivery;
 use crate::contract::Secret;
 use crate::deliver::env::{self, EnvOptions};
 use crate::deliver::exec::ExecPlan;
+use crate::deliver::user::{self, RunAs};
 use crate::deliver::{DeliverError, FileHome};
 use crate::error::AppError;
 use crate::harden::Hardening;
@@ -34,6 +36,15 @@ pub struct Launch {
     /// The core-file limit to give back to COMMAND (`None`:
     /// `--no-core-for-child`).
     pub restore: Option<Hardening>,
+    /// Whom COMMAND (and the holder of its files) runs as: `--user` or
+    /// `[r4] user`, resolved before any secret is fetched
+    /// ([`crate::deliver::user`]). Its files are given to it.
+    pub user: Option<RunAs>,
+    /// `--user` as written, resolved by [`Launch::adopt_users`].
+    pub user_flag: Option<String>,
+    /// `[files]` entries with an `owner` of their own (the `gosu` pattern:
+    /// COMMAND starts as root and drops to that user itself).
+    pub owners: Vec<(String, RunAs)>,
     /// COMMAND's starting environment, before secrets (see
     /// [`Launch::adopt`]).
     base: Vec<(OsString, OsString)>,
@@ -57,6 +68,9 @@ impl Launch {
             argv,
             env,
             restore,
+            user: None,
+            user_flag: None,
+            owners: Vec::new(),
             base: Vec::new(),
             literals: Vec::new(),
         }
@@ -73,6 +87,46 @@ impl Launch {
             .iter()
             .map(|(n, v)| (n.clone(), Secret::new(v.as_bytes().to_vec())))
             .collect();
+    }
+
+    /// Resolves whom COMMAND runs as (`--user`, else `[r4] user`) and each
+    /// file's `owner`, before any secret is fetched: a name that does not
+    /// resolve stops the start.
+    pub fn adopt_users(&mut self, config: &Config) -> Result<(), AppError> {
+        let db = user::system();
+        let spec = self.user_flag.as_deref().or(config.r4.user.as_deref());
+        self.user = spec
+            .map(|s| user::lookup(s, db))
+            .transpose()
+            .map_err(|e| AppError::Usage(e.to_string()))?;
+        // SAFETY: geteuid(2) takes no argument and cannot fail.
+        let euid = unsafe { nix::libc::geteuid() };
+        if let Some(u) = self.user.as_ref().filter(|u| u.uid != euid && euid != 0) {
+            return Err(AppError::Usage(format!(
+                "--user {}: only root can run COMMAND as another user (r4-exec runs as uid {euid})",
+                u.spec
+            )));
+        }
+        self.owners = config
+            .owners
+            .iter()
+            .map(|(name, spec)| {
+                user::lookup(spec, db)
+                    .map(|o| (name.clone(), o))
+                    .map_err(|e| AppError::Usage(format!("[files] {name}: owner: {e}")))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(())
+    }
+
+    /// Who owns the memfd of file `name`: its own `owner`, else the
+    /// `--user`, else r4-exec's user (`None`: left as created).
+    pub fn owner_of(&self, name: &str) -> Option<&RunAs> {
+        self.owners
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, o)| o)
+            .or(self.user.as_ref())
     }
 
     /// The exec plan for `secrets`: `[env]` values in the environment, each
@@ -116,7 +170,7 @@ impl Launch {
                 }
                 Delivery::File => {
                     let placed = home
-                        .put(&s.name, &value)
+                        .put(&s.name, &value, self.owner_of(&s.name))
                         .map_err(|e| AppError::file(&s.name, e))?;
                     files.push((s.name.clone(), placed.path));
                     keep_fds.extend(placed.inherit);
@@ -133,7 +187,8 @@ impl Launch {
             envp,
             keep_fds,
             self.restore,
-        )?)
+        )?
+        .run_as(self.user.clone()))
     }
 }
 

@@ -2,7 +2,9 @@
 //! replacer with no I/O of its own.
 //!
 //! [`Patterns`] turns each secret value into the byte strings to look for:
-//! the value itself, its standard base64 encoding (RFC 4648 §4, with and
+//! the value itself, the value with each `\n` as `\r\n` (what a terminal's
+//! line discipline makes of it, `--mask` through a pseudo-terminal), its
+//! standard and URL-safe base64 encodings (RFC 4648 §4 and §5, with and
 //! without `=` padding) and its percent-encoding (RFC 3986: every byte but
 //! `A-Z a-z 0-9 - . _ ~` as `%XX`, upper- and lower-case hex). Values shorter
 //! than [`MIN_MASKED_LEN`] bytes are **not** masked, nor are their encodings:
@@ -30,7 +32,7 @@
 use std::sync::Arc;
 
 use aho_corasick::{AhoCorasick, MatchKind};
-use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
+use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
 use base64::Engine;
 use zeroize::{Zeroize, Zeroizing};
 
@@ -62,18 +64,28 @@ impl std::fmt::Debug for Patterns {
     }
 }
 
-/// The forms of `value` that are masked: the value, its standard base64
-/// (padded and unpadded) and its percent-encoding (upper- and lower-case
-/// hex), without duplicates. Empty when `value` is shorter than
+/// The forms of `value` that are masked: the value, the value with CRLF
+/// line ends, its standard and URL-safe base64 (padded and unpadded) and
+/// its percent-encoding (upper- and lower-case hex), without duplicates. Empty when `value` is shorter than
 /// [`MIN_MASKED_LEN`].
 pub fn forms(value: &[u8]) -> Vec<Zeroizing<Vec<u8>>> {
     if value.len() < MIN_MASKED_LEN {
         return Vec::new();
     }
+    let mut crlf = Zeroizing::new(Vec::with_capacity(value.len() + 8));
+    for &b in value {
+        if b == b'\n' {
+            crlf.push(b'\r');
+        }
+        crlf.push(b);
+    }
     let mut out: Vec<Zeroizing<Vec<u8>>> = vec![
         Zeroizing::new(value.to_vec()),
+        crlf,
         Zeroizing::new(STANDARD.encode(value).into_bytes()),
         Zeroizing::new(STANDARD_NO_PAD.encode(value).into_bytes()),
+        Zeroizing::new(URL_SAFE.encode(value).into_bytes()),
+        Zeroizing::new(URL_SAFE_NO_PAD.encode(value).into_bytes()),
         percent_encode(value, b"0123456789ABCDEF"),
         percent_encode(value, b"0123456789abcdef"),
     ];
@@ -321,6 +333,26 @@ mod tests {
         assert!(p.is_empty());
         assert_eq!(text(&mask_all(&p, b"abc xyz")), "abc xyz");
         assert_eq!(pats(&["abcd"]).len(), 3, "abcd, YWJjZA==, YWJjZA");
+    }
+
+    #[test]
+    fn url_safe_base64_and_terminal_line_ends_are_forms_too() {
+        // base64 of "\xfb\xff\xbf?" is "+/+/Pw==": URL-safe "-_-_Pw==".
+        let value = b"\xfb\xff\xbf?";
+        let f: Vec<Vec<u8>> = forms(value).iter().map(|v| v.to_vec()).collect();
+        for want in [&b"+/+/Pw=="[..], b"+/+/Pw", b"-_-_Pw==", b"-_-_Pw"] {
+            assert!(
+                f.iter().any(|v| v == want),
+                "{:?}",
+                String::from_utf8_lossy(want)
+            );
+        }
+        let p = pats(&["line one\nline two"]);
+        assert_eq!(
+            text(&mask_all(&p, b"<line one\r\nline two>")),
+            "<[r4:masked]\n>",
+            "what a terminal shows of a multi-line value"
+        );
     }
 
     #[test]

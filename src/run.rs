@@ -44,12 +44,13 @@ fn run_command(global: crate::invocation::GlobalOptions, opts: RunOptions) -> Re
     if opts.keep_r4_env {
         startup.keep_env_credentials();
     }
-    let launch = Launch::new(
+    let mut launch = Launch::new(
         program,
         opts.command,
         opts.env,
         opts.core_for_child.then(|| startup.hardening()),
     );
+    launch.user_flag = opts.user;
     match opts.mode {
         Mode::Supervise(supervision) => supervise::run(&startup, launch, supervision),
         Mode::Exec {
@@ -68,6 +69,7 @@ fn run_command(global: crate::invocation::GlobalOptions, opts: RunOptions) -> Re
 fn exec_mode(startup: &Startup, mut launch: Launch) -> Result<u8, AppError> {
     let sources = startup.sources()?;
     launch.adopt(sources.inherited, &sources.literals);
+    launch.adopt_users(&sources.config)?;
     let resolved = startup.block_on(async {
         let mut session = startup.session(sources.config)?;
         session.resolve().await

@@ -14,6 +14,8 @@ pub const BASE_URL: &str = "R4_BASE_URL";
 pub const FALLBACK_FILE: &str = "R4_FALLBACK_FILE";
 /// Oldest fallback copy used (`[fallback] max_age`).
 pub const FALLBACK_MAX_AGE: &str = "R4_FALLBACK_MAX_AGE";
+/// Start from the fallback copy without asking R4 (`[fallback] prefer`).
+pub const FALLBACK_PREFER: &str = "R4_FALLBACK_PREFER";
 /// Pinned signer fingerprints, comma- or space-separated (`[trust] signers`).
 pub const TRUST_SIGNERS: &str = "R4_TRUST_SIGNERS";
 /// Pinned transparency-log public key file (`[trust] log_public_key_file`).
@@ -34,6 +36,7 @@ pub const OWN: &[&str] = &[
     BASE_URL,
     FALLBACK_FILE,
     FALLBACK_MAX_AGE,
+    FALLBACK_PREFER,
     TRUST_SIGNERS,
     LOG_PUBLIC_KEY_FILE,
 ];

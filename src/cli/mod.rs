@@ -113,6 +113,10 @@ pub struct ExecArgs {
     #[arg(long)]
     pub no_core_for_child: bool,
 
+    /// Run COMMAND (and the holder of its files) as USER[:GROUP], names or numbers; its files become USER's. Overrides [r4] user
+    #[arg(long, value_name = "USER[:GROUP]")]
+    pub user: Option<String>,
+
     /// As PID 1 (a container), exec COMMAND so it becomes PID 1, instead of staying its init
     #[arg(long)]
     pub no_init: bool,
@@ -164,6 +168,10 @@ pub struct ExecArgs {
     /// Reap every orphaned process (child subreaper); implied in supervisor mode when r4-exec is PID 1
     #[arg(long, help_heading = SUPERVISOR)]
     pub reap: bool,
+
+    /// COMMAND starts a daemon and exits (pg_ctl start, nginx with daemon on): stay, reaping, until the last descendant exits; file paths stay valid that long. Implies --reap
+    #[arg(long, conflicts_with = "watch", help_heading = SUPERVISOR)]
+    pub forking: bool,
 
     /// Replace secret values (and their base64 and percent-encoded forms) in COMMAND's stdout and stderr
     #[arg(long, help_heading = SUPERVISOR)]

@@ -2,7 +2,6 @@
 //! [`Invocation`]. The only code outside `cli` that sees them is `main`.
 
 use std::ffi::OsString;
-use std::io::IsTerminal;
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
@@ -63,7 +62,7 @@ fn run_options(args: ExecArgs, command: Vec<OsString>) -> Result<RunOptions, App
             "no command: usage is r4-exec [OPTIONS] -- COMMAND [ARGS...] (see --help)".into(),
         ));
     }
-    let supervised = args.watch || args.mask || args.reap || args.signal_group;
+    let supervised = args.watch || args.mask || args.reap || args.signal_group || args.forking;
     if supervised && args.no_init {
         return Err(AppError::Usage(
             "--no-init asks to exec COMMAND, and the supervisor flags to stay its parent; choose one".into(),
@@ -84,6 +83,7 @@ fn run_options(args: ExecArgs, command: Vec<OsString>) -> Result<RunOptions, App
             inherit: inherit(&args)?,
         },
         core_for_child: !args.no_core_for_child,
+        user: args.user.clone(),
         mode,
     })
 }
@@ -107,9 +107,6 @@ fn inherit(args: &ExecArgs) -> Result<Inherit, AppError> {
 }
 
 fn supervision(args: &ExecArgs) -> Result<Supervision, AppError> {
-    if args.mask {
-        refuse_mask_on_terminal()?;
-    }
     let interval = args.watch.then_some(args.watch_interval.0);
     if interval.is_some_and(|i| i.is_zero()) {
         return Err(AppError::Usage(
@@ -133,7 +130,8 @@ fn supervision(args: &ExecArgs) -> Result<Supervision, AppError> {
         stop: args.stop_signal.0,
         grace: args.grace.0,
         group: args.signal_group,
-        reap: args.reap,
+        reap: args.reap || args.forking,
+        forking: args.forking,
         mask: args.mask,
     })
 }
@@ -151,24 +149,9 @@ fn init(args: &ExecArgs) -> Supervision {
         grace: args.grace.0,
         group: false,
         reap: true,
+        forking: false,
         mask: false,
     }
-}
-
-/// `--mask` takes COMMAND's stdout and stderr through pipes; on a terminal
-/// that would break prompts, colours and full-screen programs.
-fn refuse_mask_on_terminal() -> Result<(), AppError> {
-    for (name, is_tty) in [
-        ("stdout", std::io::stdout().is_terminal()),
-        ("stderr", std::io::stderr().is_terminal()),
-    ] {
-        if is_tty {
-            return Err(AppError::Usage(format!(
-                "--mask needs stdout and stderr to be pipes or files, and {name} is a terminal: masking would take the terminal away from COMMAND (prompts, colours, full-screen programs); redirect both (e.g. `2>&1 | cat`) or run without --mask"
-            )));
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -195,12 +178,8 @@ mod tests {
 
     #[test]
     fn supervisor_flags_select_supervisor_mode_with_defaults() {
-        for flag in ["--watch", "--mask", "--reap", "--signal-group"] {
-            let Ok(inv) = parse(&[flag, "--", "true"]) else {
-                // --mask is refused when the test runs on a terminal.
-                assert_eq!(flag, "--mask");
-                continue;
-            };
+        for flag in ["--watch", "--mask", "--reap", "--signal-group", "--forking"] {
+            let inv = parse(&[flag, "--", "true"]).unwrap();
             let Action::Run(RunOptions {
                 mode: Mode::Supervise(s),
                 ..

@@ -56,6 +56,8 @@ pub struct RawFallback {
     pub path: Option<PathBuf>,
     /// E.g. `"24h"`.
     pub max_age: Option<String>,
+    /// Start from a valid copy without asking R4 first.
+    pub prefer: Option<bool>,
 }
 
 /// `[r4]`.
@@ -79,6 +81,8 @@ pub struct RawR4 {
     /// How the answer is fetched (`docs/plan.md`).
     #[serde(default)]
     pub plan: FetchPlan,
+    /// Whom COMMAND runs as, `USER[:GROUP]` (`--user` overrides it).
+    pub user: Option<String>,
 }
 
 /// `[r4] plan`: one full sync, or only what the references name.
@@ -121,6 +125,8 @@ pub struct RawTemplate {
     pub template: Option<String>,
     /// A file holding it, relative to the directory of `r4.toml`.
     pub template_file: Option<PathBuf>,
+    /// `[files]` only: the memfd's owner, `USER[:GROUP]`.
+    pub owner: Option<String>,
 }
 
 /// `{ bundle = …, format = … }`.
@@ -150,6 +156,8 @@ pub struct RawEntryTable {
     /// The reference.
     #[serde(rename = "ref")]
     pub reference: String,
+    /// `[files]` only: the memfd's owner, `USER[:GROUP]`.
+    pub owner: Option<String>,
 }
 
 /// `[project]`.
@@ -342,6 +350,8 @@ pub struct Config {
     pub trust: RawTrust,
     /// `[fallback]`.
     pub fallback: RawFallback,
+    /// `[files]` entries with an `owner`: name, `USER[:GROUP]`.
+    pub owners: Vec<(String, String)>,
 }
 
 /// A configuration problem. Messages name the file and the key.
@@ -453,6 +463,7 @@ impl Config {
             project: None,
             trust: RawTrust::default(),
             fallback: RawFallback::default(),
+            owners: Vec::new(),
         }
     }
 
@@ -482,6 +493,7 @@ impl Config {
         let p = || path.to_path_buf();
         let mut entries = Vec::new();
         let mut composites = Vec::new();
+        let mut owners = Vec::new();
         for (table, delivery, map) in [
             ("env", Delivery::Env, &raw.env),
             ("files", Delivery::File, &raw.files),
@@ -500,6 +512,19 @@ impl Config {
                     name,
                     delivery,
                 };
+                let owner = match entry {
+                    RawEntry::Table(t) => t.owner.as_ref(),
+                    RawEntry::Template(t) => t.owner.as_ref(),
+                    RawEntry::Ref(_) | RawEntry::Bundle(_) => None,
+                };
+                if let Some(owner) = owner {
+                    if delivery != Delivery::File {
+                        return Err(
+                            at.err("owner is for [files] entries: a variable has no owner".into())
+                        );
+                    }
+                    owners.push((name.clone(), owner.clone()));
+                }
                 let text = match entry {
                     RawEntry::Ref(s) => s,
                     RawEntry::Table(t) => &t.reference,
@@ -546,6 +571,7 @@ impl Config {
             project,
             trust: raw.trust,
             fallback: raw.fallback,
+            owners,
         })
     }
 }

@@ -28,6 +28,7 @@ use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow};
 use nix::unistd::{access, execve, AccessFlags};
 
 use super::env::Envp;
+use super::user::RunAs;
 use crate::harden::Hardening;
 
 /// `PATH` used when the variable is unset, as in most shells.
@@ -60,9 +61,18 @@ pub struct ExecPlan {
     /// Give the command the core-file limit r4-exec started with (what
     /// hardening changed); `None` keeps core files off (`--no-core-for-child`).
     pub restore: Option<Hardening>,
+    /// Whom the command runs as (`--user`): the process becomes that user
+    /// after everything else is prepared, right before `execve(2)`.
+    pub user: Option<RunAs>,
 }
 
 impl ExecPlan {
+    /// The plan, run as `user` (see [`crate::deliver::user`]).
+    pub fn run_as(mut self, user: Option<RunAs>) -> ExecPlan {
+        self.user = user;
+        self
+    }
+
     /// Builds a plan from the command line as the OS gave it: `command[0]`
     /// becomes `argv[0]`. Fails only if an argument holds a NUL byte, which
     /// cannot happen for arguments r4-exec itself received.
@@ -86,6 +96,7 @@ impl ExecPlan {
             envp,
             keep_fds,
             restore,
+            user: None,
         })
     }
 }
@@ -218,7 +229,8 @@ fn check_executable(path: &Path) -> Result<(), ExecError> {
 ///
 /// In order: restores the core-file limit (when the plan says so), marks
 /// every descriptor above 2 close-on-exec, clears that flag
-/// on `plan.keep_fds`, resets all signal dispositions to the default, empties
+/// on `plan.keep_fds`, becomes `plan.user` (`--user`), resets all signal
+/// dispositions to the default, empties
 /// the signal mask, then calls `execve(2)`. The calling thread's mask is the
 /// one the command inherits, so call this from the thread that should exec
 /// (any thread works; the others vanish at exec).
@@ -257,6 +269,9 @@ fn prepare(plan: &ExecPlan) -> Result<(), ExecError> {
     mark_fds_cloexec_from(3).map_err(setup("mark descriptors close-on-exec"))?;
     for fd in &plan.keep_fds {
         clear_cloexec(fd.as_raw_fd()).map_err(setup("pass a secret descriptor"))?;
+    }
+    if let Some(user) = &plan.user {
+        super::user::switch(user).map_err(setup("become the --user"))?;
     }
     reset_signal_dispositions().map_err(setup("reset signal handlers"))?;
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)

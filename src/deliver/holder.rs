@@ -108,7 +108,9 @@ impl Holder {
     /// in a session of its own (terminal signals for COMMAND or r4-exec's
     /// group never reach it), with an empty environment and only stdio and
     /// its end of the socket; waits for its `READY`.
-    pub fn spawn() -> Result<Holder, HolderError> {
+    /// With `user` (`--user`), the holder runs as that user, so that its
+    /// `/proc/<pid>/fd` is that user's to open.
+    pub fn spawn(user: Option<&super::user::RunAs>) -> Result<Holder, HolderError> {
         let (ours, theirs) = seqpacket_pair()?;
         set_answer_timeout(&ours)?;
         let argv = [OsString::from(ARGV0), theirs.as_raw_fd().to_string().into()];
@@ -119,7 +121,8 @@ impl Holder {
             vec![theirs],
             None,
         )
-        .map_err(|_| system("argv")(Errno::EINVAL))?;
+        .map_err(|_| system("argv")(Errno::EINVAL))?
+        .run_as(user.cloned());
         // SAFETY: the child only calls setsid(2) and `exec::exec`, which
         // makes system calls and ends in execve(2); on failure it _exits.
         // It never returns into the caller (the same pattern as COMMAND's

@@ -46,6 +46,17 @@ pub fn sealed_memfd(name: &str, contents: &Secret) -> Result<OwnedFd, DeliverErr
     Ok(fd)
 }
 
+/// Makes `uid:gid` the owner of a sealed memfd (still mode `0400`): for a
+/// COMMAND that runs as another user (`--user`, or a `gosu` step of its
+/// own, a file's `owner`). Needs the privilege to chown (root).
+pub fn give(fd: &OwnedFd, uid: u32, gid: u32) -> Result<(), DeliverError> {
+    // SAFETY: fchown(2) on a descriptor we own, with integer arguments.
+    let rc = unsafe { nix::libc::fchown(fd.as_raw_fd(), uid, gid) };
+    Errno::result(rc)
+        .map(drop)
+        .map_err(memfd_err("fchown to the file's owner"))
+}
+
 /// `memfd_create(2)`, close-on-exec, with `flags`.
 fn create(name: &str, flags: MemFdCreateFlag) -> Result<OwnedFd, DeliverError> {
     let cname = CString::new(name).map_err(|_| DeliverError::InvalidMemfdName(name.to_owned()))?;

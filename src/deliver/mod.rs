@@ -11,6 +11,7 @@ pub mod env;
 pub mod exec;
 pub mod holder;
 pub mod memfd;
+pub mod user;
 
 use std::os::fd::{AsRawFd, OwnedFd};
 
@@ -108,11 +109,20 @@ pub struct Placed {
 impl FileHome<'_> {
     /// The one door through which a file secret reaches COMMAND, at start
     /// and on reload alike: `value` in a new sealed, owner-read-only memfd
-    /// ([`memfd::sealed_memfd`]), kept where this home says. The holder puts
+    /// ([`memfd::sealed_memfd`]), owned by `owner` if given (`--user`, a
+    /// file's `owner`), kept where this home says. The holder puts
     /// it in the slot `name` already has, atomically replacing the file its
     /// path opens, or in a new one.
-    pub fn put(&mut self, name: &str, value: &Secret) -> Result<Placed, FileError> {
+    pub fn put(
+        &mut self,
+        name: &str,
+        value: &Secret,
+        owner: Option<&user::RunAs>,
+    ) -> Result<Placed, FileError> {
         let fd = memfd::sealed_memfd(name, value)?;
+        if let Some(owner) = owner {
+            memfd::give(&fd, owner.uid, owner.gid)?;
+        }
         match self {
             FileHome::Command => {
                 let path = memfd::fd_path(memfd::proc_self_pid()?, fd.as_raw_fd());

@@ -93,8 +93,60 @@ impl Session {
     /// R4 cannot be reached — and only then ([`resolve::is_outage`]), never
     /// after a verification failure or a 401, 403 or 404 — the copy is
     /// verified exactly like a live answer and used instead, with a warning.
+    ///
+    /// With `[fallback] prefer`, a copy that is valid (stamp, age and every
+    /// check of a live answer) is used without asking R4 at all; otherwise
+    /// (no copy, too old, refused) R4 is asked as without it.
     pub async fn resolve(&mut self) -> Result<Resolved, AppError> {
+        if self.prefers_copy() {
+            if let Some(resolved) = self.preferred_copy().await? {
+                return Ok(resolved);
+            }
+        }
         self.resolve_with(self.fallback.is_some()).await
+    }
+
+    /// `[fallback] prefer` is set.
+    pub fn prefers_copy(&self) -> bool {
+        self.fallback.as_ref().is_some_and(|f| f.prefer)
+    }
+
+    /// `prefer`: the copy, verified, or `None` (with a note why) to ask R4.
+    async fn preferred_copy(&mut self) -> Result<Option<Resolved>, AppError> {
+        self.key_ready().await?;
+        match self.verified_copy().await {
+            Ok((mut resolved, age)) => {
+                let settings = self.fallback.as_ref().expect("prefer has a fallback");
+                resolved.warnings.push(format!(
+                    "started from the fallback copy {}, stored {} ago (max_age {}); R4 was not asked ([fallback] prefer)",
+                    settings.path.display(),
+                    fallback::human(age),
+                    fallback::human(settings.max_age),
+                ));
+                resolved.fallback_age = Some(age);
+                Ok(Some(resolved))
+            }
+            Err((problems, why)) => {
+                let detail = problems
+                    .first()
+                    .map(|p| format!(" ({p})"))
+                    .unwrap_or_default();
+                self.ui.note(&format!(
+                    "[fallback] prefer: the copy is not used: {why}{detail}; asking R4"
+                ));
+                Ok(None)
+            }
+        }
+    }
+
+    /// Waits for the private key to be loaded (the first fetch does it
+    /// otherwise, overlapped with the request).
+    async fn key_ready(&mut self) -> Result<(), AppError> {
+        if let KeySlot::Loading(task) = &mut self.key {
+            let key = joined(task.await)?;
+            self.key = KeySlot::Ready(key);
+        }
+        Ok(())
     }
 
     /// [`Session::resolve`] from R4 only: the supervisor's polls (a failed
@@ -270,39 +322,46 @@ impl Session {
     /// version floor. If it cannot be used, the run fails with the live
     /// problems and the reason.
     async fn resolve_copy(&mut self, mut live: Vec<Problem>) -> Result<Resolved, AppError> {
-        let settings = self.fallback.clone().expect("called with a fallback");
-        let refused = |mut live: Vec<Problem>, e: FallbackError| {
-            live.push(copy_problem(e));
-            AppError::Resolve(live)
-        };
-        let base_url = self.client.base_url().to_string();
-        let public = self.key().public();
-        let copy = match fallback::load(&settings, public, &base_url, fallback::now_ms()) {
-            Ok(copy) => copy,
-            Err(e) => return Err(refused(live, e)),
-        };
-        let path = settings.path.clone();
-        let fetched = match resolve::restore(&copy.body) {
-            Ok(fetched) => fetched,
-            Err(what) => return Err(refused(live, FallbackError::Malformed { path, what })),
-        };
-        let mut resolved = match self.verify(&fetched).await {
-            Ok(resolved) => resolved,
-            Err(problems) => {
+        let (mut resolved, age) = match self.verified_copy().await {
+            Ok(found) => found,
+            Err((problems, e)) => {
                 live.extend(problems);
-                return Err(refused(live, FallbackError::Unusable(path)));
+                live.push(copy_problem(e));
+                return Err(AppError::Resolve(live));
             }
         };
-        self.ui.timing("fallback copy verified and decrypted");
+        let settings = self.fallback.as_ref().expect("called with a fallback");
         resolved.warnings.push(format!(
             "R4 cannot be reached ({}); started from the fallback copy {}, stored {} ago (max_age {})",
             live[0],
             settings.path.display(),
-            fallback::human(copy.age),
+            fallback::human(age),
             fallback::human(settings.max_age),
         ));
-        resolved.fallback_age = Some(copy.age);
+        resolved.fallback_age = Some(age);
         Ok(resolved)
+    }
+
+    /// The fallback copy, checked (stamp, age) and verified like a live
+    /// answer, with the session's version floor, and its age; else what
+    /// its verification found and why it is refused.
+    async fn verified_copy(
+        &mut self,
+    ) -> Result<(Resolved, Duration), (Vec<Problem>, FallbackError)> {
+        let settings = self.fallback.clone().expect("called with a fallback");
+        let base_url = self.client.base_url().to_string();
+        let public = self.key().public();
+        let copy = fallback::load(&settings, public, &base_url, fallback::now_ms())
+            .map_err(|e| (Vec::new(), e))?;
+        let path = settings.path.clone();
+        let fetched = resolve::restore(&copy.body)
+            .map_err(|what| (Vec::new(), FallbackError::Malformed { path, what }))?;
+        let resolved = self
+            .verify(&fetched)
+            .await
+            .map_err(|problems| (problems, FallbackError::Unusable(settings.path.clone())))?;
+        self.ui.timing("fallback copy verified and decrypted");
+        Ok((resolved, copy.age))
     }
 }
 

@@ -232,9 +232,22 @@ pub fn fallback(config: Option<&Config>) -> Result<Option<fallback::CopyOptions>
         ),
         None => (raw.and_then(|f| f.max_age.clone()), "[fallback] max_age"),
     };
+    let prefer = match env_nonempty(vars::FALLBACK_PREFER) {
+        Some(v) => Some(parse_switch(&v.to_string_lossy()).ok_or_else(|| {
+            AppError::Usage(format!(
+                "{} must be 1, true, yes, 0, false or no",
+                vars::FALLBACK_PREFER
+            ))
+        })?),
+        None => raw.and_then(|f| f.prefer),
+    };
     let Some(path) = path else {
-        return match max_age {
-            Some(_) => Err(AppError::Usage(format!(
+        let set = max_age
+            .as_ref()
+            .map(|_| from)
+            .or(prefer.is_some().then_some("[fallback] prefer"));
+        return match set {
+            Some(from) => Err(AppError::Usage(format!(
                 "{from} is set but no fallback path is: set {} or [fallback] path",
                 vars::FALLBACK_FILE
             ))),
@@ -247,5 +260,18 @@ pub fn fallback(config: Option<&Config>) -> Result<Option<fallback::CopyOptions>
         }
         None => fallback::DEFAULT_MAX_AGE,
     };
-    Ok(Some(fallback::CopyOptions { path, max_age }))
+    Ok(Some(fallback::CopyOptions {
+        path,
+        max_age,
+        prefer: prefer.unwrap_or(false),
+    }))
+}
+
+/// A yes/no setting from the environment.
+fn parse_switch(text: &str) -> Option<bool> {
+    match text.to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" => Some(true),
+        "0" | "false" | "no" => Some(false),
+        _ => None,
+    }
 }

@@ -32,6 +32,10 @@ pub(crate) struct SpawnOptions {
     /// Make its process group the terminal's foreground group (stdin is our
     /// controlling terminal and we were in the foreground).
     pub take_terminal: bool,
+    /// `--mask` on a terminal: the pseudo-terminal slave that becomes its
+    /// controlling terminal (it leads a session of its own), and whether it
+    /// is its stdin too ([`super::terminal`]).
+    pub session_tty: Option<(RawFd, bool)>,
 }
 
 /// Forks and execs `plan`. The child leads a new process group (its pid).
@@ -52,8 +56,11 @@ pub(crate) fn spawn(plan: ExecPlan, opts: &SpawnOptions) -> Result<Pid, AppError
         Ok(ForkResult::Parent { child }) => {
             // Also done in the child: whichever runs first wins, so the
             // group exists before the parent signals it. EACCES once the
-            // child has exec'd is expected.
-            let _ = setpgid(child, child);
+            // child has exec'd is expected. Not for a session leader to be:
+            // setsid(2) fails in a process that already leads a group.
+            if opts.session_tty.is_none() {
+                let _ = setpgid(child, child);
+            }
             drop(plan);
             Ok(child)
         }
@@ -62,8 +69,15 @@ pub(crate) fn spawn(plan: ExecPlan, opts: &SpawnOptions) -> Result<Pid, AppError
 
 /// The child's side of [`spawn`]: never returns.
 fn in_child(plan: ExecPlan, opts: &SpawnOptions) -> ! {
-    let _ = setpgid(Pid::from_raw(0), Pid::from_raw(0));
-    if opts.take_terminal {
+    if let Some((tty, stdin)) = opts.session_tty {
+        let ok = super::terminal::make_controlling(tty).is_ok() && (!stdin || dup2(tty, 0).is_ok());
+        if !ok {
+            exit_now(i32::from(EXIT_SETUP_FAILED));
+        }
+    } else {
+        let _ = setpgid(Pid::from_raw(0), Pid::from_raw(0));
+    }
+    if opts.take_terminal && opts.session_tty.is_none() {
         // SAFETY: plain system calls on descriptor 0. SIGTTOU is blocked
         // (inherited mask), so a background group may take the terminal.
         unsafe {
@@ -126,7 +140,7 @@ pub(crate) struct Ended {
 }
 
 impl Ended {
-    fn from_status(status: i32) -> Ended {
+    pub(crate) fn from_status(status: i32) -> Ended {
         Ended {
             code: exit_code(status),
             signal: libc::WIFSIGNALED(status).then(|| libc::WTERMSIG(status)),

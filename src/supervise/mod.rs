@@ -58,8 +58,10 @@
 //! process stays non-dumpable and without core dumps.
 
 mod child;
+mod daemons;
 mod output;
 mod signals;
+mod terminal;
 mod watch;
 
 use std::collections::HashSet;
@@ -101,6 +103,7 @@ struct Policy {
     grace: Duration,
     group: bool,
     reap: bool,
+    forking: bool,
     pid1: bool,
     mask: bool,
 }
@@ -116,6 +119,7 @@ impl Policy {
             grace: s.grace,
             group: s.group,
             reap: s.reap || pid1,
+            forking: s.forking,
             pid1,
             mask: s.mask,
         }
@@ -135,6 +139,7 @@ pub fn run(
         signals::block_all().map_err(|e| AppError::system("cannot block signals")(e.into()))?;
     let sources = startup.sources()?;
     launch.adopt(sources.inherited, &sources.literals);
+    launch.adopt_users(&sources.config)?;
     let config = sources.config;
     if policy.reap && !policy.pid1 {
         nix::sys::prctl::set_child_subreaper(true)
@@ -192,7 +197,7 @@ enum State {
     Replacing {
         pid: Pid,
         stop: Deadline,
-        next: Prepared,
+        next: Box<Prepared>,
     },
     /// COMMAND got the stop signal, and r4-exec exits once it has: a stop
     /// signal arrived during a restart, or the holder of its files died
@@ -201,6 +206,14 @@ enum State {
         pid: Pid,
         stop: Deadline,
         code: Option<u8>,
+    },
+    /// `--forking`: COMMAND exited 0 and left processes running (its
+    /// daemons, now r4-exec's children); r4-exec exits once the last one
+    /// has, with its status (or `code`). `stop`: they got the stop signal.
+    Daemons {
+        stop: Option<Deadline>,
+        code: Option<u8>,
+        last: Option<child::Ended>,
     },
 }
 
@@ -215,7 +228,7 @@ impl State {
     /// COMMAND's pid (also its process group id), once started.
     fn pid(&self) -> Option<Pid> {
         match self {
-            State::Starting => None,
+            State::Starting | State::Daemons { .. } => None,
             State::Running(pid) | State::Replacing { pid, .. } | State::Stopping { pid, .. } => {
                 Some(*pid)
             }
@@ -226,6 +239,7 @@ impl State {
     fn stop(&mut self) -> Option<&mut Deadline> {
         match self {
             State::Replacing { stop, .. } | State::Stopping { stop, .. } => Some(stop),
+            State::Daemons { stop, .. } => stop.as_mut(),
             State::Starting | State::Running(_) => None,
         }
     }
@@ -318,11 +332,23 @@ impl Supervisor<'_> {
                 Some(MaskedOutput::start(patterns).map_err(io_error("cannot set up --mask"))?);
         }
         let prepared = self.prepare(resolved.secrets)?;
-        self.take_terminal = terminal_is_ours();
+        // With --mask on a terminal COMMAND has a terminal of its own.
+        let own_tty = self.output.as_ref().and_then(MaskedOutput::session_tty);
+        self.take_terminal = own_tty.is_none() && terminal_is_ours();
         self.launch(prepared)?;
-        // Without --watch no request follows: the client (and the API key
-        // in it), the agent key and the configuration go now.
-        let watcher = self.policy.interval.is_some().then_some(watcher);
+        // `[fallback] prefer` started COMMAND from the copy without asking
+        // R4: ask now, in the background, so that the copy is refreshed
+        // (and, with --watch, COMMAND gets what changed).
+        let refresh_now = self.on_fallback && watcher.prefers_copy();
+        if refresh_now {
+            self.next_poll = Some(Instant::now() + watch::splay(self.policy.splay));
+            self.ui
+                .note("[fallback] prefer: asking R4 in the background to refresh the copy");
+        }
+        // Without --watch no request follows (but that one): the client
+        // (and the API key in it), the agent key and the configuration go
+        // now (or after it).
+        let watcher = (self.policy.interval.is_some() || refresh_now).then_some(watcher);
         self.event_loop(&signals, watcher).await
     }
 
@@ -348,8 +374,15 @@ impl Supervisor<'_> {
                 }
                 (w, poll) = in_flight(&mut refresh) => {
                     refresh = None;
-                    idle = Some(w);
                     self.schedule_poll(false);
+                    if self.policy.interval.is_none() {
+                        // The one refresh of `[fallback] prefer`: the
+                        // credentials go with the watcher.
+                        drop(w);
+                        self.after_refresh(poll);
+                        continue;
+                    }
+                    idle = Some(w);
                     self.on_poll(poll)?;
                 }
                 () = at(kill_at) => self.kill_now(),
@@ -396,6 +429,9 @@ impl Supervisor<'_> {
             if self.holder.as_ref().is_some_and(Holder::exited) {
                 self.holder_died();
             }
+            if matches!(self.state, State::Daemons { .. }) {
+                return Ok(self.daemon_exited());
+            }
             let Some(pid) = self.state.pid() else {
                 return Ok(None);
             };
@@ -404,7 +440,7 @@ impl Supervisor<'_> {
             };
             match std::mem::replace(&mut self.state, State::Running(pid)) {
                 State::Replacing { next, .. } => {
-                    self.launch(next)?;
+                    self.launch(*next)?;
                     self.ui.tell(&format!(
                         "restarted COMMAND (pid {}) with the new secrets",
                         self.state.pid().map_or(0, Pid::as_raw)
@@ -414,6 +450,7 @@ impl Supervisor<'_> {
                 State::Stopping {
                     code: Some(code), ..
                 } => return Ok(Some(code)),
+                State::Running(_) if self.stays_for_daemons(ended) => return Ok(None),
                 _ => {}
             }
             self.killed_by = ended.signal;
@@ -422,12 +459,39 @@ impl Supervisor<'_> {
         if s.pid == self.own_pid {
             return Ok(None);
         }
+        if s.signo == libc::SIGWINCH && self.output.as_ref().is_some_and(MaskedOutput::resize) {
+            return Ok(None);
+        }
+        if let State::Daemons { stop, .. } = &mut self.state {
+            if signals::asks_to_stop(s.signo) && stop.is_none() {
+                self.stop_asked = true;
+                *stop = Some(Deadline {
+                    at: Instant::now() + self.policy.grace,
+                    killed: false,
+                });
+            }
+            daemons::send_all(self.holder_pid(), s.signo);
+            return Ok(None);
+        }
         if signals::asks_to_stop(s.signo) {
             self.stop_asked = true;
             self.cancel_restart();
         }
         let _ = child::send(self.target(), s.signo);
         Ok(None)
+    }
+
+    /// The one refresh of a start from the copy without `--watch`: a
+    /// successful one has refreshed the copy; COMMAND keeps its values.
+    fn after_refresh(&mut self, poll: Poll) {
+        match poll {
+            Poll::Resolved(_) | Poll::Unchanged => self.ui.tell(
+                "[fallback] prefer: R4 answered and the copy is refreshed; COMMAND keeps the values it started with (--watch applies changes)",
+            ),
+            Poll::Failed(msg) => self.ui.tell(&format!(
+                "[fallback] prefer: the background refresh failed, COMMAND keeps running unchanged: {msg}"
+            )),
+        }
     }
 
     fn on_poll(&mut self, poll: Poll) -> Result<(), AppError> {
@@ -502,7 +566,7 @@ impl Supervisor<'_> {
     fn prepare(&mut self, secrets: Vec<ResolvedSecret>) -> Result<Prepared, AppError> {
         let files = secrets.iter().any(|s| s.delivery == Delivery::File);
         if files && self.holder.is_none() {
-            let holder = Holder::spawn()?;
+            let holder = Holder::spawn(self.launch.user.as_ref())?;
             self.ui.note(&format!(
                 "file secrets are kept by pid {} (r4-exec-holder)",
                 holder.pid()
@@ -531,6 +595,17 @@ impl Supervisor<'_> {
             "the holder of COMMAND's file secrets (pid {}) exited, so their paths no longer open; stopping COMMAND",
             holder.map_or(0, Pid::as_raw)
         ));
+        if let State::Daemons { stop, code, .. } = &mut self.state {
+            *code = Some(crate::exit::SOFTWARE);
+            if stop.is_none() {
+                *stop = Some(Deadline {
+                    at: Instant::now() + self.policy.grace,
+                    killed: false,
+                });
+                daemons::send_all(None, self.policy.stop as i32);
+            }
+            return;
+        }
         let Some(pid) = self.state.pid() else {
             return;
         };
@@ -592,6 +667,7 @@ impl Supervisor<'_> {
         let opts = SpawnOptions {
             stdio: self.output.as_ref().and_then(|o| o.child_fds()),
             take_terminal: self.take_terminal,
+            session_tty: self.output.as_ref().and_then(MaskedOutput::session_tty),
         };
         self.ui
             .note(&format!("starting {}", self.launch.program.display()));
@@ -643,7 +719,7 @@ impl Supervisor<'_> {
         // A template naming other files' paths: they keep theirs on a swap.
         let value = crate::launch::with_paths(secret, |n| holder.path(n))?;
         FileHome::Holder(holder)
-            .put(name, &value)
+            .put(name, &value, self.launch.owner_of(name))
             .map(drop)
             .map_err(|e| AppError::file(name, e))
     }
@@ -673,7 +749,7 @@ impl Supervisor<'_> {
         self.state = State::Replacing {
             pid,
             stop,
-            next: prepared,
+            next: Box::new(prepared),
         };
         Ok(())
     }
@@ -682,11 +758,68 @@ impl Supervisor<'_> {
         if let Some(stop) = self.state.stop() {
             stop.killed = true;
         }
+        if matches!(self.state, State::Daemons { .. }) {
+            self.ui.tell(&format!(
+                "COMMAND's daemons did not stop within {:?}; sending SIGKILL",
+                self.policy.grace
+            ));
+            daemons::send_all(self.holder_pid(), libc::SIGKILL);
+            return;
+        }
         self.ui.tell(&format!(
             "COMMAND did not stop within {:?}; sending SIGKILL",
             self.policy.grace
         ));
         let _ = child::send(self.group(), libc::SIGKILL);
+    }
+
+    /// The holder's pid, which no signal for COMMAND's daemons may reach.
+    fn holder_pid(&self) -> Option<i32> {
+        self.holder.as_ref().map(|h| h.pid().as_raw())
+    }
+
+    /// `--forking`: COMMAND (the launcher) ended. If it succeeded and left
+    /// processes running, r4-exec stays their reaper (and keeps the holder
+    /// of their files) instead of exiting.
+    fn stays_for_daemons(&mut self, ended: child::Ended) -> bool {
+        if !self.policy.forking || ended.code != 0 || self.stop_asked {
+            return false;
+        }
+        let running = daemons::children(self.holder_pid()).len();
+        if running == 0 {
+            return false;
+        }
+        self.ui.note(&format!(
+            "COMMAND exited 0 and left {running} process(es) running (--forking): staying until the last one exits"
+        ));
+        self.state = State::Daemons {
+            stop: None,
+            code: None,
+            last: None,
+        };
+        true
+    }
+
+    /// `--forking`, a child exited: collects every zombie; once no child but
+    /// the holder is left, the code to exit with (the last one's status).
+    fn daemon_exited(&mut self) -> Option<u8> {
+        let holder = self.holder_pid();
+        let State::Daemons { stop, code, last } = &mut self.state else {
+            return None;
+        };
+        if let Some(ended) = daemons::reap(holder) {
+            *last = Some(ended);
+        }
+        let left = daemons::children(holder);
+        if !left.is_empty() {
+            // After SIGKILL, what a killed daemon leaves behind goes too.
+            if stop.is_some_and(|s| s.killed) {
+                daemons::send_all(holder, libc::SIGKILL);
+            }
+            return None;
+        }
+        self.killed_by = last.and_then(|e| e.signal);
+        Some(code.unwrap_or(last.map_or(0, |e| e.code)))
     }
 
     /// COMMAND's process group, as a `kill(2)` target.

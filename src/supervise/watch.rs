@@ -62,6 +62,12 @@ impl Watcher {
         }
     }
 
+    /// `[fallback] prefer` is set: a start from the copy is followed by a
+    /// poll at once, which refreshes the copy.
+    pub(crate) fn prefers_copy(&self) -> bool {
+        self.session.prefers_copy()
+    }
+
     /// One poll under `--timeout`.
     pub(crate) async fn poll(&mut self) -> Poll {
         let timeout = self.timeout;

@@ -200,6 +200,31 @@ fn secrets_arrive_and_r4_exec_is_init(w: &World, image: &Image) {
         "{text}"
     );
 
+    // --user in a FROM scratch image (no /etc/passwd): COMMAND and the
+    // holder of its files (r4-exec is PID 1, so it stays the parent) run
+    // as 1000:1000, and the file is theirs to read.
+    let out = run_args(w, image, &["--rm", "--entrypoint", "/r4-exec"])
+        .args(["--user", "1000:1000", "--", "/probe", "ids"])
+        .output()
+        .unwrap();
+    assert_eq!(ok(out, "podman run --user ids").trim(), "uid=1000 gid=1000");
+    let out = run_args(w, image, &["--rm", "--entrypoint", "/r4-exec"])
+        .args([
+            "--user",
+            "1000:1000",
+            "--",
+            "/probe",
+            "print",
+            "file:TLS_KEY_FILE",
+        ])
+        .output()
+        .unwrap();
+    let text = ok(out, "podman run --user print");
+    assert!(
+        text.contains(&format!("file:TLS_KEY_FILE={TLS_KEY}")),
+        "{text}"
+    );
+
     // Orphans are reaped.
     let out = run_args(w, image, &["--rm"])
         .args(["/probe", "orphans"])

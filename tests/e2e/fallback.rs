@@ -677,3 +677,106 @@ while kill -0 "$PPID" 2>/dev/null; do sleep 0.05; done"#;
         "{err}"
     );
 }
+
+/// `[fallback] prefer`: a valid copy starts COMMAND without asking R4 (a
+/// value changed in R4 since is not seen, which shows R4 was not asked); a
+/// copy that is refused (tampered with, too old) makes it ask R4 as usual.
+#[test]
+fn prefer_starts_from_a_valid_copy_without_asking_r4() {
+    let w = World::new();
+    configure(&w, "1h");
+    live_run(&w);
+    let original = std::fs::read_to_string(copy_path(&w)).unwrap();
+    set_db_password(&w, "changed-in-r4-since");
+    let mut cmd = w.r4exec();
+    cmd.env("R4_FALLBACK_PREFER", "1");
+    let (out, got) = run_with(cmd, w.dir.path());
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert_eq!(got.as_deref(), Some(DB_PASSWORD), "{err}");
+    assert!(
+        err.contains("started from the fallback copy")
+            && err.contains("R4 was not asked ([fallback] prefer)"),
+        "{err}"
+    );
+    // In r4.toml too; a tampered copy is not used: R4 is asked.
+    w.config(&format!(
+        "{CONFIG}\n[fallback]\npath = \"{}\"\nmax_age = \"1h\"\nprefer = true\n",
+        copy_path(&w).display()
+    ));
+    let body_start = original.find('\n').unwrap() + 1;
+    std::fs::write(copy_path(&w), flip_signature(&original, body_start)).unwrap();
+    let mut cmd = w.r4exec();
+    cmd.arg("-v");
+    let (out, got) = run_with(cmd, w.dir.path());
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert_eq!(got.as_deref(), Some("changed-in-r4-since"), "{err}");
+    assert!(
+        err.contains("[fallback] prefer: the copy is not used: "),
+        "{err}"
+    );
+    assert!(!err.contains("started from the fallback copy"), "{err}");
+    for bad in ["maybe", ""] {
+        let mut cmd = w.r4exec();
+        cmd.env("R4_FALLBACK_PREFER", bad);
+        let (out, _) = run_with(cmd, w.dir.path());
+        if bad.is_empty() {
+            assert!(out.status.success(), "an empty variable is unset");
+        } else {
+            fails(
+                out,
+                64,
+                &["R4_FALLBACK_PREFER must be 1, true, yes, 0, false or no"],
+            );
+        }
+    }
+    w.config(&format!("{CONFIG}\n[fallback]\nprefer = true\n"));
+    let (out, _) = run(&w);
+    fails(
+        out,
+        64,
+        &["[fallback] prefer is set but no fallback path is"],
+    );
+}
+
+/// In supervisor mode a start from the preferred copy is followed by one
+/// request to R4 in the background, which refreshes the copy: COMMAND keeps
+/// what it started with, and the next start sees what R4 has now.
+#[test]
+fn prefer_refreshes_the_copy_in_the_background_in_supervisor_mode() {
+    let w = World::new();
+    configure(&w, "1h");
+    live_run(&w);
+    let stored = std::fs::read_to_string(copy_path(&w)).unwrap();
+    set_db_password(&w, "changed-in-r4-since");
+    let out_file = w.path("out");
+    let copy = copy_path(&w);
+    let script = r#"printf %s "$DB_PASSWORD" > "$1"
+i=0; while [ "$(cat "$2")" = "$3" ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done"#;
+    let out = w
+        .r4exec()
+        .env("R4_FALLBACK_PREFER", "true")
+        .args(["--reap", "--", "sh", "-c", script, "sh"])
+        .arg(&out_file)
+        .arg(&copy)
+        .arg(&stored)
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert_eq!(
+        read(&out_file),
+        DB_PASSWORD,
+        "COMMAND started from the copy"
+    );
+    assert!(
+        err.contains("[fallback] prefer: R4 answered and the copy is refreshed"),
+        "{err}"
+    );
+    let mut cmd = w.r4exec();
+    cmd.env("R4_FALLBACK_PREFER", "1");
+    let (out, got) = run_with(cmd, w.dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(got.as_deref(), Some("changed-in-r4-since"));
+}

@@ -8,6 +8,8 @@
 
 mod util;
 
+mod admission;
+mod arm64;
 mod bad_input;
 mod browse;
 mod bundle_readers;

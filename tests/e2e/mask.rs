@@ -163,28 +163,75 @@ fn new_values_are_masked_after_a_restart() {
     assert!(!text.contains("rotated"));
 }
 
+/// `--mask` on a terminal (`script` gives r4-exec one): COMMAND gets a
+/// pseudo-terminal of its own — stdin, stdout and stderr are terminals, the
+/// window size is the real one and follows SIGWINCH, job control works in
+/// its session — and what it prints is still masked, split across writes
+/// and in base64url too; r4-exec's terminal is put back as it was.
 #[test]
-fn mask_refuses_a_terminal() {
+fn mask_on_a_terminal_gives_command_a_terminal_and_still_masks() {
     if !require(
-        on_path("script"),
-        "mask_refuses_a_terminal",
+        on_path("script") && on_path("stty"),
+        "mask_on_a_terminal_…",
         "`script` (util-linux) to run r4-exec on a terminal",
     ) {
         return;
     }
     let w = World::new();
-    let line = format!("'{}' --mask -- echo should-not-run", bin().display());
+    let url = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(DB_PASSWORD);
+    let (first, second) = DB_PASSWORD.split_at(DB_PASSWORD.len() / 2);
+    let inner = format!(
+        r#"[ -t 0 ] && [ -t 1 ] && [ -t 2 ] && echo tty=yes
+echo size=$(stty size)
+printf 'pw=%s\n' "$DB_PASSWORD"
+printf 'b64url=%s\n' '{url}'
+printf 'split=%s' '{first}'; sleep 0.2; printf '%s|\n' '{second}'
+set -m; (sleep 0.1) & fg >/dev/null && echo jobs=ok
+# (Off again: with job control each command leads the foreground, and
+# SIGWINCH would go to the sleep below, not to this shell.)
+set +m
+trap 'echo winch=$(stty size); exit 0' WINCH
+echo ready
+i=0; while [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done"#
+    );
+    let line = format!(
+        "stty rows 33 cols 101; before=$(stty -g); '{}' --mask -- sh -c \"$0\" </dev/tty & r=$!; \
+         sleep 1; stty rows 44 cols 120; wait $r; echo status=$?; \
+         [ \"$(stty -g)\" = \"$before\" ] && echo restored=yes",
+        bin().display()
+    );
     let out = w
         .command(Path::new("script"))
-        .args(["-qec", &line, "/dev/null"])
+        .args([
+            "-qec",
+            &format!(
+                "sh -c '{}' '{}'",
+                line.replace('\'', "'\\''"),
+                inner.replace('\'', "'\\''")
+            ),
+            "/dev/null",
+        ])
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    let text = format!("{}{}", stdout(&out), stderr(&out));
-    assert_eq!(out.status.code(), Some(64), "{text}");
-    assert!(
-        text.contains("--mask needs stdout and stderr to be pipes or files"),
-        "{text}"
-    );
-    assert!(!text.contains("should-not-run"), "{text}");
+    let text = stdout(&out).replace("\r\n", "\n");
+    for want in [
+        "tty=yes\n",
+        "size=33 101\n",
+        &format!("pw={MARKER}\n"),
+        &format!("b64url={MARKER}\n"),
+        &format!("split={MARKER}|\n"),
+        "jobs=ok\n",
+        "winch=44 120\n",
+        "status=0\n",
+        "restored=yes\n",
+    ] {
+        assert!(
+            text.contains(want),
+            "{want:?} missing in:\n{text}\n{}",
+            stderr(&out)
+        );
+    }
+    assert!(!text.contains(&url), "{text}");
+    assert_no_secret(&text);
 }

@@ -763,3 +763,79 @@ fn splay_spreads_the_first_polls_of_a_fleet_over_the_window() {
     // Dropping each Running kills it and its COMMAND.
     drop(fleet);
 }
+
+/// `--forking`: the launcher exits 0 and its detached daemon (`setsid`)
+/// keeps r4-exec, and the daemon's file path, alive; r4-exec exits with the
+/// daemon's status. A stop signal reaches the detached daemon; one that
+/// ignores it gets SIGKILL after `--grace`. A launcher that fails is the
+/// status at once, as with `--reap`.
+#[test]
+fn forking_stays_for_the_daemon_a_launcher_leaves() {
+    use std::os::unix::process::ExitStatusExt;
+    let w = World::new();
+    let f = w.path("daemon");
+    // The daemon reads its file after the launcher is gone, then exits 7.
+    let script = r#"setsid sh -c 'sleep 0.3; wc -c < "$TLS_KEY_FILE" > "$1"; exit 7' sh "$1" &
+exit 0"#;
+    let out = w
+        .r4exec()
+        .args(["-v", "--forking", "--", "sh", "-c", script, "sh"])
+        .arg(&f)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(7), "{}", stderr(&out));
+    assert_eq!(read(&f).trim(), TLS_KEY.len().to_string());
+    assert!(
+        stderr(&out).contains("left 1 process(es) running (--forking)"),
+        "{}",
+        stderr(&out)
+    );
+
+    let stubborn = r#"setsid sh -c 'trap "" TERM; echo $$ > "$1"; while :; do sleep 0.05; done' sh "$1" &
+exit 0"#;
+    let g = w.path("stubborn");
+    let mut cmd = w.std_command();
+    cmd.args([
+        "--forking",
+        "--grace",
+        "0.3",
+        "--",
+        "sh",
+        "-c",
+        stubborn,
+        "sh",
+    ])
+    .arg(&g);
+    let mut r = Running::spawn(&mut cmd, w.path("r4-exec.stderr"));
+    wait_for("the daemon to start", DEADLINE, || !read(&g).is_empty());
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        r.is_running(),
+        "r4-exec stays for the daemon: {}",
+        r.stderr()
+    );
+    r.signal(Signal::SIGTERM);
+    let status = r.wait();
+    assert_eq!(status.signal(), Some(libc_sigkill()), "{}", r.stderr());
+    assert!(
+        r.stderr().contains("daemons did not stop within"),
+        "{}",
+        r.stderr()
+    );
+    let daemon = read(&g).trim().to_owned();
+    assert!(
+        !Path::new(&format!("/proc/{daemon}")).exists(),
+        "the daemon was killed"
+    );
+
+    let out = w
+        .r4exec()
+        .args(["--forking", "--", "sh", "-c", "exit 3"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+}
+
+fn libc_sigkill() -> i32 {
+    Signal::SIGKILL as i32
+}

@@ -6,6 +6,7 @@
  *   probe orphans         orphans 5 short-lived processes, then counts the
  *                         zombies left in /proc ("zombies=N")
  *   probe pid             prints its pid and its parent's
+ *   probe ids             prints its uid and gid
  */
 #include <dirent.h>
 #include <stdio.h>
@@ -74,10 +75,14 @@ int main(int argc, char **argv) {
         printf("pid=%d ppid=%d\n", (int)getpid(), (int)getppid());
         return 0;
     }
+    if (argc >= 2 && strcmp(argv[1], "ids") == 0) {
+        printf("uid=%d gid=%d\n", (int)getuid(), (int)getgid());
+        return 0;
+    }
     if (argc >= 2 && strcmp(argv[1], "sleep") == 0) {
         puts("ready");
         for (;;) pause();
     }
-    fprintf(stderr, "usage: probe print|sleep|orphans|pid\n");
+    fprintf(stderr, "usage: probe print|sleep|orphans|pid|ids\n");
     return 2;
 }
