@@ -43,7 +43,8 @@ DaemonSet, ReplicaSet, ReplicationController, Job, CronJob, and List or any *Lis
 wrap the containers of every pod template whose metadata has the annotation \
 r4.dev/inject: \"true\" (or a comma-separated list of container names), and write the stream to \
 stdout. Documents that are not changed are written byte for byte as they came; a changed \
-document is written anew (its comments are not kept).
+document is written anew, keeping its `---` line and the comments before its content \
+(Helm's `# Source:` lines) but not the comments within it.
 
 For each wrapped container: its command becomes [\"/r4/r4-exec\", \"--\", <what it ran>] \
 (args folded in and removed) and it mounts the volume r4-bin at /r4 read-only; the pod gains \
