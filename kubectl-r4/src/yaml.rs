@@ -380,7 +380,15 @@ fn inline(node: &Node, level: usize) -> String {
 }
 
 fn scalar_text(s: &Scalar, level: usize) -> String {
-    let body = if s.plain && plain_is_safe(&s.text) {
+    let body = if s.plain && s.text.is_empty() {
+        // An empty plain scalar (`key:`) is a null, or an empty string if
+        // tagged so.
+        if s.tag.is_none() {
+            "null".to_owned()
+        } else {
+            "\"\"".to_owned()
+        }
+    } else if s.plain && plain_is_safe(&s.text) {
         s.text.clone()
     } else if s.plain && s.tag.is_none() && !s.text.contains('\n') {
         // A plain scalar whose text cannot be written back plain here (it
@@ -630,6 +638,16 @@ spec:
             out.contains("|\n        line one\n          indented\n"),
             "{out}"
         );
+    }
+
+    #[test]
+    fn an_empty_value_stays_null() {
+        let node = parse("a:\nb: ~\nc: !!str\nd: ''\n").unwrap().unwrap();
+        let out = emit(&node);
+        assert_eq!(out, "a: null\nb: ~\nc: !!str \"\"\nd: \"\"\n");
+        let back = parse(&out).unwrap().unwrap();
+        assert!(back.get("a").unwrap().is_null() && back.get("b").unwrap().is_null());
+        assert!(!back.get("d").unwrap().is_null());
     }
 
     #[test]
