@@ -77,7 +77,7 @@ fn help_example() -> Vec<String> {
     let help = Command::new(bin()).arg("--help").output().unwrap();
     let line = stdout(&help)
         .lines()
-        .find(|l| l.contains("nginx"))
+        .find(|l| l.trim_start().starts_with("r4-exec ") && l.contains("nginx"))
         .expect("an nginx example in --help")
         .trim()
         .to_owned();
