@@ -101,21 +101,25 @@ impl Launch {
             .map_err(|e| AppError::Usage(e.to_string()))?;
         // SAFETY: geteuid(2) takes no argument and cannot fail.
         let euid = unsafe { nix::libc::geteuid() };
-        if let Some(u) = self.user.as_ref().filter(|u| u.uid != euid && euid != 0) {
-            return Err(AppError::Usage(format!(
-                "--user {}: only root can run COMMAND as another user (r4-exec runs as uid {euid})",
-                u.spec
-            )));
+        if let Some(u) = &self.user {
+            only_root_may_give(u, euid).map_err(|why| {
+                AppError::Usage(format!(
+                    "--user {}: {why} (r4-exec runs as uid {euid})",
+                    u.spec
+                ))
+            })?;
         }
         self.owners = config
             .owners
             .iter()
             .map(|(name, spec)| {
-                user::lookup(spec, db)
-                    .map(|o| (name.clone(), o))
-                    .map_err(|e| AppError::Usage(format!("[files] {name}: owner: {e}")))
+                let owner = |e: String| AppError::Usage(format!("[files] {name}: owner: {e}"));
+                let o = user::lookup(spec, db).map_err(|e| owner(e.to_string()))?;
+                only_root_may_give(&o, euid)
+                    .map_err(|why| owner(format!("{why} (r4-exec runs as uid {euid})")))?;
+                Ok((name.clone(), o))
             })
-            .collect::<Result<_, _>>()?;
+            .collect::<Result<_, AppError>>()?;
         Ok(())
     }
 
@@ -189,6 +193,16 @@ impl Launch {
             self.restore,
         )?
         .run_as(self.user.clone()))
+    }
+}
+
+/// Becoming, or giving a file to, another user than `euid` needs root: said
+/// before anything is fetched rather than as `EPERM` at the last step.
+fn only_root_may_give(who: &RunAs, euid: u32) -> Result<(), &'static str> {
+    if who.uid == euid || euid == 0 {
+        Ok(())
+    } else {
+        Err("only root can run COMMAND as, or give files to, another user")
     }
 }
 
@@ -319,6 +333,33 @@ mod tests {
         ])
         .unwrap_err();
         assert!(e.contains("templates of A, B name each other"), "{e}");
+    }
+
+    fn run_as(uid: u32) -> RunAs {
+        RunAs {
+            uid,
+            gid: uid,
+            groups: vec![uid],
+            spec: uid.to_string(),
+        }
+    }
+
+    #[test]
+    fn a_files_own_owner_wins_over_the_user_and_none_means_as_created() {
+        let mut launch = Launch::new("p".into(), vec!["p".into()], EnvOptions::default(), None);
+        assert_eq!(launch.owner_of("KEY"), None);
+        launch.user = Some(run_as(999));
+        launch.owners = vec![("KEY".into(), run_as(70))];
+        assert_eq!(launch.owner_of("KEY").map(|o| o.uid), Some(70));
+        assert_eq!(launch.owner_of("CERT").map(|o| o.uid), Some(999));
+    }
+
+    #[test]
+    fn only_root_may_give_files_or_a_start_to_another_user() {
+        assert!(only_root_may_give(&run_as(999), 0).is_ok());
+        assert!(only_root_may_give(&run_as(999), 999).is_ok());
+        let e = only_root_may_give(&run_as(999), 1000).unwrap_err();
+        assert!(e.contains("only root"), "{e}");
     }
 
     #[test]
