@@ -193,4 +193,18 @@ mod tests {
         assert!(read_head(&link, 5, Follow::No).is_err());
         assert!(read_head(&link, 5, Follow::Yes).is_ok());
     }
+
+    /// Only a refused link says so; a loop of links followed is the
+    /// system's own error.
+    #[test]
+    fn a_loop_of_links_is_not_called_a_refused_link_when_links_are_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        std::os::unix::fs::symlink(&b, &a).unwrap();
+        std::os::unix::fs::symlink(&a, &b).unwrap();
+        let followed = message(read(&a, 10, Follow::Yes));
+        assert!(!followed.contains("refused") && !followed.is_empty(), "{followed}");
+        assert!(message(read(&a, 10, Follow::No)).contains("symbolic link (refused)"));
+    }
+
 }
