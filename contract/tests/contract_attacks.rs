@@ -11,7 +11,8 @@ use r4_contract::checkpoint::{
 };
 use r4_contract::crypto::{PrivateKey, PublicKey};
 use r4_contract::directory::{
-    leaf_hash, leaf_of, verify_directory, Role, TrustPolicy, VerifiedDirectory,
+    leaf_hash, leaf_of, verify_directory, verify_directory_with, ParsedKey, Role, SignerKeys,
+    TrustPolicy, VerifiedDirectory,
 };
 use r4_contract::envelope::{self, Expect};
 use r4_contract::envname::is_valid_env_name;
@@ -660,6 +661,57 @@ fn directory_entry_with_garbage_key_is_refused() {
     d.signers[1].public_key = "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n".into();
     let err = verify_directory(&d, VAULT, &unpinned()).unwrap_err();
     assert!(matches!(err, VerifyError::BadSignerKey(_)));
+}
+
+/// The signers' keys parsed once (`SignerKeys`) decide exactly what
+/// parsing each entry's PEM decides: the same signers, the same refusals
+/// (a garbage key, a keyId that is not the parsed key's fingerprint), and a
+/// PEM the set does not hold is parsed where it is met.
+#[test]
+fn directories_verified_with_keys_parsed_once_are_the_same() {
+    let d = directory_json();
+    let all: SignerKeys = d
+        .signers
+        .iter()
+        .map(|s| ParsedKey::parse(&s.public_key))
+        .collect();
+    let some: SignerKeys = [ParsedKey::parse(&d.signers[0].public_key)]
+        .into_iter()
+        .collect();
+    let summary = |v: &VerifiedDirectory| {
+        let mut s: Vec<_> = v
+            .signers()
+            .map(|s| (s.key_id.clone(), s.owner_type, s.active, s.included))
+            .collect();
+        s.sort_by(|a, b| a.0.cmp(&b.0));
+        s
+    };
+    for policy in [unpinned(), log_pinned()] {
+        let plain = verify_directory(&d, VAULT, &policy).unwrap();
+        for set in [&all, &some, &SignerKeys::default()] {
+            let with = verify_directory_with(&d, VAULT, &policy, set).unwrap();
+            assert_eq!(summary(&with), summary(&plain));
+            // The keys verify what the directory's own keys verify.
+            let wk = wrapped(&keys().operator, keys().agent.public(), &dek());
+            assert!(verify_and_unwrap(&wk, VAULT, Some(EKID), &keys().agent, &with).is_ok());
+        }
+    }
+    let mut garbage = directory_json();
+    garbage.signers[1].public_key =
+        "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n".into();
+    let cached: SignerKeys = garbage
+        .signers
+        .iter()
+        .map(|s| ParsedKey::parse(&s.public_key))
+        .collect();
+    for set in [&cached, &all, &SignerKeys::default()] {
+        let err = verify_directory_with(&garbage, VAULT, &unpinned(), set).unwrap_err();
+        assert!(matches!(err, VerifyError::BadSignerKey(_)));
+    }
+    let mut swapped = directory_json();
+    swapped.signers[2].key_id = keys().operator.fingerprint().into();
+    let err = verify_directory_with(&swapped, VAULT, &unpinned(), &all).unwrap_err();
+    assert!(matches!(err, VerifyError::KeyIdMismatch(_)));
 }
 
 #[test]
