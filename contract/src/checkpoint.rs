@@ -217,6 +217,30 @@ pub fn verify_summary(
     vault_id: &str,
     dir: &VerifiedDirectory,
 ) -> Result<VerifiedSummary, VerifyError> {
+    check_summary(items, cp, vault_id, dir)?;
+    index_summary(items.iter().cloned(), items.len(), vault_id, cp)
+}
+
+/// [`verify_summary`] of a list the caller built for it (a sync answer's
+/// [`summary_entries`]): the same checks, the entries moved into the
+/// verified summary instead of copied.
+pub fn verify_summary_owned(
+    items: Vec<ItemSummary>,
+    cp: &Signed<VaultSummary>,
+    vault_id: &str,
+    dir: &VerifiedDirectory,
+) -> Result<VerifiedSummary, VerifyError> {
+    check_summary(&items, cp, vault_id, dir)?;
+    let n = items.len();
+    index_summary(items.into_iter(), n, vault_id, cp)
+}
+
+fn check_summary(
+    items: &[ItemSummary],
+    cp: &Signed<VaultSummary>,
+    vault_id: &str,
+    dir: &VerifiedDirectory,
+) -> Result<(), VerifyError> {
     let body = cp.body();
     check_kind(&body.kind, kind::VAULT_SUMMARY)?;
     check_vault(&body.vault_id, vault_id)?;
@@ -224,15 +248,24 @@ pub fn verify_summary(
     if items_digest(items) != body.items_digest {
         return Err(VerifyError::ItemsDigest);
     }
-    let mut by_id = HashMap::with_capacity(items.len());
+    Ok(())
+}
+
+fn index_summary(
+    items: impl Iterator<Item = ItemSummary>,
+    n: usize,
+    vault_id: &str,
+    cp: &Signed<VaultSummary>,
+) -> Result<VerifiedSummary, VerifyError> {
+    let mut by_id = HashMap::with_capacity(n);
     for item in items {
-        if by_id.insert(item.id.clone(), item.clone()).is_some() {
+        if by_id.insert(item.id.clone(), item).is_some() {
             return Err(VerifyError::Malformed("duplicate item id in list"));
         }
     }
     Ok(VerifiedSummary {
         vault_id: vault_id.to_string(),
-        version: body.version,
+        version: cp.body().version,
         items: by_id,
     })
 }

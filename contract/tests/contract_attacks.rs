@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 
 use r4_contract::checkpoint::{
     item_checkpoint, items_digest, summary_entries, verify_and_unwrap, verify_field, verify_item,
-    verify_summary, wrapped_key, VerifiedSummary, VersionFloor,
+    verify_summary, verify_summary_owned, wrapped_key, VerifiedSummary, VersionFloor,
 };
 use r4_contract::crypto::{PrivateKey, PublicKey};
 use r4_contract::directory::{
@@ -403,6 +403,45 @@ fn a_wrong_dek_is_caught_by_the_envelope() {
 #[test]
 fn honest_summary_verifies() {
     assert_eq!(summary().version, 7);
+}
+
+/// `verify_summary_owned` (the sync path, which moves the entries it built)
+/// decides what `verify_summary` decides, case by case.
+#[test]
+fn the_owned_summary_check_is_the_same_check() {
+    let items = summary_items();
+    let good = summary_cp(&items, 7);
+    let mut hidden = summary_items();
+    hidden.pop();
+    let mut duplicated = summary_items();
+    duplicated.push(duplicated[0].clone());
+    let dup_cp = summary_cp(&duplicated, 7);
+    let tampered = good.tampered(|m| {
+        m.insert("version".into(), json!(8));
+    });
+    let cases: Vec<(&[ItemSummary], &Signed<VaultSummary>, &str)> = vec![
+        (&items, &good, VAULT),
+        (&hidden, &good, VAULT),
+        (&duplicated, &dup_cp, VAULT),
+        (&items, &tampered, VAULT),
+        (&items, &good, OTHER_VAULT),
+    ];
+    for (list, cp, vault) in cases {
+        let borrowed = verify_summary(list, cp, vault, &dir());
+        let owned = verify_summary_owned(list.to_vec(), cp, vault, &dir());
+        match (borrowed, owned) {
+            (Ok(a), Ok(b)) => {
+                assert_eq!((a.vault_id, a.version), (b.vault_id, b.version));
+                assert_eq!(a.items, b.items);
+            }
+            (Err(a), Err(b)) => assert_eq!(a, b),
+            (a, b) => panic!("{a:?} against {b:?}"),
+        }
+    }
+    assert_eq!(
+        verify_summary_owned(duplicated, &dup_cp, VAULT, &dir()).unwrap_err(),
+        VerifyError::Malformed("duplicate item id in list")
+    );
 }
 
 #[test]

@@ -5,7 +5,8 @@
 use std::collections::HashMap;
 
 use crate::contract::checkpoint::{
-    summary_entries, verify_and_unwrap, verify_item, verify_summary, VerifiedSummary,
+    summary_entries, verify_and_unwrap, verify_item, verify_summary, verify_summary_owned,
+    VerifiedSummary,
 };
 use crate::contract::crypto::PrivateKey;
 use crate::contract::directory::{
@@ -106,7 +107,7 @@ pub fn check_vault_with<'s>(
     let dir = verify_directory_with(&v.signers, id, trust, keys)?;
     let summary = match listed {
         Some(items) => verify_summary(items, &v.checkpoint, id, &dir)?,
-        None => verify_summary(&summary_entries(&v.items), &v.checkpoint, id, &dir)?,
+        None => verify_summary_owned(summary_entries(&v.items), &v.checkpoint, id, &dir)?,
     };
     let items = v.items.iter().map(|i| (i.id.as_str(), i)).collect();
     Ok(Checked {
