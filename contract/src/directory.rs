@@ -310,3 +310,35 @@ impl VerifiedDirectory {
         Ok(signer)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::PrivateKey;
+
+    /// The set files each parsed text once, under that text, refusals
+    /// included (the directory-level equivalence is in
+    /// `tests/contract_attacks.rs`).
+    #[test]
+    fn signer_keys_hold_each_text_once_with_its_own_key() {
+        let key = PrivateKey::generate(2048).expect("key");
+        let pem = key.public().to_pem();
+        let keys: SignerKeys = [
+            ParsedKey::parse(&pem),
+            ParsedKey::parse("garbage"),
+            ParsedKey::parse(&pem),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(keys.parsed.len(), 2);
+        let held = keys.parsed[&pem].as_ref().expect("parsed");
+        assert_eq!(held.fingerprint(), key.fingerprint());
+        assert!(keys.parsed["garbage"].is_none());
+        assert!(keys.key("garbage").is_none());
+        let other = PrivateKey::generate(2048).expect("key");
+        let found = keys
+            .key(&other.public().to_pem())
+            .expect("parsed where met");
+        assert_eq!(found.fingerprint(), other.fingerprint());
+    }
+}
