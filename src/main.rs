@@ -9,6 +9,8 @@ use std::process::ExitCode;
 static ALLOCATOR: r4_exec::wipe::ZeroOnFree = r4_exec::wipe::ZeroOnFree;
 
 fn main() -> ExitCode {
+    // Before the first allocation of any size (see the function).
+    r4_exec::wipe::tune_heap();
     // Supervisor mode re-executes this binary as the holder of file secrets.
     let mut args = std::env::args_os();
     if r4_exec::deliver::holder::invoked_as_holder(args.next().as_deref()) {

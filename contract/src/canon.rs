@@ -6,8 +6,25 @@
 //! `JSON.stringify` does (only `"`, `\\` and control characters; everything
 //! else verbatim UTF-8), and numbers use the ECMAScript shortest form
 //! (`ryu-js`), which for the contract's integers is plain decimal.
+//!
+//! Cost (BENCHMARKS.md, "Where a start's CPU goes"): a start canonicalises
+//! every signed object and every digested item and field once, so the
+//! writers below copy runs of plain bytes at once, sort members only when
+//! they are not in order already (a `serde_json::Map` is a `BTreeMap`, in
+//! byte order, which is JCS order for ASCII keys), and the digests of
+//! §4.2–§4.3 write their fixed shapes through [`ObjectWriter`] instead of
+//! building a `serde_json::Value` first. The bytes are the same; the tests
+//! compare both ways.
+
+use std::cmp::Ordering;
+use std::io::Write as _;
 
 use serde_json::{Map, Value};
+
+/// First capacity of a signed object's bytes: an item checkpoint with a
+/// few fields, a wrapped key or a tree head fits, so the buffer is
+/// allocated once instead of growing (and being copied) twice.
+const SIGNED_CAPACITY: usize = 1024;
 
 /// The JCS bytes of `value`.
 pub fn canonical(value: &Value) -> Vec<u8> {
@@ -47,61 +64,172 @@ fn write_value(value: &Value, out: &mut Vec<u8>) {
 /// signature over "the object minus `signature`" covers, without copying
 /// the object first.
 pub fn canonical_without(map: &Map<String, Value>, skip: &str) -> Vec<u8> {
-    let mut out = Vec::with_capacity(256);
+    let mut out = Vec::with_capacity(SIGNED_CAPACITY);
     write_object(map, Some(skip), &mut out);
     out
 }
 
+/// JCS member order: by UTF-16 code units. UTF-8 byte order is code point
+/// order, which is the same for ASCII keys (all of the contract's), so only
+/// other keys pay for the UTF-16 comparison.
+fn key_order(a: &str, b: &str) -> Ordering {
+    if a.is_ascii() && b.is_ascii() {
+        a.as_bytes().cmp(b.as_bytes())
+    } else {
+        a.encode_utf16().cmp(b.encode_utf16())
+    }
+}
+
 fn write_object(map: &Map<String, Value>, skip: Option<&str>, out: &mut Vec<u8>) {
-    let mut members: Vec<(&String, &Value)> = map
-        .iter()
-        .filter(|(k, _)| Some(k.as_str()) != skip)
-        .collect();
-    members.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
-    out.push(b'{');
-    for (i, (key, value)) in members.into_iter().enumerate() {
-        if i > 0 {
+    let mut first = true;
+    let mut member = |key: &str, value: &Value, out: &mut Vec<u8>| {
+        if Some(key) == skip {
+            return;
+        }
+        if !first {
             out.push(b',');
         }
+        first = false;
         write_string(key, out);
         out.push(b':');
         write_value(value, out);
+    };
+    out.push(b'{');
+    // Keys are unique, so "in order" is strictly ascending.
+    let in_order = map
+        .keys()
+        .zip(map.keys().skip(1))
+        .all(|(a, b)| key_order(a, b) == Ordering::Less);
+    if in_order {
+        for (key, value) in map {
+            member(key, value, out);
+        }
+    } else {
+        let mut members: Vec<(&String, &Value)> = map.iter().collect();
+        members.sort_by(|a, b| key_order(a.0, b.0));
+        for (key, value) in members {
+            member(key, value, out);
+        }
     }
     out.push(b'}');
 }
 
 fn write_number(n: &serde_json::Number, out: &mut Vec<u8>) {
+    // Writing to a Vec cannot fail.
     if let Some(i) = n.as_i64() {
-        out.extend_from_slice(i.to_string().as_bytes());
+        let _ = write!(out, "{i}");
     } else if let Some(u) = n.as_u64() {
-        out.extend_from_slice(u.to_string().as_bytes());
+        let _ = write!(out, "{u}");
     } else if let Some(f) = n.as_f64() {
         let mut buf = ryu_js::Buffer::new();
         out.extend_from_slice(buf.format(f).as_bytes());
     }
 }
 
+/// A JCS string. Only ASCII bytes are ever escaped, and no byte of a
+/// multi-byte UTF-8 sequence is ASCII, so the scan is over bytes and every
+/// run between two escapes is copied at once.
 fn write_string(s: &str, out: &mut Vec<u8>) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let bytes = s.as_bytes();
+    out.reserve(bytes.len() + 2);
     out.push(b'"');
-    for ch in s.chars() {
-        match ch {
-            '"' => out.extend_from_slice(b"\\\""),
-            '\\' => out.extend_from_slice(b"\\\\"),
-            '\u{8}' => out.extend_from_slice(b"\\b"),
-            '\u{c}' => out.extend_from_slice(b"\\f"),
-            '\n' => out.extend_from_slice(b"\\n"),
-            '\r' => out.extend_from_slice(b"\\r"),
-            '\t' => out.extend_from_slice(b"\\t"),
-            c if (c as u32) < 0x20 => {
-                out.extend_from_slice(format!("\\u{:04x}", c as u32).as_bytes());
-            }
-            c => {
-                let mut buf = [0u8; 4];
-                out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
-            }
+    let mut run = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let short: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0..=0x1f => b"",
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[run..i]);
+        run = i + 1;
+        if short.is_empty() {
+            let hex = [HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xf)]];
+            out.extend_from_slice(b"\\u00");
+            out.extend_from_slice(&hex);
+        } else {
+            out.extend_from_slice(short);
         }
     }
+    out.extend_from_slice(&bytes[run..]);
     out.push(b'"');
+}
+
+/// Writes one JCS object member by member, for the fixed shapes the
+/// contract digests (§4.2, §4.3, §5): the caller gives the members in JCS
+/// order (checked in debug builds), and each value is written as
+/// [`canonical_of`] would write it.
+pub(crate) struct ObjectWriter<'o> {
+    out: &'o mut Vec<u8>,
+    last: Option<&'static str>,
+}
+
+impl<'o> ObjectWriter<'o> {
+    /// Opens an object at the end of `out`.
+    pub(crate) fn new(out: &'o mut Vec<u8>) -> ObjectWriter<'o> {
+        out.push(b'{');
+        ObjectWriter { out, last: None }
+    }
+
+    fn key(&mut self, key: &'static str) -> &mut Vec<u8> {
+        debug_assert!(
+            self.last
+                .is_none_or(|l| key_order(l, key) == Ordering::Less),
+            "members out of JCS order: {key}"
+        );
+        if self.last.is_some() {
+            self.out.push(b',');
+        }
+        self.last = Some(key);
+        write_string(key, self.out);
+        self.out.push(b':');
+        self.out
+    }
+
+    /// A string member.
+    pub(crate) fn str(&mut self, key: &'static str, value: &str) -> &mut Self {
+        write_string(value, self.key(key));
+        self
+    }
+
+    /// A boolean member.
+    pub(crate) fn bool(&mut self, key: &'static str, value: bool) -> &mut Self {
+        let v: &[u8] = if value { b"true" } else { b"false" };
+        self.key(key).extend_from_slice(v);
+        self
+    }
+
+    /// An unsigned integer member (plain decimal, as `write_number`).
+    pub(crate) fn u64(&mut self, key: &'static str, value: u64) -> &mut Self {
+        // Writing to a Vec cannot fail.
+        let _ = write!(self.key(key), "{value}");
+        self
+    }
+
+    /// An array-of-strings member.
+    pub(crate) fn strs(&mut self, key: &'static str, values: &[String]) -> &mut Self {
+        let out = self.key(key);
+        out.push(b'[');
+        for (i, v) in values.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            write_string(v, out);
+        }
+        out.push(b']');
+        self
+    }
+
+    /// Closes the object.
+    pub(crate) fn finish(&mut self) {
+        self.out.push(b'}');
+    }
 }
 
 #[cfg(test)]
@@ -128,5 +256,113 @@ mod tests {
     fn numbers_in_ecmascript_form() {
         let v: Value = serde_json::from_str("[1.0, 1e21, -0.5, 123]").unwrap();
         assert_eq!(canonical(&v), b"[1,1e+21,-0.5,123]");
+    }
+
+    /// The writers before they copied runs and skipped the sort: the
+    /// reference the faster ones are compared with.
+    fn reference(value: &Value, out: &mut String) {
+        match value {
+            Value::Object(map) => {
+                let mut members: Vec<_> = map.iter().collect();
+                members.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
+                out.push('{');
+                for (i, (k, v)) in members.into_iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    reference(&Value::String(k.clone()), out);
+                    out.push(':');
+                    reference(v, out);
+                }
+                out.push('}');
+            }
+            Value::Array(items) => {
+                out.push('[');
+                for (i, v) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    reference(v, out);
+                }
+                out.push(']');
+            }
+            Value::String(s) => {
+                out.push('"');
+                for ch in s.chars() {
+                    match ch {
+                        '"' => out.push_str("\\\""),
+                        '\\' => out.push_str("\\\\"),
+                        '\u{8}' => out.push_str("\\b"),
+                        '\u{c}' => out.push_str("\\f"),
+                        '\n' => out.push_str("\\n"),
+                        '\r' => out.push_str("\\r"),
+                        '\t' => out.push_str("\\t"),
+                        c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+                        c => out.push(c),
+                    }
+                }
+                out.push('"');
+            }
+            other => out.push_str(&String::from_utf8(canonical(other)).unwrap()),
+        }
+    }
+
+    fn key() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        prop::collection::vec(
+            prop_oneof![
+                Just('\u{e000}'),
+                Just('\u{1f600}'),
+                Just('"'),
+                Just('\u{1}'),
+                prop::char::range('a', 'e'),
+                any::<char>(),
+            ],
+            0..4,
+        )
+        .prop_map(|cs| cs.into_iter().collect())
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_fast_writers_match_the_reference(
+            members in proptest::collection::btree_map(key(), key(), 0..6),
+            skip in key(),
+        ) {
+            let map: Map<String, Value> = members.into_iter().map(|(k, v)| (k, Value::String(v))).collect();
+            let mut nested = map.clone();
+            nested.insert("n".into(), Value::Object(map.clone()));
+            for m in [&map, &nested] {
+                let mut expected = String::new();
+                reference(&Value::Object(m.clone()), &mut expected);
+                proptest::prop_assert_eq!(String::from_utf8(canonical(&Value::Object(m.clone()))).unwrap(), expected);
+                let mut without = m.clone();
+                without.remove(&skip);
+                let mut expected = String::new();
+                reference(&Value::Object(without), &mut expected);
+                proptest::prop_assert_eq!(String::from_utf8(canonical_without(m, &skip)).unwrap(), expected);
+            }
+        }
+    }
+
+    #[test]
+    fn members_out_of_byte_order_are_sorted() {
+        // Byte order puts U+E000 (EE 80 80) before U+1F600 (F0 9F 98 80);
+        // a BTreeMap iterates so, and JCS wants the other order.
+        let mut map = Map::new();
+        map.insert("\u{E000}".into(), json!(2));
+        map.insert("\u{1F600}".into(), json!(1));
+        map.insert("signature".into(), json!("x"));
+        let s = String::from_utf8(canonical_without(&map, "signature")).unwrap();
+        assert_eq!(s, "{\"\u{1F600}\":1,\"\u{E000}\":2}");
+    }
+
+    #[test]
+    fn every_escape_in_a_run_of_plain_text() {
+        let v = json!("a\"b\\c\u{8}d\u{c}e\nf\rg\th\u{0}i\u{7f}j\u{e9}k");
+        assert_eq!(
+            String::from_utf8(canonical(&v)).unwrap(),
+            "\"a\\\"b\\\\c\\bd\\fe\\nf\\rg\\th\\u0000i\u{7f}j\u{e9}k\""
+        );
     }
 }

@@ -4,9 +4,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use serde::Serialize;
-
-use crate::canon::canonical_of;
+use crate::canon::ObjectWriter;
 use crate::crypto::{digest, PrivateKey, PublicKey};
 use crate::directory::{Role, Signer, VerifiedDirectory};
 use crate::error::VerifyError;
@@ -82,58 +80,58 @@ pub fn verify_wrapped_key<'d>(
     dir.check(wk, Role::WrappedKeyFor(my_fingerprint))
 }
 
-#[derive(Serialize)]
-struct SummaryEntry<'a> {
-    id: &'a str,
-    name: &'a str,
-    #[serde(rename = "type")]
-    item_type: &'a str,
-    version: u64,
-    websites: &'a [String],
-}
-
 /// `itemsDigest` of an item list (§4.2): JCS of the `{id,name,type,version,websites}`
 /// entries sorted by id (byte order).
 pub fn items_digest<'a>(items: impl IntoIterator<Item = &'a ItemSummary>) -> String {
-    let mut entries: Vec<SummaryEntry<'_>> = items
-        .into_iter()
-        .map(|i| SummaryEntry {
-            id: &i.id,
-            name: &i.name,
-            item_type: &i.item_type,
-            version: i.version,
-            websites: &i.websites,
-        })
-        .collect();
+    let mut entries: Vec<&ItemSummary> = items.into_iter().collect();
     entries.sort_by(|a, b| a.id.as_bytes().cmp(b.id.as_bytes()));
-    digest(&canonical_of(&entries))
+    // Written straight as JCS (members in JCS order), not through a
+    // `serde_json::Value`: the same bytes as `canonical_of` of the entries
+    // (a test compares them), without a map per entry.
+    let mut out = Vec::with_capacity(64 + 160 * entries.len());
+    out.push(b'[');
+    for (n, i) in entries.into_iter().enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        ObjectWriter::new(&mut out)
+            .str("id", &i.id)
+            .str("name", &i.name)
+            .str("type", &i.item_type)
+            .u64("version", i.version)
+            .strs("websites", &i.websites)
+            .finish();
+    }
+    out.push(b']');
+    digest(&out)
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ItemDigestInput<'a> {
-    id: &'a str,
-    name: &'a str,
-    #[serde(rename = "type")]
-    item_type: &'a str,
-    vault_id: &'a str,
-    websites: &'a [String],
-}
-
-/// `itemDigest` of an item (§4.3).
+/// `itemDigest` of an item (§4.3): JCS of `{id,name,type,vaultId,websites}`.
 pub fn item_digest(item: &ItemDetail) -> String {
-    digest(&canonical_of(&ItemDigestInput {
-        id: &item.id,
-        name: &item.name,
-        item_type: &item.item_type,
-        vault_id: &item.vault_id,
-        websites: &item.websites,
-    }))
+    // As in `items_digest`: JCS written directly.
+    let mut out = Vec::with_capacity(256);
+    ObjectWriter::new(&mut out)
+        .str("id", &item.id)
+        .str("name", &item.name)
+        .str("type", &item.item_type)
+        .str("vaultId", &item.vault_id)
+        .strs("websites", &item.websites)
+        .finish();
+    digest(&out)
 }
 
 /// `fieldDigests[fid]` of a field (§4.3): JCS of `{id,isSecret,name,type,value}`.
 pub fn field_digest(field: &Field) -> String {
-    digest(&canonical_of(field))
+    // As in `items_digest`: JCS written directly, the value not copied.
+    let mut out = Vec::with_capacity(field.value.len() + 128);
+    ObjectWriter::new(&mut out)
+        .str("id", &field.id)
+        .bool("isSecret", field.is_secret)
+        .str("name", &field.name)
+        .str("type", &field.field_type)
+        .str("value", &field.value)
+        .finish();
+    digest(&out)
 }
 
 /// The item list entries a set of item details implies (§4.2, §6.3): each
@@ -219,6 +217,30 @@ pub fn verify_summary(
     vault_id: &str,
     dir: &VerifiedDirectory,
 ) -> Result<VerifiedSummary, VerifyError> {
+    check_summary(items, cp, vault_id, dir)?;
+    index_summary(items.iter().cloned(), items.len(), vault_id, cp)
+}
+
+/// [`verify_summary`] of a list the caller built for it (a sync answer's
+/// [`summary_entries`]): the same checks, the entries moved into the
+/// verified summary instead of copied.
+pub fn verify_summary_owned(
+    items: Vec<ItemSummary>,
+    cp: &Signed<VaultSummary>,
+    vault_id: &str,
+    dir: &VerifiedDirectory,
+) -> Result<VerifiedSummary, VerifyError> {
+    check_summary(&items, cp, vault_id, dir)?;
+    let n = items.len();
+    index_summary(items.into_iter(), n, vault_id, cp)
+}
+
+fn check_summary(
+    items: &[ItemSummary],
+    cp: &Signed<VaultSummary>,
+    vault_id: &str,
+    dir: &VerifiedDirectory,
+) -> Result<(), VerifyError> {
     let body = cp.body();
     check_kind(&body.kind, kind::VAULT_SUMMARY)?;
     check_vault(&body.vault_id, vault_id)?;
@@ -226,15 +248,24 @@ pub fn verify_summary(
     if items_digest(items) != body.items_digest {
         return Err(VerifyError::ItemsDigest);
     }
-    let mut by_id = HashMap::with_capacity(items.len());
+    Ok(())
+}
+
+fn index_summary(
+    items: impl Iterator<Item = ItemSummary>,
+    n: usize,
+    vault_id: &str,
+    cp: &Signed<VaultSummary>,
+) -> Result<VerifiedSummary, VerifyError> {
+    let mut by_id = HashMap::with_capacity(n);
     for item in items {
-        if by_id.insert(item.id.clone(), item.clone()).is_some() {
+        if by_id.insert(item.id.clone(), item).is_some() {
             return Err(VerifyError::Malformed("duplicate item id in list"));
         }
     }
     Ok(VerifiedSummary {
         vault_id: vault_id.to_string(),
-        version: body.version,
+        version: cp.body().version,
         items: by_id,
     })
 }
@@ -355,5 +386,129 @@ impl VersionFloor {
         }
         *entry = version;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The digests write their JCS directly; these compare them with the
+    //! generic path (`serde_json::Value`, then `canonical`) they replaced.
+    use super::*;
+    use crate::canon::canonical_of;
+    use proptest::prelude::*;
+    use serde::Serialize;
+
+    #[derive(Serialize)]
+    struct SummaryEntry<'a> {
+        id: &'a str,
+        name: &'a str,
+        #[serde(rename = "type")]
+        item_type: &'a str,
+        version: u64,
+        websites: &'a [String],
+    }
+
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct ItemDigestInput<'a> {
+        id: &'a str,
+        name: &'a str,
+        #[serde(rename = "type")]
+        item_type: &'a str,
+        vault_id: &'a str,
+        websites: &'a [String],
+    }
+
+    fn summary(id: &str, name: &str, t: &str, version: u64, websites: &[String]) -> ItemSummary {
+        ItemSummary {
+            id: id.into(),
+            name: name.into(),
+            item_type: t.into(),
+            websites: websites.to_vec(),
+            version,
+            created_at: None,
+            field_count: None,
+        }
+    }
+
+    fn generic_items_digest(items: &[ItemSummary]) -> String {
+        let mut entries: Vec<SummaryEntry<'_>> = items
+            .iter()
+            .map(|i| SummaryEntry {
+                id: &i.id,
+                name: &i.name,
+                item_type: &i.item_type,
+                version: i.version,
+                websites: &i.websites,
+            })
+            .collect();
+        entries.sort_by(|a, b| a.id.as_bytes().cmp(b.id.as_bytes()));
+        digest(&canonical_of(&entries))
+    }
+
+    /// Any text, with the characters JCS escapes and non-BMP ones likely.
+    fn text() -> impl Strategy<Value = String> {
+        prop::collection::vec(
+            prop_oneof![
+                Just('"'),
+                Just('\\'),
+                Just('\n'),
+                Just('\u{1}'),
+                Just('\u{1f}'),
+                Just('\u{7f}'),
+                Just('\u{e000}'),
+                Just('\u{1f600}'),
+                any::<char>(),
+                prop::char::range('a', 'z'),
+            ],
+            0..12,
+        )
+        .prop_map(|cs| cs.into_iter().collect())
+    }
+
+    proptest! {
+        #[test]
+        fn field_digest_is_the_generic_jcs(id in text(), name in text(), t in text(), value in text(), secret in any::<bool>()) {
+            let field = Field { id, name, field_type: t, value, is_secret: secret };
+            prop_assert_eq!(field_digest(&field), digest(&canonical_of(&field)));
+        }
+
+        #[test]
+        fn item_digest_is_the_generic_jcs(id in text(), name in text(), t in text(), vid in text(), websites in prop::collection::vec(text(), 0..3)) {
+            let item = ItemDetail {
+                id, name, item_type: t, websites, vault_id: vid,
+                encryption_key_id: None, fields: Vec::new(),
+                checkpoint: Signed::from_raw(
+                    serde_json::from_str(r#"{"kind":"k","vaultId":"v","itemId":"i","version":1,"itemDigest":"d","fieldDigests":{},"issuedAt":"t","signerKeyId":"s"}"#)
+                        .expect("object"),
+                ).expect("checkpoint"),
+            };
+            let generic = digest(&canonical_of(&ItemDigestInput {
+                id: &item.id, name: &item.name, item_type: &item.item_type,
+                vault_id: &item.vault_id, websites: &item.websites,
+            }));
+            prop_assert_eq!(item_digest(&item), generic);
+        }
+
+        #[test]
+        fn items_digest_is_the_generic_jcs(
+            items in prop::collection::vec((text(), text(), text(), any::<u64>(), prop::collection::vec(text(), 0..3)), 0..5)
+        ) {
+            let items: Vec<ItemSummary> = items.iter().map(|(i, n, t, v, w)| summary(i, n, t, *v, w)).collect();
+            prop_assert_eq!(items_digest(&items), generic_items_digest(&items));
+        }
+    }
+
+    #[test]
+    fn the_empty_list_and_a_known_entry() {
+        assert_eq!(items_digest(&[]), digest(b"[]"));
+        let one = summary("b", "x\"y", "LOGIN", 7, &["https://e".into()]);
+        let two = summary("a", "\u{1f600}", "API_KEY", u64::MAX, &[]);
+        let expected = format!(
+            r#"[{{"id":"a","name":"{}","type":"API_KEY","version":{},"websites":[]}},{{"id":"b","name":"x\"y","type":"LOGIN","version":7,"websites":["https://e"]}}]"#,
+            '\u{1f600}',
+            u64::MAX
+        );
+        assert_eq!(items_digest(&[one, two]), digest(expected.as_bytes()));
     }
 }

@@ -75,11 +75,73 @@ pub struct VerifiedDirectory {
     log_pinned: bool,
 }
 
+/// A signer's public key parsed from its PEM text, or `None` when
+/// [`PublicKey::from_pem`] refuses it; made only by [`ParsedKey::parse`],
+/// so the key always belongs to the text it is filed under.
+#[derive(Debug, Clone)]
+pub struct ParsedKey {
+    pem: String,
+    key: Option<PublicKey>,
+}
+
+impl ParsedKey {
+    /// Parses `pem` (any thread may do it: see [`SignerKeys`]).
+    pub fn parse(pem: &str) -> ParsedKey {
+        ParsedKey {
+            pem: pem.to_string(),
+            key: PublicKey::from_pem(pem).ok(),
+        }
+    }
+}
+
+/// Signers' keys parsed once per PEM text, for the directories of one
+/// answer. Every vault's directory lists the operator's key (and often
+/// the agent's), and parsing one (PEM, then three DER parses in aws-lc)
+/// costs more than the rest of a directory's checks: with 10 vaults, 20
+/// parses become 2 (BENCHMARKS.md, "Where a start's CPU goes"). A key is
+/// looked up by its exact PEM text, so a directory gets the key
+/// `PublicKey::from_pem` gives for that text; a text not in the set is
+/// parsed where it is met. Every other check of [`verify_directory`]
+/// (the fingerprint against `keyId` included) runs for every entry.
+#[derive(Debug, Clone, Default)]
+pub struct SignerKeys {
+    parsed: HashMap<String, Option<PublicKey>>,
+}
+
+impl FromIterator<ParsedKey> for SignerKeys {
+    fn from_iter<I: IntoIterator<Item = ParsedKey>>(keys: I) -> SignerKeys {
+        SignerKeys {
+            parsed: keys.into_iter().map(|k| (k.pem, k.key)).collect(),
+        }
+    }
+}
+
+impl SignerKeys {
+    /// The key of `pem`, parsed before or now.
+    fn key(&self, pem: &str) -> Option<PublicKey> {
+        match self.parsed.get(pem) {
+            Some(key) => key.clone(),
+            None => PublicKey::from_pem(pem).ok(),
+        }
+    }
+}
+
 /// Checks a served directory for vault `vault_id` under `policy`.
 pub fn verify_directory(
     dir: &SignerDirectory,
     vault_id: &str,
     policy: &TrustPolicy,
+) -> Result<VerifiedDirectory, VerifyError> {
+    verify_directory_with(dir, vault_id, policy, &SignerKeys::default())
+}
+
+/// [`verify_directory`], the signers' keys taken from `keys` when parsed
+/// there already.
+pub fn verify_directory_with(
+    dir: &SignerDirectory,
+    vault_id: &str,
+    policy: &TrustPolicy,
+    keys: &SignerKeys,
 ) -> Result<VerifiedDirectory, VerifyError> {
     if dir.vault_id != vault_id {
         return Err(VerifyError::WrongVault {
@@ -95,6 +157,7 @@ pub fn verify_directory(
         let signer = parse_entry(
             entry,
             root.as_ref().map(|r| (r, dir.tree_head.body().tree_size)),
+            keys,
         )?;
         // A key listed twice is active only if every listing says so.
         match signers.get_mut(&signer.key_id) {
@@ -121,9 +184,11 @@ pub fn verify_directory(
 fn parse_entry(
     entry: &SignerEntry,
     log: Option<(&merkle::Hash, u64)>,
+    keys: &SignerKeys,
 ) -> Result<Signer, VerifyError> {
-    let key = PublicKey::from_pem(&entry.public_key)
-        .map_err(|_| VerifyError::BadSignerKey(entry.key_id.clone()))?;
+    let key = keys
+        .key(&entry.public_key)
+        .ok_or_else(|| VerifyError::BadSignerKey(entry.key_id.clone()))?;
     if key.fingerprint() != entry.key_id {
         return Err(VerifyError::KeyIdMismatch(entry.key_id.clone()));
     }
@@ -243,5 +308,37 @@ impl VerifiedDirectory {
             return Err(VerifyError::BadSignature);
         }
         Ok(signer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::PrivateKey;
+
+    /// The set files each parsed text once, under that text, refusals
+    /// included (the directory-level equivalence is in
+    /// `tests/contract_attacks.rs`).
+    #[test]
+    fn signer_keys_hold_each_text_once_with_its_own_key() {
+        let key = PrivateKey::generate(2048).expect("key");
+        let pem = key.public().to_pem();
+        let keys: SignerKeys = [
+            ParsedKey::parse(&pem),
+            ParsedKey::parse("garbage"),
+            ParsedKey::parse(&pem),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(keys.parsed.len(), 2);
+        let held = keys.parsed[&pem].as_ref().expect("parsed");
+        assert_eq!(held.fingerprint(), key.fingerprint());
+        assert!(keys.parsed["garbage"].is_none());
+        assert!(keys.key("garbage").is_none());
+        let other = PrivateKey::generate(2048).expect("key");
+        let found = keys
+            .key(&other.public().to_pem())
+            .expect("parsed where met");
+        assert_eq!(found.fingerprint(), other.fingerprint());
     }
 }

@@ -7,11 +7,12 @@ use std::sync::OnceLock;
 
 use r4_contract::checkpoint::{
     item_checkpoint, items_digest, summary_entries, verify_and_unwrap, verify_field, verify_item,
-    verify_summary, wrapped_key, VerifiedSummary, VersionFloor,
+    verify_summary, verify_summary_owned, wrapped_key, VerifiedSummary, VersionFloor,
 };
 use r4_contract::crypto::{PrivateKey, PublicKey};
 use r4_contract::directory::{
-    leaf_hash, leaf_of, verify_directory, Role, TrustPolicy, VerifiedDirectory,
+    leaf_hash, leaf_of, verify_directory, verify_directory_with, ParsedKey, Role, SignerKeys,
+    TrustPolicy, VerifiedDirectory,
 };
 use r4_contract::envelope::{self, Expect};
 use r4_contract::envname::is_valid_env_name;
@@ -404,6 +405,45 @@ fn honest_summary_verifies() {
     assert_eq!(summary().version, 7);
 }
 
+/// `verify_summary_owned` (the sync path, which moves the entries it built)
+/// decides what `verify_summary` decides, case by case.
+#[test]
+fn the_owned_summary_check_is_the_same_check() {
+    let items = summary_items();
+    let good = summary_cp(&items, 7);
+    let mut hidden = summary_items();
+    hidden.pop();
+    let mut duplicated = summary_items();
+    duplicated.push(duplicated[0].clone());
+    let dup_cp = summary_cp(&duplicated, 7);
+    let tampered = good.tampered(|m| {
+        m.insert("version".into(), json!(8));
+    });
+    let cases: Vec<(&[ItemSummary], &Signed<VaultSummary>, &str)> = vec![
+        (&items, &good, VAULT),
+        (&hidden, &good, VAULT),
+        (&duplicated, &dup_cp, VAULT),
+        (&items, &tampered, VAULT),
+        (&items, &good, OTHER_VAULT),
+    ];
+    for (list, cp, vault) in cases {
+        let borrowed = verify_summary(list, cp, vault, &dir());
+        let owned = verify_summary_owned(list.to_vec(), cp, vault, &dir());
+        match (borrowed, owned) {
+            (Ok(a), Ok(b)) => {
+                assert_eq!((a.vault_id, a.version), (b.vault_id, b.version));
+                assert_eq!(a.items, b.items);
+            }
+            (Err(a), Err(b)) => assert_eq!(a, b),
+            (a, b) => panic!("{a:?} against {b:?}"),
+        }
+    }
+    assert_eq!(
+        verify_summary_owned(duplicated, &dup_cp, VAULT, &dir()).unwrap_err(),
+        VerifyError::Malformed("duplicate item id in list")
+    );
+}
+
 #[test]
 fn summary_with_a_hidden_item_is_refused() {
     let mut items = summary_items();
@@ -660,6 +700,57 @@ fn directory_entry_with_garbage_key_is_refused() {
     d.signers[1].public_key = "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n".into();
     let err = verify_directory(&d, VAULT, &unpinned()).unwrap_err();
     assert!(matches!(err, VerifyError::BadSignerKey(_)));
+}
+
+/// The signers' keys parsed once (`SignerKeys`) decide exactly what
+/// parsing each entry's PEM decides: the same signers, the same refusals
+/// (a garbage key, a keyId that is not the parsed key's fingerprint), and a
+/// PEM the set does not hold is parsed where it is met.
+#[test]
+fn directories_verified_with_keys_parsed_once_are_the_same() {
+    let d = directory_json();
+    let all: SignerKeys = d
+        .signers
+        .iter()
+        .map(|s| ParsedKey::parse(&s.public_key))
+        .collect();
+    let some: SignerKeys = [ParsedKey::parse(&d.signers[0].public_key)]
+        .into_iter()
+        .collect();
+    let summary = |v: &VerifiedDirectory| {
+        let mut s: Vec<_> = v
+            .signers()
+            .map(|s| (s.key_id.clone(), s.owner_type, s.active, s.included))
+            .collect();
+        s.sort_by(|a, b| a.0.cmp(&b.0));
+        s
+    };
+    for policy in [unpinned(), log_pinned()] {
+        let plain = verify_directory(&d, VAULT, &policy).unwrap();
+        for set in [&all, &some, &SignerKeys::default()] {
+            let with = verify_directory_with(&d, VAULT, &policy, set).unwrap();
+            assert_eq!(summary(&with), summary(&plain));
+            // The keys verify what the directory's own keys verify.
+            let wk = wrapped(&keys().operator, keys().agent.public(), &dek());
+            assert!(verify_and_unwrap(&wk, VAULT, Some(EKID), &keys().agent, &with).is_ok());
+        }
+    }
+    let mut garbage = directory_json();
+    garbage.signers[1].public_key =
+        "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n".into();
+    let cached: SignerKeys = garbage
+        .signers
+        .iter()
+        .map(|s| ParsedKey::parse(&s.public_key))
+        .collect();
+    for set in [&cached, &all, &SignerKeys::default()] {
+        let err = verify_directory_with(&garbage, VAULT, &unpinned(), set).unwrap_err();
+        assert!(matches!(err, VerifyError::BadSignerKey(_)));
+    }
+    let mut swapped = directory_json();
+    swapped.signers[2].key_id = keys().operator.fingerprint().into();
+    let err = verify_directory_with(&swapped, VAULT, &unpinned(), &all).unwrap_err();
+    assert!(matches!(err, VerifyError::KeyIdMismatch(_)));
 }
 
 #[test]

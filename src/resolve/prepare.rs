@@ -16,11 +16,12 @@
 use std::collections::HashSet;
 
 use crate::config::{Config, Entry};
+use crate::contract::directory::{ParsedKey, SignerKeys};
 use crate::contract::wire::{ItemDetail, SyncVault};
 
 use super::project::Fetched;
 use super::select::select;
-use super::vault::{check_vault, Checked, Opener};
+use super::vault::{check_vault_with, Checked, Opener};
 use super::{par, refused, Failure, Resolver};
 
 /// Jobs per thread below which the second pass stays on one thread.
@@ -53,16 +54,18 @@ pub(super) fn prepare<'s>(r: &mut Resolver<'s>, config: &Config, project: Option
     // Explicit entries, then the references inside templates and bundles.
     let entries = config.all_references();
     let named = named(r, &entries, project);
-    // Pass 1: directories and summaries of the vaults not verified yet.
+    // Pass 1: directories and summaries of the vaults not verified yet,
+    // each distinct signer key parsed once for all of them.
     let todo = pending(r, &named);
     let trust = &r.opts.trust;
+    let keys = signer_keys(&todo);
     let work: Vec<_> = todo
         .iter()
         .map(|v| (*v, r.listed_items(&v.vault.id)))
         .collect();
     let checked: Vec<Result<Checked<'s>, Failure>> =
         par::map(&work, JOBS_PER_THREAD, |(v, listed)| {
-            check_vault(v, *listed, trust)
+            check_vault_with(v, *listed, trust, &keys)
         });
     // Pass 2: unwraps and item checks together.
     let jobs = jobs(&entries, &named, &todo, &checked);
@@ -78,6 +81,22 @@ pub(super) fn prepare<'s>(r: &mut Resolver<'s>, config: &Config, project: Option
         }),
     });
     assemble(r, &todo, checked, &jobs, done);
+}
+
+/// The public keys of the signers of `vaults`, each distinct PEM text
+/// parsed once (on the cores, when there are enough of them): the vaults
+/// of an answer mostly share their signers.
+fn signer_keys(vaults: &[&SyncVault]) -> SignerKeys {
+    let mut seen = HashSet::new();
+    let pems: Vec<&str> = vaults
+        .iter()
+        .flat_map(|v| &v.signers.signers)
+        .map(|s| s.public_key.as_str())
+        .filter(|pem| seen.insert(*pem))
+        .collect();
+    par::map(&pems, JOBS_PER_THREAD, |pem| ParsedKey::parse(pem))
+        .into_iter()
+        .collect()
 }
 
 fn named<'s>(r: &Resolver<'s>, entries: &[Entry], project: Option<&Fetched>) -> Named<'s> {

@@ -5,10 +5,13 @@
 use std::collections::HashMap;
 
 use crate::contract::checkpoint::{
-    summary_entries, verify_and_unwrap, verify_item, verify_summary, VerifiedSummary,
+    summary_entries, verify_and_unwrap, verify_item, verify_summary, verify_summary_owned,
+    VerifiedSummary,
 };
 use crate::contract::crypto::PrivateKey;
-use crate::contract::directory::{verify_directory, TrustPolicy, VerifiedDirectory};
+use crate::contract::directory::{
+    verify_directory_with, SignerKeys, TrustPolicy, VerifiedDirectory,
+};
 use crate::contract::envelope::{self, Expect};
 use crate::contract::wire::{Field, ItemDetail, ItemSummary, SyncVault};
 use crate::contract::{vault_model, Dek, Secret, VaultModel};
@@ -89,11 +92,22 @@ pub fn check_vault<'s>(
     listed: Option<&[ItemSummary]>,
     trust: &TrustPolicy,
 ) -> Result<Checked<'s>, Failure> {
+    check_vault_with(v, listed, trust, &SignerKeys::default())
+}
+
+/// [`check_vault`] with the signers' keys parsed once for every vault of
+/// the answer ([`SignerKeys`]: the same keys, fewer parses).
+pub fn check_vault_with<'s>(
+    v: &'s SyncVault,
+    listed: Option<&[ItemSummary]>,
+    trust: &TrustPolicy,
+    keys: &SignerKeys,
+) -> Result<Checked<'s>, Failure> {
     let id = v.vault.id.as_str();
-    let dir = verify_directory(&v.signers, id, trust)?;
+    let dir = verify_directory_with(&v.signers, id, trust, keys)?;
     let summary = match listed {
         Some(items) => verify_summary(items, &v.checkpoint, id, &dir)?,
-        None => verify_summary(&summary_entries(&v.items), &v.checkpoint, id, &dir)?,
+        None => verify_summary_owned(summary_entries(&v.items), &v.checkpoint, id, &dir)?,
     };
     let items = v.items.iter().map(|i| (i.id.as_str(), i)).collect();
     Ok(Checked {
