@@ -203,8 +203,10 @@ mod tests {
         std::os::unix::fs::symlink(&b, &a).unwrap();
         std::os::unix::fs::symlink(&a, &b).unwrap();
         let followed = message(read(&a, 10, Follow::Yes));
-        assert!(!followed.contains("refused") && !followed.is_empty(), "{followed}");
+        assert!(
+            !followed.contains("refused") && !followed.is_empty(),
+            "{followed}"
+        );
         assert!(message(read(&a, 10, Follow::No)).contains("symbolic link (refused)"));
     }
-
 }

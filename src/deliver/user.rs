@@ -278,4 +278,64 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn an_unreadable_database_is_an_error_not_an_empty_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Databases {
+            passwd: dir.path(),
+            group: dir.path(),
+        };
+        let e = lookup("7:8", db).unwrap_err();
+        assert!(e.why.starts_with("cannot read "), "{e}");
+    }
+
+    /// In a forked child (the credentials of this test process must stay):
+    /// as root, the child becomes 65534 with exactly that group; as
+    /// another user, the switch is refused.
+    #[test]
+    fn switch_becomes_the_user_entirely_or_fails() {
+        let nobody = RunAs {
+            uid: 65534,
+            gid: 65534,
+            groups: vec![65534],
+            spec: "65534:65534".into(),
+        };
+        // SAFETY: the child makes system calls only and leaves with _exit.
+        let child = unsafe { libc::fork() };
+        assert!(child >= 0);
+        if child == 0 {
+            let code = match switch(&nobody) {
+                Err(_) => 10,
+                Ok(()) => {
+                    let mut groups = [0 as libc::gid_t; 4];
+                    // SAFETY: getgroups writes at most 4 ids into `groups`.
+                    let n = unsafe { libc::getgroups(4, groups.as_mut_ptr()) };
+                    // SAFETY: plain getters.
+                    let ids = unsafe {
+                        (
+                            libc::getuid(),
+                            libc::geteuid(),
+                            libc::getgid(),
+                            libc::getegid(),
+                        )
+                    };
+                    if ids == (65534, 65534, 65534, 65534) && n == 1 && groups[0] == 65534 {
+                        0
+                    } else {
+                        11
+                    }
+                }
+            };
+            // SAFETY: ends the forked child at once.
+            unsafe { libc::_exit(code) }
+        }
+        let mut status = 0;
+        // SAFETY: waits for our own child.
+        unsafe { libc::waitpid(child, &mut status, 0) };
+        // SAFETY: geteuid(2) cannot fail.
+        let root = unsafe { libc::geteuid() } == 0;
+        let want = if root { 0 } else { 10 };
+        assert_eq!(libc::WEXITSTATUS(status), want, "root: {root}");
+    }
 }
