@@ -123,35 +123,15 @@ async fn auto(client: &Client, config: &Config) -> Result<Fetched, Vec<Problem>>
         Some(n) => format!("{n} items visible, {named} referenced"),
         None => format!("item counts not given, {named} referenced"),
     };
-    let small = visible.is_some_and(|n| n <= AUTO_SYNC_ITEMS);
-    let mostly_named = visible.is_some_and(|n| named.saturating_mul(4) >= n);
-    if !small && !mostly_named {
+    if !visible.is_some_and(|n| takes_sync(config, n)) {
         return referenced_from(client, config, list, &format!("auto: {counts}")).await;
     }
-    // A small world's sync is read up to the limit (its values may be
-    // large); one that is mostly referenced is worth reading whole.
-    let sync = if small {
-        client.sync_within(AUTO_SYNC_LIMIT).await
-    } else {
-        client.sync(None).await.map(Some)
-    };
-    match sync.map_err(general)? {
-        Some(sync) => Ok(Fetched {
-            note: format!(
-                "plan: sync after the vault list (auto: {counts}), in two rounds ({} vaults visible)",
-                sync.vaults.len()
-            ),
-            sync,
-            listed: None,
-            project: None,
-        }),
-        None => {
-            let why = format!(
-                "auto: {counts}, but the sync answer is larger than {} KiB",
-                AUTO_SYNC_LIMIT >> 10
-            );
-            referenced_from(client, config, list, &why).await
-        }
+    let small = visible.is_some_and(|n| n <= AUTO_SYNC_ITEMS);
+    match auto_sync(client, small).await? {
+        Some(sync) => Ok(synced(sync, |n| {
+            format!("plan: sync after the vault list (auto: {counts}), in two rounds ({n} vaults visible)")
+        })),
+        None => referenced_from(client, config, list, &too_large(&counts)).await,
     }
 }
 
@@ -167,30 +147,42 @@ async fn auto_known(
     if !takes_sync(config, visible) {
         return referenced(client, config, &format!("auto: {counts}")).await;
     }
-    let small = visible <= AUTO_SYNC_ITEMS;
+    match auto_sync(client, visible <= AUTO_SYNC_ITEMS).await? {
+        Some(sync) => Ok(synced(sync, |n| {
+            format!("plan: sync in one round (auto: {counts}; {n} vaults visible)")
+        })),
+        None => referenced(client, config, &too_large(&counts)).await,
+    }
+}
+
+/// `auto`'s sync: a small world's is read up to [`AUTO_SYNC_LIMIT`] (its
+/// values may be large; `None` when larger), one that is mostly referenced
+/// is worth reading whole.
+async fn auto_sync(client: &Client, small: bool) -> Result<Option<SyncResponse>, Vec<Problem>> {
     let sync = if small {
         client.sync_within(AUTO_SYNC_LIMIT).await
     } else {
         client.sync(None).await.map(Some)
     };
-    match sync.map_err(general)? {
-        Some(sync) => Ok(Fetched {
-            note: format!(
-                "plan: sync in one round (auto: {counts}; {} vaults visible)",
-                sync.vaults.len()
-            ),
-            sync,
-            listed: None,
-            project: None,
-        }),
-        None => {
-            let why = format!(
-                "auto: {counts}, but the sync answer is larger than {} KiB",
-                AUTO_SYNC_LIMIT >> 10
-            );
-            referenced(client, config, &why).await
-        }
+    sync.map_err(general)
+}
+
+/// A sync answer of `auto`, with its `-v` line (given the vault count).
+fn synced(sync: SyncResponse, note: impl FnOnce(usize) -> String) -> Fetched {
+    Fetched {
+        note: note(sync.vaults.len()),
+        sync,
+        listed: None,
+        project: None,
     }
+}
+
+/// Why `auto` turned to the referenced plan after all.
+fn too_large(counts: &str) -> String {
+    format!(
+        "auto: {counts}, but the sync answer is larger than {} KiB",
+        AUTO_SYNC_LIMIT >> 10
+    )
 }
 
 /// How many items the world of `fetched` holds: the list's counts for the
