@@ -27,6 +27,24 @@ pub fn web_world(cert: &str, key: &str) -> World {
     World::from_seed(&seed, &[])
 }
 
+/// Kills the process whose pid is the first line of a pid file when
+/// dropped: a server started under r4-exec (nginx, a PostgreSQL daemon)
+/// does not notice r4-exec's death when a failed test kills it, and must
+/// not outlive the test.
+pub struct KillByPidFile(pub std::path::PathBuf);
+
+impl Drop for KillByPidFile {
+    fn drop(&mut self) {
+        let pid = read(&self.0)
+            .lines()
+            .next()
+            .and_then(|l| l.trim().parse::<i32>().ok());
+        if let Some(pid) = pid.filter(|&p| p > 1) {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
+        }
+    }
+}
+
 /// A loopback port nothing listens on (now).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -114,6 +132,7 @@ fn nginx_serves_a_delivered_certificate_named_by_its_templated_conf_and_reloads_
     )
     .unwrap();
     w.config(NGINX_CONFIG);
+    let _nginx = KillByPidFile(w.path("nginx.pid"));
     std::fs::write(w.path("first.pem"), &cert).unwrap();
     let words = help_example();
     assert_eq!(words[0], "r4-exec", "{words:?}");
@@ -240,7 +259,8 @@ impl Postgres {
         Some(pg)
     }
 
-    /// The cluster's directory.
+    /// The cluster's directory (its `postmaster.pid` names a running
+    /// server, killed when this is dropped).
     pub fn data(&self) -> std::path::PathBuf {
         self.base.path().join("data")
     }
@@ -275,6 +295,12 @@ impl Postgres {
             .output()
             .ok()?;
         out.status.success().then(|| stdout(&out).trim().to_owned())
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        drop(KillByPidFile(self.data().join("postmaster.pid")));
     }
 }
 
@@ -549,6 +575,7 @@ fn nginx_daemon_on_reloads_with_forking() {
     let conf = nginx_template(w.dir.path(), port).replace("daemon off;", "daemon on;");
     std::fs::write(w.path("nginx.conf.tmpl"), conf).unwrap();
     w.config(NGINX_CONFIG);
+    let _nginx = KillByPidFile(w.path("nginx.pid"));
     std::fs::write(w.path("ca.pem"), &cert).unwrap();
     let script = format!(
         "echo \"$NGINX_CONF\" > {}; exec nginx -c \"$NGINX_CONF\"",
