@@ -335,10 +335,12 @@ impl Logged {
         Logged { server, log, world }
     }
 
-    /// The requests logged so far, in start order.
+    /// The requests logged so far, in start order. A line the server is
+    /// still writing (no newline yet) is not one of them.
     pub fn requests(&self) -> Vec<Req> {
         let text = read(&self.log);
-        let mut reqs: Vec<Req> = text
+        let whole = &text[..text.rfind('\n').map_or(0, |i| i + 1)];
+        let mut reqs: Vec<Req> = whole
             .lines()
             .map(|l| {
                 let v: serde_json::Value = serde_json::from_str(l).unwrap();
