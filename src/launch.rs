@@ -7,6 +7,7 @@
 //! the memfds live, and so which path COMMAND gets, is the caller's
 //! [`FileHome`].
 
+use std::borrow::Cow;
 use std::ffi::OsString;
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
@@ -170,7 +171,7 @@ impl Launch {
             match s.delivery {
                 Delivery::Env => {
                     env::check_variable(&s.name, value.expose())?;
-                    env_secrets.push((s.name.clone(), value));
+                    env_secrets.push((s.name.clone(), value.into_owned()));
                 }
                 Delivery::File => {
                     let placed = home
@@ -208,19 +209,22 @@ fn only_root_may_give(who: &RunAs, euid: u32) -> Result<(), &'static str> {
 
 /// `s`'s value with the paths its template names (`path_of` a file's
 /// path), or the value itself when it names none.
+/// Borrowed when it names none: no further copy of a secret is made.
 pub fn with_paths(
     s: &ResolvedSecret,
     path_of: impl Fn(&str) -> Option<String>,
-) -> Result<Secret, AppError> {
+) -> Result<Cow<'_, Secret>, AppError> {
     if s.paths.is_empty() {
-        return Ok(s.value.clone());
+        return Ok(Cow::Borrowed(&s.value));
     }
-    fill(s.value.expose(), &s.paths, path_of).map_err(|file| {
-        AppError::Inject(DeliverError::NoSuchFile {
-            name: s.name.clone(),
-            file,
+    fill(s.value.expose(), &s.paths, path_of)
+        .map(Cow::Owned)
+        .map_err(|file| {
+            AppError::Inject(DeliverError::NoSuchFile {
+                name: s.name.clone(),
+                file,
+            })
         })
-    })
 }
 
 /// The order in which `secrets` are handed over: as given, except that a

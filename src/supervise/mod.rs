@@ -388,8 +388,9 @@ impl Supervisor<'_> {
                 () = at(kill_at) => self.kill_now(),
                 () = at(poll_at) => {
                     if let Some(mut w) = idle.take() {
+                        let once = self.policy.interval.is_none();
                         refresh = Some(Box::pin(async move {
-                            let poll = w.poll().await;
+                            let poll = if once { w.refresh_once().await } else { w.poll().await };
                             (w, poll)
                         }));
                     }

@@ -68,6 +68,19 @@ impl Watcher {
         self.session.prefers_copy()
     }
 
+    /// The one refresh of `[fallback] prefer` without `--watch`: a full
+    /// resolution only (it stores the copy). No delta request first: its
+    /// cursor would never be used, and without one the server builds a full
+    /// sync for nothing.
+    pub(crate) async fn refresh_once(&mut self) -> Poll {
+        let timeout = self.timeout;
+        match tokio::time::timeout(timeout, self.session.resolve_live()).await {
+            Ok(Ok(resolved)) => Poll::Resolved(resolved),
+            Ok(Err(e)) => Poll::Failed(e.lines().join("; ")),
+            Err(_) => Poll::Failed(AppError::Deadline(timeout).to_string()),
+        }
+    }
+
     /// One poll under `--timeout`.
     pub(crate) async fn poll(&mut self) -> Poll {
         let timeout = self.timeout;
