@@ -27,7 +27,7 @@ use std::time::Duration;
 use criterion::{BenchmarkId, Criterion, Throughput};
 use r4_devserver::{Options, Seed, ServerGuard};
 use r4_exec::contract::checkpoint::{
-    summary_entries, verify_and_unwrap, verify_item, verify_summary, VerifiedSummary,
+    summary_entries, verify_and_unwrap, verify_item, verify_summary_owned, VerifiedSummary,
 };
 use r4_exec::contract::crypto::PrivateKey;
 use r4_exec::contract::directory::{verify_directory, TrustPolicy, VerifiedDirectory};
@@ -87,7 +87,7 @@ struct Verified {
     dir: VerifiedDirectory,
     dek: Dek,
     dek_version: u64,
-    summary: VerifiedSummary,
+    summary: VerifiedSummary<'static>,
 }
 
 fn directories(sync: &SyncResponse, trust: &TrustPolicy) -> Vec<VerifiedDirectory> {
@@ -111,12 +111,12 @@ fn unwrap_keys(sync: &SyncResponse, dirs: &[VerifiedDirectory], key: &PrivateKey
         .collect()
 }
 
-fn summaries(sync: &SyncResponse, dirs: &[VerifiedDirectory]) -> Vec<VerifiedSummary> {
+fn summaries(sync: &SyncResponse, dirs: &[VerifiedDirectory]) -> Vec<VerifiedSummary<'static>> {
     sync.vaults
         .iter()
         .zip(dirs)
         .map(|(v, dir)| {
-            verify_summary(&summary_entries(&v.items), &v.checkpoint, &v.vault.id, dir)
+            verify_summary_owned(summary_entries(&v.items), &v.checkpoint, &v.vault.id, dir)
                 .expect("summary")
         })
         .collect()

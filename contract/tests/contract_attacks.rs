@@ -182,9 +182,10 @@ fn summary_cp(items: &[ItemSummary], version: u64) -> Signed<VaultSummary> {
     )
 }
 
-fn summary() -> VerifiedSummary {
+fn summary() -> VerifiedSummary<'static> {
     let items = summary_items();
-    verify_summary(&items, &summary_cp(&items, 7), VAULT, &dir()).unwrap()
+    let cp = summary_cp(&items, 7);
+    verify_summary_owned(items, &cp, VAULT, &dir()).unwrap()
 }
 
 fn item_detail(item_id: &str, version: u64) -> ItemDetail {
@@ -431,8 +432,8 @@ fn the_owned_summary_check_is_the_same_check() {
         let owned = verify_summary_owned(list.to_vec(), cp, vault, &dir());
         match (borrowed, owned) {
             (Ok(a), Ok(b)) => {
-                assert_eq!((a.vault_id, a.version), (b.vault_id, b.version));
-                assert_eq!(a.items, b.items);
+                assert_eq!((&a.vault_id, a.version), (&b.vault_id, b.version));
+                assert!(a.items().eq(b.items()));
             }
             (Err(a), Err(b)) => assert_eq!(a, b),
             (a, b) => panic!("{a:?} against {b:?}"),
@@ -1240,4 +1241,39 @@ fn a_rewrapped_key_is_the_same_vault_key_for_the_new_key_signed_by_it() {
     let (got, signer) = verify_and_unwrap(&new, VAULT, Some(EKID), &k.other_agent, &dir).unwrap();
     assert_eq!(got.expose(), dek().expose());
     assert_eq!(signer.key_id, k.other_agent.fingerprint());
+}
+
+/// The verified summary finds every listed item by id, and nothing else,
+/// whatever order the list came in (it keeps the list and its id order,
+/// not a copy of each entry).
+#[test]
+fn a_verified_summary_finds_each_listed_item_and_no_other() {
+    let mut items = summary_items();
+    for n in 0..40u32 {
+        items.push(ItemSummary {
+            id: format!("{:024x}", (n * 7919) % 40 + 1000),
+            name: format!("item {n}"),
+            ..items[0].clone()
+        });
+    }
+    items.swap(0, 17);
+    let cp = summary_cp(&items, 7);
+    let summary = verify_summary(&items, &cp, VAULT, &dir()).unwrap();
+    assert_eq!(summary.len(), items.len());
+    assert!(!summary.is_empty());
+    for item in &items {
+        assert_eq!(summary.get(&item.id), Some(item), "{}", item.id);
+    }
+    for absent in ["", "0", "ffffffffffffffffffffffff", &ITEM[..23]] {
+        assert_eq!(summary.get(absent), None, "{absent}");
+    }
+    let ids: Vec<&str> = summary.items().map(|i| i.id.as_str()).collect();
+    let mut sorted = ids.clone();
+    sorted.sort_unstable();
+    assert_eq!(ids, sorted, "in id order");
+    assert_eq!(ids.len(), items.len());
+    let empty = summary_cp(&[], 7);
+    let none = verify_summary(&[], &empty, VAULT, &dir()).unwrap();
+    assert!(none.is_empty() && none.get(ITEM).is_none());
+    assert_eq!(none.len(), 0);
 }

@@ -109,13 +109,8 @@ async fn rollback_serves_a_lower_summary_version_after_the_first() {
     let prod = sync.vaults.iter().find(|v| v.vault.id == PROD).unwrap();
     let sync_dir =
         r4_contract::directory::verify_directory(&prod.signers, PROD, &policy(&log_pem)).unwrap();
-    let summary = verify_summary(
-        &summary_entries(&prod.items),
-        &prod.checkpoint,
-        PROD,
-        &sync_dir,
-    )
-    .unwrap();
+    let entries = summary_entries(&prod.items);
+    let summary = verify_summary(&entries, &prod.checkpoint, PROD, &sync_dir).unwrap();
     assert!(floor.observe(&summary).is_err());
     server.shutdown().await;
 }

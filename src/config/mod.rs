@@ -9,6 +9,7 @@
 pub mod dotenv;
 pub mod glob;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -444,11 +445,19 @@ impl Config {
     /// Every reference the configuration names: the explicit entries, then
     /// the references inside templates and bundles. What a plan must fetch
     /// and the verification pre-pass must cover.
-    pub fn all_references(&self) -> Vec<Entry> {
+    pub fn all_references(&self) -> Vec<Cow<'_, Entry>> {
+        // The entries borrowed, not copied: the plan asks for this list up
+        // to four times per resolution (each copy was ten heap blocks an
+        // entry, on every start).
         self.entries
             .iter()
-            .cloned()
-            .chain(self.composites.iter().flat_map(|c| c.references()))
+            .map(Cow::Borrowed)
+            .chain(
+                self.composites
+                    .iter()
+                    .flat_map(|c| c.references())
+                    .map(Cow::Owned),
+            )
             .collect()
     }
 

@@ -202,10 +202,10 @@ fn visible_items(list: &[Vault]) -> Option<u64> {
 
 /// Distinct `(vault, item)` segments the references name.
 fn named_item_count(config: &Config) -> u64 {
-    let named: HashSet<(String, String)> = config
-        .all_references()
-        .into_iter()
-        .map(|e| (e.reference.vault, e.reference.item))
+    let all = config.all_references();
+    let named: HashSet<(&str, &str)> = all
+        .iter()
+        .map(|e| (e.reference.vault.as_str(), e.reference.item.as_str()))
         .collect();
     named.len() as u64
 }

@@ -354,7 +354,7 @@ impl<'s> Resolver<'s> {
 /// and applies the options that refuse legacy and unencrypted vaults.
 fn verify_one<'s>(
     raw: &'s SyncVault,
-    listed: Option<&[ItemSummary]>,
+    listed: Option<&'s [ItemSummary]>,
     key: &PrivateKey,
     opts: &ResolveOptions,
 ) -> Result<VerifiedVault<'s>, Failure> {

@@ -15,6 +15,8 @@
 
 use std::collections::HashSet;
 
+use std::borrow::Cow;
+
 use crate::config::{Config, Entry};
 use crate::contract::directory::{ParsedKey, SignerKeys};
 use crate::contract::wire::{ItemDetail, SyncVault};
@@ -99,7 +101,7 @@ fn signer_keys(vaults: &[&SyncVault]) -> SignerKeys {
         .collect()
 }
 
-fn named<'s>(r: &Resolver<'s>, entries: &[Entry], project: Option<&Fetched>) -> Named<'s> {
+fn named<'s>(r: &Resolver<'s>, entries: &[Cow<Entry>], project: Option<&Fetched>) -> Named<'s> {
     let by_entry = entries
         .iter()
         .map(|e| {
@@ -132,7 +134,7 @@ fn pending<'s>(r: &Resolver<'s>, named: &Named<'s>) -> Vec<&'s SyncVault> {
 /// The second pass: one `Open` per checked vault, one `Item` per named item
 /// of a checked vault (each once).
 fn jobs<'s>(
-    entries: &[Entry],
+    entries: &[Cow<Entry>],
     named: &Named<'s>,
     todo: &[&'s SyncVault],
     checked: &[Result<Checked<'s>, Failure>],

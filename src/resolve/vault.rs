@@ -79,7 +79,7 @@ impl Candidate for crate::contract::wire::Vault {
 pub struct Checked<'s> {
     raw: &'s SyncVault,
     dir: VerifiedDirectory,
-    summary: VerifiedSummary,
+    summary: VerifiedSummary<'s>,
     items: HashMap<&'s str, &'s ItemDetail>,
 }
 
@@ -89,7 +89,7 @@ pub struct Checked<'s> {
 /// either way `itemsDigest` is recomputed over every item of the vault.
 pub fn check_vault<'s>(
     v: &'s SyncVault,
-    listed: Option<&[ItemSummary]>,
+    listed: Option<&'s [ItemSummary]>,
     trust: &TrustPolicy,
 ) -> Result<Checked<'s>, Failure> {
     check_vault_with(v, listed, trust, &SignerKeys::default())
@@ -99,7 +99,7 @@ pub fn check_vault<'s>(
 /// the answer ([`SignerKeys`]: the same keys, fewer parses).
 pub fn check_vault_with<'s>(
     v: &'s SyncVault,
-    listed: Option<&[ItemSummary]>,
+    listed: Option<&'s [ItemSummary]>,
     trust: &TrustPolicy,
     keys: &SignerKeys,
 ) -> Result<Checked<'s>, Failure> {
@@ -145,7 +145,7 @@ impl<'s> Checked<'s> {
 
     /// Items of the verified summary.
     pub fn item_summaries(&self) -> impl Iterator<Item = &ItemSummary> + Clone {
-        self.summary.items.values()
+        self.summary.items()
     }
 
     /// The detail of `item_id` in the sync answer, if any.
@@ -173,7 +173,7 @@ impl<'s> Checked<'s> {
 
 impl<'s> VerifiedVault<'s> {
     /// Its summary (item list verified against `itemsDigest`).
-    pub fn summary(&self) -> &VerifiedSummary {
+    pub fn summary(&self) -> &VerifiedSummary<'s> {
         &self.vault.summary
     }
 
@@ -191,7 +191,7 @@ impl<'s> VerifiedVault<'s> {
     /// the fingerprint of the signer that vouched for it.
     pub fn item(&self, item_id: &str) -> Result<(&'s ItemDetail, String), Failure> {
         let (_, detail) = self.vault.detail(item_id).ok_or_else(|| {
-            if self.vault.summary.items.contains_key(item_id) {
+            if self.vault.summary.get(item_id).is_some() {
                 Failure::NotFetched {
                     what: "item",
                     id: item_id.into(),

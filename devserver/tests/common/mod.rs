@@ -166,7 +166,8 @@ pub fn verify_sync_vault(
         .ok_or_else(|| Failure::Other("no wrapped key".into()))?;
     let (dek, _) =
         checkpoint::verify_and_unwrap(wk, vid, sv.vault.encryption_key_id.as_deref(), key, &dir)?;
-    let summary = verify_summary(&summary_entries(&sv.items), &sv.checkpoint, vid, &dir)?;
+    let entries = summary_entries(&sv.items);
+    let summary = verify_summary(&entries, &sv.checkpoint, vid, &dir)?;
     open_items(&sv.items, vid, &summary, &dir, &dek, sv_dek_version(sv))
 }
 
