@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
 
 use crate::canon::ObjectWriter;
-use crate::crypto::{digest, PrivateKey, PublicKey};
+use crate::crypto::{digest, Digester, PrivateKey, PublicKey};
 use crate::directory::{Role, Signer, VerifiedDirectory};
 use crate::error::VerifyError;
 use crate::secret::Dek;
@@ -95,11 +95,14 @@ fn by_id(a: &ItemSummary, b: &ItemSummary) -> std::cmp::Ordering {
 }
 
 /// [`items_digest`] of entries already in id order.
-fn items_digest_sorted<'a>(entries: impl ExactSizeIterator<Item = &'a ItemSummary>) -> String {
+fn items_digest_sorted<'a>(entries: impl Iterator<Item = &'a ItemSummary>) -> String {
     // Written straight as JCS (members in JCS order), not through a
     // `serde_json::Value`: the same bytes as `canonical_of` of the entries
-    // (a test compares them), without a map per entry.
-    let mut out = Vec::with_capacity(64 + 160 * entries.len());
+    // (a test compares them), without a map per entry; hashed in parts of
+    // about `PART` bytes, so that the whole array is never held.
+    const PART: usize = 16 << 10;
+    let mut hash = Digester::new();
+    let mut out = Vec::with_capacity(PART + 1024);
     out.push(b'[');
     for (n, i) in entries.enumerate() {
         if n > 0 {
@@ -112,9 +115,14 @@ fn items_digest_sorted<'a>(entries: impl ExactSizeIterator<Item = &'a ItemSummar
             .u64("version", i.version)
             .strs("websites", &i.websites)
             .finish();
+        if out.len() >= PART {
+            hash.update(&out);
+            out.clear();
+        }
     }
     out.push(b']');
-    digest(&out)
+    hash.update(&out);
+    hash.finish()
 }
 
 /// `itemDigest` of an item (§4.3): JCS of `{id,name,type,vaultId,websites}`.
@@ -153,9 +161,9 @@ pub fn summary_entries<'a>(items: impl IntoIterator<Item = &'a ItemDetail>) -> V
     items
         .into_iter()
         .map(|i| ItemSummary {
-            id: i.id.clone(),
-            name: i.name.clone(),
-            item_type: i.item_type.clone(),
+            id: i.id.as_str().into(),
+            name: i.name.as_str().into(),
+            item_type: i.item_type.as_str().into(),
             websites: i.websites.clone(),
             version: i.checkpoint.body().version,
             created_at: None,
@@ -539,6 +547,29 @@ mod tests {
             let items: Vec<ItemSummary> = items.iter().map(|(i, n, t, v, w)| summary(i, n, t, *v, w)).collect();
             prop_assert_eq!(items_digest(&items), generic_items_digest(&items));
         }
+    }
+
+    #[test]
+    fn a_list_hashed_in_parts_is_the_digest_of_the_whole_list() {
+        // About 300 KB of JCS: many parts, entries of every length across
+        // the part boundaries.
+        let items: Vec<ItemSummary> = (0..3000)
+            .map(|n| {
+                summary(
+                    &format!("{n:024x}"),
+                    &"n".repeat(n % 97),
+                    "LOGIN",
+                    n as u64,
+                    &[],
+                )
+            })
+            .collect();
+        assert_eq!(items_digest(&items), generic_items_digest(&items));
+        let mut parts = Digester::new();
+        for chunk in b"[1,2,3]".chunks(2) {
+            parts.update(chunk);
+        }
+        assert_eq!(parts.finish(), digest(b"[1,2,3]"));
     }
 
     #[test]

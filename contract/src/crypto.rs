@@ -38,6 +38,34 @@ pub fn digest(bytes: &[u8]) -> String {
     format!("sha256:{}", hex::encode(d.as_ref()))
 }
 
+/// [`digest`] of bytes given in parts: the same value as `digest` of their
+/// concatenation, without holding all of it (a 10 000-item list is about
+/// 1.2 MB of canonical JSON).
+pub struct Digester(aws_lc_rs::digest::Context);
+
+impl Digester {
+    /// An empty SHA-256 state.
+    pub fn new() -> Digester {
+        Digester(aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256))
+    }
+
+    /// Adds `bytes`.
+    pub fn update(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+
+    /// `sha256:` + lowercase hex of everything added.
+    pub fn finish(self) -> String {
+        format!("sha256:{}", hex::encode(self.0.finish().as_ref()))
+    }
+}
+
+impl Default for Digester {
+    fn default() -> Digester {
+        Digester::new()
+    }
+}
+
 /// Raw SHA-256.
 pub fn sha256(bytes: &[u8]) -> [u8; 32] {
     let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes);

@@ -1251,8 +1251,8 @@ fn a_verified_summary_finds_each_listed_item_and_no_other() {
     let mut items = summary_items();
     for n in 0..40u32 {
         items.push(ItemSummary {
-            id: format!("{:024x}", (n * 7919) % 40 + 1000),
-            name: format!("item {n}"),
+            id: format!("{:024x}", (n * 7919) % 40 + 1000).into(),
+            name: format!("item {n}").into(),
             ..items[0].clone()
         });
     }

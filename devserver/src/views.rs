@@ -270,9 +270,9 @@ impl<'a> Ctx<'a> {
     fn summaries(v: &Vault) -> Vec<ItemSummary> {
         v.live_items()
             .map(|i| ItemSummary {
-                id: i.id.clone(),
-                name: i.name.clone(),
-                item_type: i.item_type.clone(),
+                id: i.id.as_str().into(),
+                name: i.name.as_str().into(),
+                item_type: i.item_type.as_str().into(),
                 websites: i.websites.clone(),
                 version: i.version,
                 created_at: Some(i.created_at.clone()),
@@ -311,7 +311,7 @@ impl<'a> Ctx<'a> {
         if self.has(F::ItemsDigestMismatch) {
             let mut wrong = items.clone();
             wrong.push(ItemSummary {
-                id: derive_id("items-digest-mismatch"),
+                id: derive_id("items-digest-mismatch").into(),
                 name: "not in this vault".into(),
                 item_type: "LOGIN".into(),
                 websites: Vec::new(),

@@ -576,7 +576,12 @@ async fn read_limited(
     if resp.content_length().is_some_and(|n| n > limit as u64) {
         return Err(too_large());
     }
-    let mut body = Vec::with_capacity(resp.content_length().unwrap_or(8192).min(1 << 20) as usize);
+    // Sized from `Content-Length` (at most `limit`, checked above), so that
+    // a large answer is neither regrown nor copied: each doubling of a
+    // 1.5 MB body touched fresh pages and the zeroing allocator wiped the
+    // old block. A server that claims more than it sends costs at most
+    // `limit` bytes of address space, which it could fill anyway.
+    let mut body = Vec::with_capacity(resp.content_length().unwrap_or(8192) as usize);
     while let Some(chunk) = resp.chunk().await.map_err(&net)? {
         if body.len() + chunk.len() > limit {
             return Err(too_large());

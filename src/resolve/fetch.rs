@@ -300,8 +300,8 @@ fn named_items(config: &Config, list: &[Vault], parts: &[Parts]) -> Vec<(String,
             continue;
         };
         if let Ok(item) = select("item", &e.reference.item, &p.items.items) {
-            if seen.insert((vault.id.clone(), item.id.clone())) {
-                wanted.push((vault.id.clone(), item.id.clone()));
+            if seen.insert((vault.id.clone(), item.id.to_string())) {
+                wanted.push((vault.id.clone(), item.id.to_string()));
             }
         }
     }

@@ -154,7 +154,7 @@ fn add_vaults(
 ) {
     for raw in vaults {
         let segment = segment_for(&raw.vault.id, &raw.vault.name, || {
-            select("vault", &raw.vault.name, vaults_of(sync)).map(|v| &v.id)
+            select("vault", &raw.vault.name, vaults_of(sync)).map(|v| v.id.as_str())
         });
         let label = format!("{SCHEME}{segment}");
         match verify_vault(raw, key, trust) {
@@ -232,7 +232,7 @@ fn items(
     let mut out = Vec::new();
     for summary in chosen {
         let segment = segment_for(&summary.id, &summary.name, || {
-            select("item", &summary.name, checked.item_summaries()).map(|i| &i.id)
+            select("item", &summary.name, checked.item_summaries()).map(|i| i.id.as_str())
         });
         let label = format!("{vault}/{segment}");
         match item(checked, summary, segment, scope) {
@@ -254,7 +254,7 @@ fn item(
 ) -> Result<ItemView, Failure> {
     let (id, detail) = checked
         .detail(&summary.id)
-        .ok_or_else(|| Failure::Verify(VerifyError::NotInSummary(summary.id.clone())))?;
+        .ok_or_else(|| Failure::Verify(VerifyError::NotInSummary(summary.id.to_string())))?;
     let signer = checked.check(detail, id)?;
     let fields = match &scope.field {
         None => detail.fields.iter().collect(),
@@ -268,14 +268,14 @@ fn item(
             field_type: f.field_type.clone(),
             secret: f.is_secret,
             segment: segment_for(&f.id, &f.name, || {
-                select("field", &f.name, detail.fields.iter()).map(|g| &g.id)
+                select("field", &f.name, detail.fields.iter()).map(|g| g.id.as_str())
             }),
         })
         .collect();
     Ok(ItemView {
-        id: summary.id.clone(),
-        name: summary.name.clone(),
-        item_type: summary.item_type.clone(),
+        id: summary.id.to_string(),
+        name: summary.name.to_string(),
+        item_type: summary.item_type.to_string(),
         segment,
         signer,
         fields,
@@ -287,7 +287,7 @@ fn item(
 /// reference printed resolves, even among duplicate names.
 fn segment_for<'a, F>(id: &str, name: &str, selected: F) -> String
 where
-    F: FnOnce() -> Result<&'a String, Failure>,
+    F: FnOnce() -> Result<&'a str, Failure>,
 {
     match selected() {
         Ok(found) if found == id => escape_segment(name),
