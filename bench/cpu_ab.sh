@@ -3,7 +3,8 @@
 # alternating `perf stat` sets of two or more r4-exec binaries against one
 # devserver world of N secrets in V vaults, so that every binary sees the
 # same load; prints each one's median task-clock and page faults per start
-# over SETS sets of RUNS runs, and with VALGRIND=1 its instructions
+# over SETS sets of RUNS runs, the OpenSSL floor of the world before and
+# after the sets, and with VALGRIND=1 its instructions
 # (valgrind, `--reap -- true`, 4 runs: deterministic to ~0.1%).
 #
 #   bench/cpu_ab.sh 8 /tmp/r4-exec.before target/profiling/r4-exec
@@ -30,6 +31,14 @@ until [ -s "$work/server.out" ]; do sleep 0.05; done
 R4_BASE_URL="$(head -n1 "$work/server.out")"; export R4_BASE_URL
 for b in "$@"; do "$b" -- true 2>/dev/null; done   # the devserver signs its views once
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+# The cryptographic floor of this world, measured by OpenSSL in this run:
+# V RSA-2048 private-key operations (an OAEP unwrap is one, like a sign)
+# and one PSS verify per item, wrapped key and summary (N + 2V).
+floor() {
+    openssl speed -seconds 1 -mr rsa2048 2>/dev/null | awk -F: -v v="$V" -v n="$N" \
+        '/^\+F2:/ {printf "%.2f ms (OpenSSL rsa2048: %.3f ms a private-key operation, %.4f ms a verify)", 1000 * (v / $4 + (n + 2 * v) / $5), 1000 / $4, 1000 / $5}'
+}
+echo "floor before: $(floor)"
 echo "load before: $(cat /proc/loadavg)"
 for _ in $(seq "$SETS"); do
     for i in $(seq $#); do
@@ -39,6 +48,7 @@ for _ in $(seq "$SETS"); do
     done
 done
 echo "load after: $(cat /proc/loadavg)"
+echo "floor after: $(floor)"
 for i in $(seq $#); do
     b=${!i}
     tc=$(grep "^$i " "$work/sets" | cut -d' ' -f2 | median)

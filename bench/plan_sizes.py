@@ -28,6 +28,9 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), "release")
+# R4_EXEC: the r4-exec binary to measure (default: BIN/r4-exec; the static
+# one is target/x86_64-unknown-linux-gnu/release/r4-exec).
+EXE = os.environ.get("R4_EXEC") or os.path.join(BIN, "r4-exec")
 API_KEY = "rk_bench000000000.bench-secret"
 
 
@@ -49,7 +52,7 @@ def seed(n, pub):
 def agent_key(work):
     """A new agent key in `work`: its path and its public key (PEM)."""
     key = os.path.join(work, "agent.pem")
-    subprocess.run([os.path.join(BIN, "r4-exec"), "keygen", "--bits", "2048", "--out", key],
+    subprocess.run([EXE, "keygen", "--bits", "2048", "--out", key],
                    check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     pub = subprocess.run(["openssl", "pkey", "-in", key, "-pubout"], check=True,
                          capture_output=True, text=True).stdout
@@ -69,7 +72,7 @@ def rounds(reqs):
 def one_run(work, log, env):
     open(log, "w").close()
     start = time.monotonic()
-    proc = subprocess.Popen([os.path.join(BIN, "r4-exec"), "--", "true"], env=env,
+    proc = subprocess.Popen([EXE, "--", "true"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.monotonic() - start
@@ -136,7 +139,7 @@ def main():
             finally:
                 server.terminate()
                 server.wait()
-    print(f"runs per row: {args.runs} (medians); r4-exec {BIN}/r4-exec")
+    print(f"runs per row: {args.runs} (medians); r4-exec {EXE}")
     print("| items | plan | requests | bytes received | full-sync requests | rounds | r4-exec CPU (ms) | CPU vs smallest | wall (ms) |")
     print("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     base = {}
