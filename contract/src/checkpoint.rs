@@ -2,7 +2,7 @@
 //! replay rules of §4.5. Each function checks one object against what the
 //! client asked for and against a [`VerifiedDirectory`].
 
-use std::borrow::Cow;
+use std::borrow::{Borrow, Cow};
 use std::collections::{BTreeSet, HashMap};
 
 use crate::canon::ObjectWriter;
@@ -84,14 +84,9 @@ pub fn verify_wrapped_key<'d>(
 /// `itemsDigest` of an item list (§4.2): JCS of the `{id,name,type,version,websites}`
 /// entries sorted by id (byte order).
 pub fn items_digest<'a>(items: impl IntoIterator<Item = &'a ItemSummary>) -> String {
-    let mut entries: Vec<&ItemSummary> = items.into_iter().collect();
-    entries.sort_by(|a, b| by_id(a, b));
-    items_digest_sorted(entries.into_iter())
-}
-
-/// Entries in `itemsDigest` order.
-fn by_id(a: &ItemSummary, b: &ItemSummary) -> std::cmp::Ordering {
-    a.id.as_bytes().cmp(b.id.as_bytes())
+    let entries: Vec<&ItemSummary> = items.into_iter().collect();
+    let order = id_order(&entries);
+    items_digest_sorted(order.iter().map(|&i| entries[i]))
 }
 
 /// [`items_digest`] of entries already in id order.
@@ -233,7 +228,7 @@ pub struct VerifiedSummary<'a> {
     pub version: u64,
     entries: Cow<'a, [ItemSummary]>,
     /// Positions in `entries`, in id order (ids are distinct).
-    order: Vec<u32>,
+    order: Vec<usize>,
 }
 
 impl VerifiedSummary<'_> {
@@ -241,19 +236,14 @@ impl VerifiedSummary<'_> {
     pub fn get(&self, item_id: &str) -> Option<&ItemSummary> {
         let found = self
             .order
-            .binary_search_by(|&i| {
-                self.entries[i as usize]
-                    .id
-                    .as_bytes()
-                    .cmp(item_id.as_bytes())
-            })
+            .binary_search_by(|&i| self.entries[i].id.as_bytes().cmp(item_id.as_bytes()))
             .ok()?;
-        Some(&self.entries[self.order[found] as usize])
+        Some(&self.entries[self.order[found]])
     }
 
     /// Every entry, in id order.
     pub fn items(&self) -> impl Iterator<Item = &ItemSummary> + Clone {
-        self.order.iter().map(|&i| &self.entries[i as usize])
+        self.order.iter().map(|&i| &self.entries[i])
     }
 
     /// How many items the vault holds.
@@ -289,25 +279,23 @@ pub fn verify_summary_owned(
     check_summary(Cow::Owned(items), cp, vault_id, dir)
 }
 
-/// Positions of `entries` (`n` of them) in id order (byte order). Each id's
-/// first 16 bytes, zero-padded, are compared as one big-endian number and
-/// only equal prefixes compare the whole ids: the same order as comparing
-/// the ids (a shorter id that pads to the same prefix is decided by the
-/// whole comparison), a tenth of the cost at 10 000 entries.
-fn id_order(entries: &[ItemSummary], n: u32) -> Vec<u32> {
-    let mut keyed: Vec<(u128, u32)> = (0..n)
+/// Positions of `entries` in id order (byte order), the one order of
+/// `itemsDigest`. Each id's first 16 bytes, zero-padded, are compared as one
+/// big-endian number and only equal prefixes compare the whole ids: the
+/// same order as comparing the ids (a shorter id that pads to the same
+/// prefix is decided by the whole comparison), a tenth of the cost at
+/// 10 000 entries.
+fn id_order<T: Borrow<ItemSummary>>(entries: &[T]) -> Vec<usize> {
+    let id = |i: usize| entries[i].borrow().id.as_bytes();
+    let mut keyed: Vec<(u128, usize)> = (0..entries.len())
         .map(|i| {
-            let id = entries[i as usize].id.as_bytes();
             let mut prefix = [0u8; 16];
-            let len = id.len().min(16);
-            prefix[..len].copy_from_slice(&id[..len]);
+            let len = id(i).len().min(16);
+            prefix[..len].copy_from_slice(&id(i)[..len]);
             (u128::from_be_bytes(prefix), i)
         })
         .collect();
-    keyed.sort_unstable_by(|a, b| {
-        a.0.cmp(&b.0)
-            .then_with(|| by_id(&entries[a.1 as usize], &entries[b.1 as usize]))
-    });
+    keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| id(a.1).cmp(id(b.1))));
     keyed.into_iter().map(|(_, i)| i).collect()
 }
 
@@ -321,16 +309,14 @@ fn check_summary<'a>(
     check_kind(&body.kind, kind::VAULT_SUMMARY)?;
     check_vault(&body.vault_id, vault_id)?;
     dir.check(cp, Role::Checkpoint)?;
-    let n =
-        u32::try_from(entries.len()).map_err(|_| VerifyError::Malformed("item list too long"))?;
-    let order = id_order(&entries, n);
-    if items_digest_sorted(order.iter().map(|&i| &entries[i as usize])) != body.items_digest {
+    let order = id_order(&entries);
+    if items_digest_sorted(order.iter().map(|&i| &entries[i])) != body.items_digest {
         return Err(VerifyError::ItemsDigest);
     }
     // Sorted, so a repeated id is next to itself.
     if order
         .windows(2)
-        .any(|w| entries[w[0] as usize].id == entries[w[1] as usize].id)
+        .any(|w| entries[w[0]].id == entries[w[1]].id)
     {
         return Err(VerifyError::Malformed("duplicate item id in list"));
     }
@@ -576,14 +562,14 @@ mod tests {
                 .map(|b| b.into_iter().map(|c| char::from(c.min(0x7f))).collect())
                 .collect();
             let entries: Vec<ItemSummary> = ids.iter().map(|i| summary(i, "", "", 0, &[])).collect();
-            let order = id_order(&entries, entries.len() as u32);
-            let ours: Vec<&str> = order.iter().map(|&i| entries[i as usize].id.as_str()).collect();
+            let order = id_order(&entries);
+            let ours: Vec<&str> = order.iter().map(|&i| entries[i].id.as_str()).collect();
             let mut expected: Vec<&str> = ids.iter().map(String::as_str).collect();
             expected.sort_unstable_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
             prop_assert_eq!(ours, expected);
             let mut seen = order.clone();
             seen.sort_unstable();
-            prop_assert_eq!(seen, (0..entries.len() as u32).collect::<Vec<_>>());
+            prop_assert_eq!(seen, (0..entries.len()).collect::<Vec<_>>());
         }
 
         #[test]

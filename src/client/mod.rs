@@ -580,7 +580,8 @@ async fn read_limited(
     // a large answer is neither regrown nor copied: each doubling of a
     // 1.5 MB body touched fresh pages and the zeroing allocator wiped the
     // old block. A server that claims more than it sends costs at most
-    // `limit` bytes of address space, which it could fill anyway.
+    // `limit` bytes (the zeroing allocator wipes the whole block when it is
+    // freed), as many as it could send anyway.
     let mut body = Vec::with_capacity(resp.content_length().unwrap_or(8192) as usize);
     while let Some(chunk) = resp.chunk().await.map_err(&net)? {
         if body.len() + chunk.len() > limit {

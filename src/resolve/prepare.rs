@@ -13,9 +13,8 @@
 //! verified lazily by the walk, so it changes the cost of a resolution, never
 //! its outcome.
 
-use std::collections::HashSet;
-
 use std::borrow::Cow;
+use std::collections::HashSet;
 
 use crate::config::{Config, Entry};
 use crate::contract::directory::{ParsedKey, SignerKeys};
