@@ -350,7 +350,7 @@ pub fn size_hint(settings: &CopyOptions, base_url: &str) -> Option<u64> {
     use crate::localfile::{read_head, Follow};
     let head = read_head(&settings.path, 16 << 10, Follow::No).ok()?;
     let line = head.split(|&b| b == b'\n').next()?;
-    let stamp: serde_json::Value = serde_json::from_slice(line).ok()?;
+    let stamp: serde_json::Value = crate::contract::wire::from_json(line).ok()?;
     if stamp.get("baseUrl")?.as_str()? != base_url {
         return None;
     }
@@ -426,7 +426,8 @@ fn split<'b>(path: &Path, bytes: &'b [u8]) -> Result<(Signed<Stamp>, &'b [u8]), 
         .iter()
         .position(|&b| b == b'\n')
         .ok_or_else(|| malformed("no stamp line"))?;
-    let stamp = serde_json::from_slice(&bytes[..newline]).map_err(|_| malformed("bad stamp"))?;
+    let stamp =
+        crate::contract::wire::from_json(&bytes[..newline]).map_err(|_| malformed("bad stamp"))?;
     Ok((stamp, &bytes[newline + 1..]))
 }
 

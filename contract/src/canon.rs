@@ -128,14 +128,19 @@ fn write_number(n: &serde_json::Number, out: &mut Vec<u8>) {
 
 /// A JCS string. Only ASCII bytes are ever escaped, and no byte of a
 /// multi-byte UTF-8 sequence is ASCII, so the scan is over bytes and every
-/// run between two escapes is copied at once.
+/// run between two escapes is copied at once; runs are found eight bytes at
+/// a time ([`escape_at`]), since nearly every string of a digest (ids,
+/// names, types) has no escape at all.
 fn write_string(s: &str, out: &mut Vec<u8>) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let bytes = s.as_bytes();
     out.reserve(bytes.len() + 2);
     out.push(b'"');
     let mut run = 0;
-    for (i, &b) in bytes.iter().enumerate() {
+    while let Some(i) = escape_at(bytes, run) {
+        out.extend_from_slice(&bytes[run..i]);
+        run = i + 1;
+        let b = bytes[i];
         let short: &[u8] = match b {
             b'"' => b"\\\"",
             b'\\' => b"\\\\",
@@ -144,11 +149,8 @@ fn write_string(s: &str, out: &mut Vec<u8>) {
             b'\n' => b"\\n",
             b'\r' => b"\\r",
             b'\t' => b"\\t",
-            0..=0x1f => b"",
-            _ => continue,
+            _ => b"",
         };
-        out.extend_from_slice(&bytes[run..i]);
-        run = i + 1;
         if short.is_empty() {
             let hex = [HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xf)]];
             out.extend_from_slice(b"\\u00");
@@ -159,6 +161,53 @@ fn write_string(s: &str, out: &mut Vec<u8>) {
     }
     out.extend_from_slice(&bytes[run..]);
     out.push(b'"');
+}
+
+/// Whether JCS escapes byte `b`: `"`, `\` and the controls below 0x20.
+fn escaped(b: u8) -> bool {
+    b < 0x20 || b == b'"' || b == b'\\'
+}
+
+/// The position of the first byte at or after `from` that JCS escapes.
+/// Whole words of eight bytes are tested at once: a word holds such a byte
+/// exactly when one of its bytes is below 0x20 or equal to `"` or `\`,
+/// which the classic "has a zero / has a byte less than" bit tricks say
+/// without a branch per byte (only a word that has one is scanned byte by
+/// byte, and its flagged position is not trusted, only the byte test).
+fn escape_at(bytes: &[u8], from: usize) -> Option<usize> {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+    let less_than = |w: u64, n: u8| w.wrapping_sub(ONES * u64::from(n)) & !w & HIGH;
+    let mut i = from;
+    while let Some(word) = bytes.get(i..i + 8) {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(word);
+        let w = u64::from_ne_bytes(w);
+        let quote = w ^ (ONES * u64::from(b'"'));
+        let backslash = w ^ (ONES * u64::from(b'\\'));
+        if less_than(w, 0x20) | less_than(quote, 1) | less_than(backslash, 1) != 0 {
+            break;
+        }
+        i += 8;
+    }
+    bytes[i..].iter().position(|&b| escaped(b)).map(|p| i + p)
+}
+
+/// `value` in decimal, as `write_number` writes an integer, without the
+/// formatting machinery (one per item of a 10 000-item list).
+fn write_u64(value: u64, out: &mut Vec<u8>) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut v = value;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
 }
 
 /// Writes one JCS object member by member, for the fixed shapes the
@@ -187,8 +236,11 @@ impl<'o> ObjectWriter<'o> {
             self.out.push(b',');
         }
         self.last = Some(key);
-        write_string(key, self.out);
-        self.out.push(b':');
+        // The contract's member names need no escape.
+        debug_assert!(escape_at(key.as_bytes(), 0).is_none());
+        self.out.push(b'"');
+        self.out.extend_from_slice(key.as_bytes());
+        self.out.extend_from_slice(b"\":");
         self.out
     }
 
@@ -207,8 +259,7 @@ impl<'o> ObjectWriter<'o> {
 
     /// An unsigned integer member (plain decimal, as `write_number`).
     pub(crate) fn u64(&mut self, key: &'static str, value: u64) -> &mut Self {
-        // Writing to a Vec cannot fail.
-        let _ = write!(self.key(key), "{value}");
+        write_u64(value, self.key(key));
         self
     }
 
@@ -343,6 +394,60 @@ mod tests {
                 proptest::prop_assert_eq!(String::from_utf8(canonical_without(m, &skip)).unwrap(), expected);
             }
         }
+    }
+
+    /// Strings long enough to fill words of eight bytes, of plain text
+    /// mostly, with the bytes next to each escaped one (0x1f/0x20, `!`/`#`
+    /// around `"`, `[`/`]` around `\`) and multi-byte characters.
+    fn long_text() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        prop::collection::vec(
+            prop_oneof![
+                8 => prop::char::range('a', 'z'),
+                1 => prop::sample::select(vec!['"', '\\', '\u{0}', '\u{1f}', ' ', '!', '#', '[', ']', '\u{7f}', '\u{e9}', '\u{1f600}']),
+                1 => any::<char>(),
+            ],
+            0..40,
+        )
+        .prop_map(|cs| cs.into_iter().collect())
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn a_string_is_written_as_the_reference_writes_it(s in long_text()) {
+            let mut expected = String::new();
+            reference(&Value::String(s.clone()), &mut expected);
+            let mut out = Vec::new();
+            write_string(&s, &mut out);
+            proptest::prop_assert_eq!(String::from_utf8(out).unwrap(), expected);
+            for from in 0..=s.len() {
+                let naive = s.as_bytes()[from..].iter().position(|&b| escaped(b)).map(|p| from + p);
+                proptest::prop_assert_eq!(escape_at(s.as_bytes(), from), naive);
+            }
+        }
+
+        #[test]
+        fn integers_are_written_in_decimal(v in proptest::prelude::any::<u64>()) {
+            let mut out = Vec::new();
+            write_u64(v, &mut out);
+            proptest::prop_assert_eq!(out, v.to_string().into_bytes());
+        }
+    }
+
+    #[test]
+    fn each_escaped_byte_is_found_at_each_position_of_a_word() {
+        for b in (0u8..0x20).chain([b'"', b'\\']) {
+            for at in 0..20 {
+                let mut text = vec![b'x'; 20];
+                text[at] = b;
+                assert_eq!(escape_at(&text, 0), Some(at), "byte {b:#x} at {at}");
+                assert_eq!(escape_at(&text, at + 1), None);
+            }
+        }
+        for b in (0x20u8..0x80).filter(|&b| b != b'"' && b != b'\\') {
+            assert_eq!(escape_at(&[b; 20], 0), None, "byte {b:#x}");
+        }
+        assert_eq!(escape_at(&[0xc3, 0xa9].repeat(10), 0), None);
     }
 
     #[test]

@@ -149,5 +149,5 @@ fn split(envelope: &str) -> Result<[&str; 3], EnvelopeError> {
 
 fn decode_header(header_b64: &str) -> Result<Header, EnvelopeError> {
     let bytes = B64U.decode(header_b64).map_err(|_| EnvelopeError::Base64)?;
-    serde_json::from_slice(&bytes).map_err(|_| EnvelopeError::Header)
+    crate::wire::from_json(&bytes).map_err(|_| EnvelopeError::Header)
 }

@@ -279,12 +279,12 @@ impl Client {
             .map(Duration::from_secs);
         let body = read_limited(resp, path, limit, net).await?;
         if status.is_success() {
-            return serde_json::from_slice(&body).map_err(|e| ClientError::Decode {
+            return from_json(&body).map_err(|detail| ClientError::Decode {
                 path: path.to_string(),
-                detail: e.to_string(),
+                detail,
             });
         }
-        let (code, message) = match serde_json::from_slice::<ErrorEnvelope>(&body) {
+        let (code, message) = match from_json::<ErrorEnvelope>(&body) {
             Ok(env) => (env.error.code, env.error.message),
             Err(_) => (
                 format!("http_{}", status.as_u16()),

@@ -151,7 +151,8 @@ fn only_envelopes(v: &SyncVault) -> Result<(), String> {
 
 /// Reads a body [`keep`] wrote back into an answer to verify.
 pub fn restore(body: &[u8]) -> Result<Fetched, &'static str> {
-    let kept: Kept = serde_json::from_slice(body).map_err(|_| "the answer does not parse")?;
+    let kept: Kept =
+        crate::contract::wire::from_json(body).map_err(|_| "the answer does not parse")?;
     if kept.format != FORMAT {
         return Err("written by another version of r4-exec");
     }
