@@ -161,8 +161,6 @@ pub fn summary_entries<'a>(items: impl IntoIterator<Item = &'a ItemDetail>) -> V
             item_type: i.item_type.as_str().into(),
             websites: i.websites.clone(),
             version: i.checkpoint.body().version,
-            created_at: None,
-            field_count: None,
         })
         .collect()
 }
@@ -483,8 +481,6 @@ mod tests {
             item_type: t.into(),
             websites: websites.to_vec(),
             version,
-            created_at: None,
-            field_count: None,
         }
     }
 

@@ -152,8 +152,6 @@ fn summary_items() -> Vec<ItemSummary> {
             item_type: "LOGIN".into(),
             websites: vec![],
             version: 3,
-            created_at: None,
-            field_count: None,
         },
         ItemSummary {
             id: ITEM2.into(),
@@ -161,8 +159,6 @@ fn summary_items() -> Vec<ItemSummary> {
             item_type: "API_KEY".into(),
             websites: vec![],
             version: 1,
-            created_at: None,
-            field_count: None,
         },
     ]
 }

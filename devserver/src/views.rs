@@ -16,10 +16,11 @@ use r4_contract::envelope;
 use r4_contract::signed::Signed;
 use r4_contract::time;
 use r4_contract::wire::{
-    self, kind, Field, FieldResponse, FieldWithItem, ItemCheckpoint, ItemDetail, ItemList,
-    ItemSummary, TreeHead, VaultSummary,
+    self, kind, Field, FieldResponse, FieldWithItem, ItemCheckpoint, ItemDetail, ItemSummary,
+    TreeHead, VaultSummary,
 };
 use r4_contract::VaultModel;
+use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::ApiError;
@@ -27,6 +28,27 @@ use crate::faults::{FaultKind as F, FaultState};
 use crate::seed::derive_id;
 use crate::trust::corrupt;
 use crate::world::{Agent, Item, Vault, World};
+
+/// `GET /vault/:vaultId/items` as served ([`wire::ItemList`] is what a client
+/// reads of it).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ItemListView {
+    items: Vec<ListedItem>,
+    vault_id: String,
+    count: u64,
+    checkpoint: Signed<VaultSummary>,
+}
+
+/// One entry of [`ItemListView`].
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ListedItem {
+    #[serde(flatten)]
+    summary: ItemSummary,
+    created_at: String,
+    field_count: u64,
+}
 
 /// Signed objects kept between requests; each entry remembers the version it
 /// was made for and is replaced when that changes.
@@ -275,8 +297,6 @@ impl<'a> Ctx<'a> {
                 item_type: i.item_type.as_str().into(),
                 websites: i.websites.clone(),
                 version: i.version,
-                created_at: Some(i.created_at.clone()),
-                field_count: Some(i.fields.len() as u64),
             })
             .collect()
     }
@@ -316,8 +336,6 @@ impl<'a> Ctx<'a> {
                 item_type: "LOGIN".into(),
                 websites: Vec::new(),
                 version: 1,
-                created_at: None,
-                field_count: None,
             });
             body.items_digest = items_digest(&wrong);
             resign = true;
@@ -346,10 +364,21 @@ impl<'a> Ctx<'a> {
         (items, cp)
     }
 
-    /// `GET /vault/:vaultId/items`.
-    pub(crate) fn item_list(&mut self, v: &Vault) -> ItemList {
+    /// `GET /vault/:vaultId/items`: each entry as the seeds show it, with
+    /// `createdAt` and `fieldCount` beside what the summary covers (clients
+    /// read neither).
+    pub(crate) fn item_list(&mut self, v: &Vault) -> ItemListView {
         let (items, checkpoint) = self.summary(v);
-        ItemList {
+        let items: Vec<ListedItem> = items
+            .into_iter()
+            .zip(v.live_items())
+            .map(|(summary, item)| ListedItem {
+                summary,
+                created_at: item.created_at.clone(),
+                field_count: item.fields.len() as u64,
+            })
+            .collect();
+        ItemListView {
             count: items.len() as u64,
             items,
             vault_id: v.id.clone(),

@@ -221,29 +221,39 @@ impl Client {
         self.get_limited(path, MAX_BODY).await
     }
 
+    /// [`Client::get`], the answer read by `decode` instead of
+    /// [`from_json`].
+    async fn get_decoded<T>(&self, path: &str, decode: Decode<T>) -> Result<T, ClientError> {
+        self.with_retries("GET", path, MAX_BODY, decode, || {
+            self.http.get(format!("{}{path}", self.base))
+        })
+        .await
+    }
+
     /// [`Client::get`] refusing a body larger than `limit` (`TooLarge`).
     async fn get_limited<T: DeserializeOwned>(
         &self,
         path: &str,
         limit: usize,
     ) -> Result<T, ClientError> {
-        self.with_retries("GET", path, limit, || {
+        self.with_retries("GET", path, limit, from_json::<T>, || {
             self.http.get(format!("{}{path}", self.base))
         })
         .await
     }
 
-    async fn with_retries<T: DeserializeOwned>(
+    async fn with_retries<T>(
         &self,
         method: &'static str,
         path: &str,
         limit: usize,
+        decode: Decode<T>,
         request: impl Fn() -> reqwest::RequestBuilder,
     ) -> Result<T, ClientError> {
         let policy = &self.opts.retry;
         let mut attempt = 1;
         loop {
-            let result = self.once(method, path, limit, request()).await;
+            let result = self.once(method, path, limit, decode, request()).await;
             match result {
                 Err(err) if err.is_transient() && attempt < policy.max_attempts => {
                     let delay = policy.delay(attempt, &err);
@@ -261,11 +271,12 @@ impl Client {
         }
     }
 
-    async fn once<T: DeserializeOwned>(
+    async fn once<T>(
         &self,
         method: &'static str,
         path: &str,
         limit: usize,
+        decode: Decode<T>,
         request: reqwest::RequestBuilder,
     ) -> Result<T, ClientError> {
         let net = |e: reqwest::Error| classify(method, path, e, self.opts.timeout, self.proxy);
@@ -279,7 +290,7 @@ impl Client {
             .map(Duration::from_secs);
         let body = read_limited(resp, path, limit, net).await?;
         if status.is_success() {
-            return from_json(&body).map_err(|detail| ClientError::Decode {
+            return decode(&body).map_err(|detail| ClientError::Decode {
                 path: path.to_string(),
                 detail,
             });
@@ -321,7 +332,8 @@ impl Client {
 
     /// `GET /vault/:vaultId/items` with its summary checkpoint (§4.2).
     pub async fn items(&self, vault_id: &str) -> Result<ItemList, ClientError> {
-        self.get(&format!("/vault/{}/items", enc(vault_id))).await
+        let path = format!("/vault/{}/items", enc(vault_id));
+        self.get_decoded(&path, ItemList::from_json).await
     }
 
     /// `GET /vault/:vaultId/items/:itemId` with its detail checkpoint (§4.3).
@@ -403,7 +415,7 @@ impl Client {
     pub async fn register(&self, req: &RegisterRequest) -> Result<RegisterResponse, ClientError> {
         let body = serde_json::to_vec(req).expect("wire type serializes");
         let url = format!("{}/vault/public-key", self.base);
-        self.with_retries("POST", "/vault/public-key", MAX_BODY, || {
+        self.with_retries("POST", "/vault/public-key", MAX_BODY, from_json, || {
             self.http
                 .post(&url)
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
@@ -412,6 +424,10 @@ impl Client {
         .await
     }
 }
+
+/// How a successful answer's body becomes its type: [`from_json`], or a
+/// reader of one answer's own (`ItemList::from_json`).
+type Decode<T> = fn(&[u8]) -> Result<T, String>;
 
 /// Applies the proxy decision. `no_proxy()` comes first and always: without
 /// it reqwest reads the proxy variables itself, and would send plain
