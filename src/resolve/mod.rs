@@ -455,6 +455,14 @@ impl Fetched {
     pub fn world_size(&self) -> Option<u64> {
         fetch::world_size(&self.sync, self.listed.as_ref())
     }
+
+    /// The delta cursor of this answer when it is a full sync: the state it
+    /// was verified over, so that `--watch`'s first poll can ask what
+    /// changed since instead of a second full sync. `None` for the
+    /// referenced plan (no sync was asked for).
+    pub fn cursor(&self) -> Option<&str> {
+        (self.sync.mode == "full" && !self.sync.cursor.is_empty()).then_some(&self.sync.cursor)
+    }
 }
 
 /// Verifies and decrypts what [`fetch`] returned: the second half of

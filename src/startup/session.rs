@@ -44,6 +44,9 @@ pub struct Session {
     /// Items of the world at the last verified answer (or as the copy's
     /// stamp says, at start-up): the default plan's first request.
     known: Option<u64>,
+    /// The delta cursor of the last verified live answer that was a full
+    /// sync, until the watcher takes it ([`Session::take_cursor`]).
+    cursor: Option<String>,
 }
 
 /// An answer as stored in the fallback copy: ciphertext only.
@@ -83,6 +86,7 @@ impl Session {
             live_budget,
             kept: None,
             known,
+            cursor: None,
         }
     }
 
@@ -94,6 +98,13 @@ impl Session {
     /// The configuration.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// The delta cursor of the last resolution, if it was verified from a
+    /// live full sync (and not taken since): the state `--watch`'s next
+    /// poll asks the changes since.
+    pub fn take_cursor(&mut self) -> Option<String> {
+        self.cursor.take()
     }
 
     /// Fetches and verifies everything the configuration asks for, and
@@ -234,6 +245,7 @@ impl Session {
         let mut resolved = self.verify(fetched).await.map_err(AppError::Resolve)?;
         self.ui.timing("verified and decrypted");
         self.known = fetched.world_size();
+        self.cursor = fetched.cursor().map(str::to_owned);
         if let Some(warning) = self.keep(fetched, &resolved, received_ms) {
             resolved.warnings.push(warning);
         }

@@ -11,6 +11,13 @@
 //! fails. The delta itself is not trusted with values; a server that lies
 //! about it can only withhold an update, which it can do anyway.
 //!
+//! The first poll asks for a delta too when the start was resolved from a
+//! full sync (the default plan in a small world, `plan = "sync"`): its
+//! cursor is that of the state COMMAND started with, so a supervisor costs
+//! R4 one full sync, not two. A start by the referenced plan, or from the
+//! fallback copy, has no cursor: its first poll is a full sync, once
+//! (docs/plan.md, "Limits", says what that costs and why).
+//!
 //! Only the first resolution may come from the fallback copy
 //! (`docs/fallback.md`); polls are live only. A poll that fails leaves
 //! COMMAND as it is, whatever it started from; the first one that succeeds
@@ -56,10 +63,12 @@ impl Watcher {
     /// A full resolution under `--timeout`, recorded in the version floor;
     /// from the fallback copy if R4 cannot be reached and one is configured.
     pub(crate) async fn resolve(&mut self) -> Result<Resolved, AppError> {
-        match tokio::time::timeout(self.timeout, self.session.resolve()).await {
+        let resolved = match tokio::time::timeout(self.timeout, self.session.resolve()).await {
             Err(_) => Err(AppError::Deadline(self.timeout)),
             Ok(resolved) => resolved,
-        }
+        };
+        self.cursor = self.session.take_cursor();
+        resolved
     }
 
     /// `[fallback] prefer` is set: a start from the copy is followed by a
@@ -116,7 +125,9 @@ impl Watcher {
         }
         match self.session.resolve_live().await {
             Ok(resolved) => {
-                self.cursor = next_cursor;
+                // A resolution that was itself a full sync gives the
+                // cursor of exactly the state it verified.
+                self.cursor = self.session.take_cursor().or(next_cursor);
                 Poll::Resolved(resolved)
             }
             Err(e) => {

@@ -419,6 +419,67 @@ fn auto_at_a_thousand_items_never_asks_for_the_sync() {
     assert_eq!(later.len(), 5, "{later:?}");
 }
 
+/// The sync requests of a `--watch` supervisor's start and first two
+/// polls, against `l` with `config`.
+fn supervisor_syncs(l: &Logged, config: &str) -> Vec<String> {
+    l.world.config(config);
+    let mut cmd = l.world.std_command();
+    cmd.env("R4_BASE_URL", l.server.base_url()).args([
+        "--watch",
+        "--watch-interval",
+        "0.3",
+        "--",
+        "sh",
+        "-c",
+        "while kill -0 $PPID 2>/dev/null; do sleep 0.1; done",
+    ]);
+    let running = Running::spawn(&mut cmd, l.world.path("supervisor.stderr"));
+    let polls = || {
+        paths(l)
+            .into_iter()
+            .filter(|p| p.starts_with("/vault/sync?cursor="))
+            .count()
+    };
+    wait_for("two delta polls", Duration::from_secs(30), || polls() >= 2);
+    drop(running);
+    paths(l)
+        .into_iter()
+        .filter(|p| p.starts_with("/vault/sync"))
+        .collect()
+}
+
+/// A supervisor started from a full sync keeps its cursor: its first poll
+/// asks for the changes since, and R4 builds one full sync for it, not one
+/// at the start and another at the first poll.
+#[test]
+fn a_supervisor_started_from_a_sync_polls_deltas_from_the_first_poll() {
+    let l = logged(&seed_text(true));
+    let syncs = supervisor_syncs(&l, CONFIG);
+    assert_eq!(syncs[0], "/vault/sync", "{syncs:?}");
+    assert!(
+        syncs[1..]
+            .iter()
+            .all(|p| p.starts_with("/vault/sync?cursor=")),
+        "{syncs:?}"
+    );
+}
+
+/// A supervisor started by the referenced plan has no cursor: its first
+/// poll is the one full sync it asks for (docs/plan.md, "Limits"), and
+/// every poll after is a delta.
+#[test]
+fn a_supervisor_started_by_the_referenced_plan_asks_one_full_sync_at_its_first_poll() {
+    let l = logged(&big_seed(1000));
+    let syncs = supervisor_syncs(&l, "[env]\nB = \"r4://Big/item 999/password\"\n");
+    assert_eq!(syncs[0], "/vault/sync", "{syncs:?}");
+    assert!(
+        syncs[1..]
+            .iter()
+            .all(|p| p.starts_with("/vault/sync?cursor=")),
+        "{syncs:?}"
+    );
+}
+
 /// When the references name a quarter or more of what is visible, one sync
 /// is cheaper than a detail request each, so `auto` takes it, even large.
 #[test]
