@@ -5,7 +5,7 @@
 use std::borrow::{Borrow, Cow};
 use std::collections::{BTreeSet, HashMap};
 
-use crate::canon::ObjectWriter;
+use crate::canon::{write_summary_entry, ObjectWriter};
 use crate::crypto::{digest, Digester, PrivateKey, PublicKey};
 use crate::directory::{Role, Signer, VerifiedDirectory};
 use crate::error::VerifyError;
@@ -103,13 +103,14 @@ fn items_digest_sorted<'a>(entries: impl Iterator<Item = &'a ItemSummary>) -> St
         if n > 0 {
             out.push(b',');
         }
-        ObjectWriter::new(&mut out)
-            .str("id", &i.id)
-            .str("name", &i.name)
-            .str("type", &i.item_type)
-            .u64("version", i.version)
-            .strs("websites", &i.websites)
-            .finish();
+        write_summary_entry(
+            &mut out,
+            &i.id,
+            &i.name,
+            &i.item_type,
+            i.version,
+            &i.websites,
+        );
         if out.len() >= PART {
             hash.update(&out);
             out.clear();
