@@ -7,9 +7,11 @@ the default plan reads the vault's whole item list. Prints each binary's
 median task-clock and page faults per start over SETS sets of 10 runs, and
 with --valgrind its instructions under callgrind (`--reap -- true`, one run:
 deterministic to ~0.1 %; valgrind lacks AVX-512 and SHA-NI, so aws-lc runs
-other code there than on the CPU).
+other code there than on the CPU). With --copy each binary keeps a fallback
+copy (its own file, written by the warm-up run), as `auto+copy` of
+bench/plan_sizes.py.
 
-usage: bench/list_ab.py N SETS BIN... [--valgrind]
+usage: bench/list_ab.py N SETS BIN... [--valgrind] [--copy]
   e.g. bench/list_ab.py 10000 6 /tmp/r4-exec.before target/x86_64-unknown-linux-gnu/release/r4-exec
 
 Needs perf, openssl, target/release/r4-devserver (and valgrind for --valgrind);
@@ -41,7 +43,7 @@ def instructions(exe, env):
 
 
 def main():
-    args = [a for a in sys.argv[1:] if a != "--valgrind"]
+    args = [a for a in sys.argv[1:] if a not in ("--valgrind", "--copy")]
     if len(args) < 3:
         sys.exit(__doc__)
     n, sets, exes = int(args[0]), int(args[1]), args[2:]
@@ -49,20 +51,25 @@ def main():
         key, pub = ps.agent_key(work)
         server, base_url, _log = ps.world(work, n, pub)
         try:
-            config = os.path.join(work, "r4.toml")
-            with open(config, "w") as f:
-                f.write(f'[env]\nS = "r4://Big/item {n - 1}/password"\n')
-            env = {k: v for k, v in os.environ.items() if not k.startswith("R4_")}
-            env.update(R4_API_KEY=ps.API_KEY, R4_PRIVATE_KEY_FILE=key, R4_CONFIG=config,
-                       R4_BASE_URL=base_url)
-            for exe in exes:  # the devserver signs its views on first use
+            envs = {}
+            for i, exe in enumerate(exes):
+                config = os.path.join(work, f"r4-{i}.toml")
+                with open(config, "w") as f:
+                    f.write(f'[env]\nS = "r4://Big/item {n - 1}/password"\n')
+                    if "--copy" in sys.argv:
+                        f.write(f'[fallback]\npath = "{work}/copy-{i}.json"\n')
+                env = {k: v for k, v in os.environ.items() if not k.startswith("R4_")}
+                env.update(R4_API_KEY=ps.API_KEY, R4_PRIVATE_KEY_FILE=key, R4_CONFIG=config,
+                           R4_BASE_URL=base_url)
+                envs[exe] = env
+                # The devserver signs its views on first use; the copy is written.
                 subprocess.run([exe, "--", "true"], env=env, check=True, stderr=subprocess.DEVNULL)
             clock = {e: [] for e in exes}
             faults = {e: [] for e in exes}
             print(f"load: {open('/proc/loadavg').read().strip()}")
             for _ in range(sets):
                 for exe in exes:
-                    ms, pf = task_clock(exe, env)
+                    ms, pf = task_clock(exe, envs[exe])
                     clock[exe].append(ms)
                     faults[exe].append(pf)
             print(f"load: {open('/proc/loadavg').read().strip()}")
@@ -71,7 +78,7 @@ def main():
                 print(f"{exe}: task-clock median {statistics.median(clock[exe]):.2f} ms "
                       f"(sets: {sets_ms}), page faults {statistics.median(faults[exe]):.0f}")
                 if "--valgrind" in sys.argv:
-                    print(f"{exe}: instructions {instructions(exe, env):,}")
+                    print(f"{exe}: instructions {instructions(exe, envs[exe]):,}")
         finally:
             server.terminate()
             server.wait()

@@ -172,7 +172,8 @@ impl ItemList {
     /// cannot hold one), and the list reserves that many. A `Vec` grown
     /// by doubling instead moved 10 000 entries through blocks of twice
     /// their size, each fresh page faulted in and each old block copied
-    /// and wiped: 1.1 ms of a 10 000-item start. The count only sizes the
+    /// and wiped (with the smaller entries, 1,920 → 942 page faults at
+    /// 10 000 items, BENCHMARKS.md). The count only sizes the
     /// allocation; a text that spells the member otherwise (`"\u0076…`)
     /// grows it as before, and one that repeats it elsewhere (as members
     /// of objects the list ignores) reserves at most one entry per
