@@ -168,29 +168,36 @@ fn escaped(b: u8) -> bool {
     b < 0x20 || b == b'"' || b == b'\\'
 }
 
-/// The position of the first byte at or after `from` that JCS escapes.
-/// Whole words of eight bytes are tested at once: a word holds such a byte
-/// exactly when one of its bytes is below 0x20 or equal to `"` or `\`,
-/// which the classic "has a zero / has a byte less than" bit tricks say
-/// without a branch per byte (only a word that has one is scanned byte by
-/// byte, and its flagged position is not trusted, only the byte test).
+/// The position of the first byte at or after `from` that JCS escapes:
+/// words of eight bytes are skipped while [`word_has_escape`] says they
+/// hold none, and the rest is scanned byte by byte.
 fn escape_at(bytes: &[u8], from: usize) -> Option<usize> {
-    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
-    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
-    let less_than = |w: u64, n: u8| w.wrapping_sub(ONES * u64::from(n)) & !w & HIGH;
     let mut i = from;
     while let Some(word) = bytes.get(i..i + 8) {
         let mut w = [0u8; 8];
         w.copy_from_slice(word);
-        let w = u64::from_ne_bytes(w);
-        let quote = w ^ (ONES * u64::from(b'"'));
-        let backslash = w ^ (ONES * u64::from(b'\\'));
-        if less_than(w, 0x20) | less_than(quote, 1) | less_than(backslash, 1) != 0 {
+        if word_has_escape(w) {
             break;
         }
         i += 8;
     }
     bytes[i..].iter().position(|&b| escaped(b)).map(|p| i + p)
+}
+
+/// Whether one of the eight bytes is one JCS escapes, without a branch per
+/// byte: a word holds such a byte exactly when one of its bytes is below
+/// 0x20 or equal to `"` or `\`, and the classic bit tricks "has a byte
+/// less than n" (exact as a yes/no for n ≤ 128) and "has a zero byte" (of
+/// the word XOR the byte repeated) say each. A test checks it is exactly
+/// [`escaped`] of some byte.
+fn word_has_escape(word: [u8; 8]) -> bool {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+    let less_than = |w: u64, n: u8| w.wrapping_sub(ONES * u64::from(n)) & !w & HIGH != 0;
+    let w = u64::from_ne_bytes(word);
+    less_than(w, 0x20)
+        || less_than(w ^ (ONES * u64::from(b'"')), 1)
+        || less_than(w ^ (ONES * u64::from(b'\\')), 1)
 }
 
 /// `value` in decimal, as `write_number` writes an integer, without the
@@ -460,6 +467,42 @@ mod tests {
             let mut out = Vec::new();
             write_u64(v, &mut out);
             proptest::prop_assert_eq!(out, v.to_string().into_bytes());
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_word_test_is_exactly_some_byte_escaped(
+            word in proptest::prelude::any::<[u8; 8]>(),
+            at in 0usize..8,
+            b in proptest::prelude::any::<u8>(),
+        ) {
+            proptest::prop_assert_eq!(word_has_escape(word), word.iter().any(|&b| escaped(b)));
+            // Each byte value at each position among plain bytes, and next
+            // to another byte of any value.
+            let mut one = [b'x'; 8];
+            one[at] = b;
+            proptest::prop_assert_eq!(word_has_escape(one), escaped(b));
+            let mut two = word;
+            two[at] = b;
+            proptest::prop_assert_eq!(word_has_escape(two), two.iter().any(|&b| escaped(b)));
+        }
+    }
+
+    #[test]
+    fn every_byte_value_at_every_position_of_a_word() {
+        for b in 0..=255u8 {
+            for at in 0..8 {
+                for fill in [b'x', 0x20, b'!', b'#', b'[', b']', 0x7f, 0x80, 0xff] {
+                    let mut word = [fill; 8];
+                    word[at] = b;
+                    assert_eq!(
+                        word_has_escape(word),
+                        escaped(b),
+                        "{b:#x} at {at} in {fill:#x}"
+                    );
+                }
+            }
         }
     }
 

@@ -685,6 +685,11 @@ mod tests {
         let after: ItemList = from_json(list_text(3, 0).as_bytes()).expect("parses");
         assert!(after.items.capacity() < 1001);
         assert!(ItemList::from_json(b"{\"items\":[{\"version\":1}]}").is_err());
+        let not_a_list = ItemList::from_json(b"{\"items\":7}").expect_err("not an array");
+        assert!(
+            not_a_list.contains("an array of item list entries"),
+            "{not_a_list}"
+        );
         // An answer that fails before its list leaves no room behind.
         assert!(ItemList::from_json(b"{\"count\":\"x\",\"items\":[{\"version\":1}]}").is_err());
         assert_eq!(LIST_ROOM.with(|r| r.get()), 0);
