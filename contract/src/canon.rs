@@ -242,14 +242,21 @@ pub(crate) fn write_summary_entry(
     write_string(item_type, out);
     out.extend_from_slice(b",\"version\":");
     write_u64(version, out);
-    out.extend_from_slice(b",\"websites\":[");
-    for (i, w) in websites.iter().enumerate() {
+    out.extend_from_slice(b",\"websites\":");
+    write_strings(websites, out);
+    out.push(b'}');
+}
+
+/// A JCS array of strings.
+fn write_strings(values: &[String], out: &mut Vec<u8>) {
+    out.push(b'[');
+    for (i, v) in values.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
-        write_string(w, out);
+        write_string(v, out);
     }
-    out.extend_from_slice(b"]}");
+    out.push(b']');
 }
 
 /// Writes one JCS object member by member, for the fixed shapes the
@@ -301,15 +308,7 @@ impl<'o> ObjectWriter<'o> {
 
     /// An array-of-strings member.
     pub(crate) fn strs(&mut self, key: &'static str, values: &[String]) -> &mut Self {
-        let out = self.key(key);
-        out.push(b'[');
-        for (i, v) in values.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            write_string(v, out);
-        }
-        out.push(b']');
+        write_strings(values, self.key(key));
         self
     }
 
