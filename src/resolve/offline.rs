@@ -173,3 +173,164 @@ pub fn restore(body: &[u8]) -> Result<Fetched, &'static str> {
         project: kept.project,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// A sync vault entry of vault `id` whose one field holds `value`
+    /// (the signed objects are shapes only: nothing here verifies them).
+    fn sync_vault(id: &str, value: &str) -> SyncVault {
+        let head = json!({"kind": "r4.tree-head.v1", "logId": "l", "treeSize": 1,
+            "rootHash": "r", "issuedAt": "t", "signerKeyId": "k"});
+        let summary = json!({"kind": "r4.vault-summary.v1", "vaultId": id, "version": 1,
+            "itemsDigest": "d", "issuedAt": "t", "signerKeyId": "k"});
+        let detail = json!({"kind": "r4.item-detail.v1", "vaultId": id, "itemId": "i",
+            "version": 1, "itemDigest": "d", "fieldDigests": {}, "issuedAt": "t",
+            "signerKeyId": "k"});
+        serde_json::from_value(json!({
+            "vault": {"id": id, "name": id},
+            "wrappedKey": null,
+            "signers": {"vaultId": id, "signers": [], "treeHead": head},
+            "checkpoint": summary,
+            "items": [{"id": "i", "name": "I", "type": "LOGIN", "vaultId": id,
+                "fields": [{"id": "f", "name": "F", "type": "TEXT", "value": value,
+                    "isSecret": true}],
+                "checkpoint": detail}],
+        }))
+        .unwrap()
+    }
+
+    fn fetched(vaults: Vec<SyncVault>, listed: Option<Listed>) -> Fetched {
+        Fetched {
+            sync: SyncResponse {
+                cursor: "c".into(),
+                mode: "full".into(),
+                vaults,
+                removed: Removed::default(),
+            },
+            listed,
+            project: None,
+            note: String::new(),
+        }
+    }
+
+    fn used(ids: &[(&str, VaultModel)]) -> Resolved {
+        Resolved {
+            vaults: ids
+                .iter()
+                .map(|&(id, model)| super::super::UsedVault {
+                    id: id.into(),
+                    version: 1,
+                    model,
+                })
+                .collect(),
+            ..Resolved::default()
+        }
+    }
+
+    const SEALED: &str = "r4v3.header.iv.ciphertext";
+
+    #[test]
+    fn a_copy_keeps_the_vaults_used_and_reads_back() {
+        let answer = fetched(vec![sync_vault("a", SEALED), sync_vault("b", SEALED)], None);
+        let body = keep(&answer, &used(&[("b", VaultModel::V3)])).unwrap();
+        let back = restore(&body).unwrap();
+        let kept: Vec<&str> = back
+            .sync
+            .vaults
+            .iter()
+            .map(|v| v.vault.id.as_str())
+            .collect();
+        assert_eq!(kept, ["b"], "only the vault the resolution used");
+        let visible: Vec<&str> = back
+            .listed
+            .as_ref()
+            .unwrap()
+            .vaults
+            .iter()
+            .map(|v| v.id.as_str())
+            .collect();
+        assert_eq!(
+            visible,
+            ["a", "b"],
+            "every visible vault, to select names as live"
+        );
+        assert_eq!(back.sync.cursor, "c");
+        assert_eq!(back.note, "plan: the fallback copy (1 of 2 vaults kept)");
+    }
+
+    #[test]
+    fn the_item_lists_kept_are_those_of_the_vaults_used() {
+        let entry = |id: &str| ItemSummary {
+            id: id.into(),
+            name: "I".into(),
+            item_type: "LOGIN".into(),
+            websites: vec![],
+            version: 1,
+        };
+        let listed = Listed {
+            vaults: vec![sync_vault("a", "").vault, sync_vault("b", "").vault],
+            items: [
+                ("a".to_string(), vec![entry("x")]),
+                ("b".to_string(), vec![entry("y")]),
+            ]
+            .into_iter()
+            .collect(),
+        };
+        let answer = fetched(vec![sync_vault("b", SEALED)], Some(listed));
+        let back = restore(&keep(&answer, &used(&[("b", VaultModel::V3)])).unwrap()).unwrap();
+        let lists = back.listed.unwrap().items;
+        assert_eq!(lists.keys().collect::<Vec<_>>(), ["b"]);
+        assert_eq!(lists["b"], [entry("y")]);
+    }
+
+    /// The attack: a server that serves a plaintext value in a vault it
+    /// calls encrypted (or a legacy or unencrypted vault) would get it
+    /// written to disk by the copy.
+    #[test]
+    fn nothing_that_is_not_an_envelope_is_ever_kept() {
+        let plain = fetched(vec![sync_vault("a", "hunter2")], None);
+        let err = keep(&plain, &used(&[("a", VaultModel::V3)])).unwrap_err();
+        assert_eq!(err, "field f of item i in vault a is not an envelope");
+        assert!(!err.contains("hunter2"));
+        let empty = fetched(vec![sync_vault("a", "")], None);
+        assert!(
+            keep(&empty, &used(&[("a", VaultModel::V3)])).is_ok(),
+            "an empty value carries nothing"
+        );
+        let sealed = fetched(vec![sync_vault("a", SEALED)], None);
+        for model in [VaultModel::Legacy, VaultModel::Unencrypted] {
+            assert!(keep(&sealed, &used(&[("a", model)])).is_err(), "{model:?}");
+        }
+        let mut project = fetched(vec![sync_vault("a", SEALED)], None);
+        let env = |value: &str| {
+            Some(project::Fetched::Env(
+                serde_json::from_value(
+                    json!({"env": {"A": SEALED, "B": value}, "projectId": "p", "count": 2}),
+                )
+                .unwrap(),
+            ))
+        };
+        project.project = env("hunter2");
+        let err = keep(&project, &used(&[("a", VaultModel::V3)])).unwrap_err();
+        assert_eq!(err, "/vault/env/p holds B in plaintext");
+        project.project = env(SEALED);
+        assert!(keep(&project, &used(&[("a", VaultModel::V3)])).is_ok());
+    }
+
+    #[test]
+    fn a_copy_of_another_layout_is_not_read() {
+        let answer = fetched(vec![sync_vault("a", SEALED)], None);
+        let body = keep(&answer, &used(&[("a", VaultModel::V3)])).unwrap();
+        let text = String::from_utf8(body).unwrap();
+        let other = text.replacen(&format!("\"format\":{FORMAT}"), "\"format\":0", 1);
+        assert_ne!(other, text);
+        assert_eq!(
+            restore(other.as_bytes()).err(),
+            Some("written by another version of r4-exec")
+        );
+        assert_eq!(restore(b"{").err(), Some("the answer does not parse"));
+    }
+}
