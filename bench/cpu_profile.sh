@@ -7,7 +7,9 @@
 # Prints perf stat's task-clock per start (`-- true`, RUNS runs), one
 # `-vv` run's stage timings, the profile of PROFILE_RUNS starts grouped by
 # bench/cpu_groups.py, and the top symbols. Needs perf (linux-perf),
-# openssl and python3. NO_BUILD=1 uses the binaries as built.
+# openssl and python3. NO_BUILD=1 uses the binaries as built; EXE=PATH
+# profiles another r4-exec (named r4-exec: the grouping knows its threads
+# by that name), e.g. the static binary built with symbols.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-100} V=${V:-10} RUNS=${RUNS:-20} PROFILE_RUNS=${PROFILE_RUNS:-50}
@@ -16,7 +18,7 @@ if [ -z "${NO_BUILD:-}" ]; then
     cargo build --profile profiling -p r4-exec --bin r4-exec
 fi
 t="${CARGO_TARGET_DIR:-$PWD/target}"
-exe="$t/profiling/r4-exec"
+exe="${EXE:-$t/profiling/r4-exec}"
 for v in $(compgen -e | grep '^R4_' || true); do unset "$v"; done
 work="$(mktemp -d)"; server=""
 trap '[ -n "$server" ] && kill "$server" 2>/dev/null; rm -rf "$work"' EXIT

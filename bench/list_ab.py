@@ -11,7 +11,12 @@ other code there than on the CPU). With --copy each binary keeps a fallback
 copy (its own file, written by the warm-up run), as `auto+copy` of
 bench/plan_sizes.py.
 
-usage: bench/list_ab.py N SETS BIN... [--valgrind] [--copy]
+With --profile, the first binary's 40 starts are then recorded with perf
+(call graphs) and grouped by bench/cpu_groups.py (BENCHMARKS.md, "The
+default plan by world size"); build it with symbols for that, and keep its
+name `r4-exec` (the grouping knows r4-exec's threads by that name).
+
+usage: bench/list_ab.py N SETS BIN... [--valgrind] [--copy] [--profile]
   e.g. bench/list_ab.py 10000 6 /tmp/r4-exec.before target/x86_64-unknown-linux-gnu/release/r4-exec
 
 Needs perf, openssl, target/release/r4-devserver (and valgrind for --valgrind);
@@ -42,8 +47,22 @@ def instructions(exe, env):
     return int(re.search(r"Collected : (\d+)", out).group(1))
 
 
+def profile(exe, env, task_clock_ms, work):
+    """Where `exe`'s start goes: 40 starts under `perf record`, grouped."""
+    if os.path.basename(exe) != "r4-exec":
+        sys.exit(f"--profile: {exe}: the binary must be named r4-exec")
+    data = os.path.join(work, "perf.data")
+    subprocess.run(["perf", "record", "-q", "-o", data, "--call-graph", "dwarf,32768", "-F", "5000",
+                    "--", "sh", "-c", f'for i in $(seq 40); do "{exe}" -- true 2>/dev/null; done'],
+                   env=env, check=True)
+    script = subprocess.run(["perf", "script", "-i", data, "-F", "comm,tid,ip,sym,dso", "--no-inline"],
+                            check=True, capture_output=True)
+    groups = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cpu_groups.py")
+    subprocess.run([sys.executable, groups, f"{task_clock_ms:.2f}"], input=script.stdout, check=True)
+
+
 def main():
-    args = [a for a in sys.argv[1:] if a not in ("--valgrind", "--copy")]
+    args = [a for a in sys.argv[1:] if a not in ("--valgrind", "--copy", "--profile")]
     if len(args) < 3:
         sys.exit(__doc__)
     n, sets, exes = int(args[0]), int(args[1]), args[2:]
@@ -79,6 +98,8 @@ def main():
                       f"(sets: {sets_ms}), page faults {statistics.median(faults[exe]):.0f}")
                 if "--valgrind" in sys.argv:
                     print(f"{exe}: instructions {instructions(exe, envs[exe]):,}")
+            if "--profile" in sys.argv:
+                profile(exes[0], envs[exes[0]], statistics.median(clock[exes[0]]), work)
         finally:
             server.terminate()
             server.wait()
