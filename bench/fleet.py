@@ -6,7 +6,9 @@ item, one [env] reference), a release r4-devserver on loopback with
 concurrent ones, under the default plan.
 
 usage: bench/fleet.py [--sizes 1,100,1000] [--sequential 1000] [--concurrent 100]
-(from the repository root, after the release builds that bench/fleet.sh makes)
+(from the repository root, after the release builds that bench/fleet.sh makes;
+R4_EXEC=PATH measures another r4-exec, e.g. the static binary, as in
+bench/plan_sizes.py)
 
 Per start: requests, bytes received (response bodies) and sent (request
 heads as HTTP/1.1 carries them), the devserver's CPU (utime + stime from
@@ -22,7 +24,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from plan_sizes import API_KEY, BIN, agent_key, seed  # noqa: E402
+from plan_sizes import API_KEY, BIN, EXE, agent_key, seed  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -33,7 +35,7 @@ def server_cpu_s(pid):
 
 
 def start(env):
-    return subprocess.Popen([os.path.join(BIN, "r4-exec"), "--", "true"], env=env,
+    return subprocess.Popen([EXE, "--", "true"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
