@@ -57,6 +57,29 @@ struct Kept {
     at_ms: u64,
 }
 
+/// Whether an answer at `answered_ms` that changed nothing re-stamps a copy
+/// stamped at `stamped_ms`: once a tenth of `max_age` has passed, so that
+/// an unchanged poll does not rewrite the file every interval.
+fn restamp_due(stamped_ms: u64, max_age: Duration, answered_ms: u64) -> bool {
+    let tenth = u64::try_from((max_age / 10).as_millis()).unwrap_or(u64::MAX);
+    answered_ms >= stamped_ms.saturating_add(tenth)
+}
+
+/// What is on disk after `store` said `outcome` of `kept`, if it is this
+/// answer: written now, or already there under an older stamp, whose time
+/// is then what its age (and the next re-stamp) counts from. `None` when
+/// the copy kept a newer answer.
+fn on_disk(kept: Kept, outcome: &Stored) -> Option<Kept> {
+    match *outcome {
+        Stored::Written => Some(kept),
+        Stored::Current { stored_at_ms } => Some(Kept {
+            at_ms: stored_at_ms,
+            ..kept
+        }),
+        Stored::KeptNewer { .. } => None,
+    }
+}
+
 impl Session {
     /// A session for `config`; the private key at `key_path` starts loading
     /// on a blocking thread at once (so this must run inside a runtime).
@@ -284,8 +307,7 @@ impl Session {
         let (Some(settings), Some(kept)) = (&self.fallback, &self.kept) else {
             return;
         };
-        let due = kept.at_ms + (settings.max_age / 10).as_millis() as u64;
-        if answered_ms < due {
+        if !restamp_due(kept.at_ms, settings.max_age, answered_ms) {
             return;
         }
         let Some(kept) = self.kept.take() else { return };
@@ -314,19 +336,19 @@ impl Session {
             kept.at_ms,
         );
         self.ui.timing("fallback copy stored");
+        if let Ok(outcome) = &stored {
+            if let Some(on_disk) = on_disk(kept, outcome) {
+                self.kept = Some(on_disk);
+            }
+        }
         match stored {
             Ok(Stored::Written) => {
                 let path = settings.path.display();
                 self.ui.note(&format!("fallback copy stored in {path}"));
-                self.kept = Some(kept);
                 None
             }
-            Ok(Stored::Current { stored_at_ms }) => {
+            Ok(Stored::Current { .. }) => {
                 self.ui.note("fallback copy already holds this answer");
-                self.kept = Some(Kept {
-                    at_ms: stored_at_ms,
-                    ..kept
-                });
                 None
             }
             Ok(Stored::KeptNewer {
@@ -430,4 +452,53 @@ fn joined(
         what: "loading the private key",
         source: std::io::Error::other(e),
     })?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kept(at_ms: u64) -> Kept {
+        Kept {
+            body: b"{}".to_vec(),
+            versions: [("v".to_string(), 3)].into_iter().collect(),
+            visible: Some(5),
+            at_ms,
+        }
+    }
+
+    #[test]
+    fn an_unchanged_answer_restamps_once_a_tenth_of_max_age_has_passed() {
+        let max_age = Duration::from_secs(10);
+        assert!(!restamp_due(5_000, max_age, 5_000));
+        assert!(!restamp_due(5_000, max_age, 5_999));
+        assert!(restamp_due(5_000, max_age, 6_000));
+        assert!(restamp_due(5_000, max_age, 60_000));
+        assert!(
+            !restamp_due(5_000, max_age, 4_000),
+            "a clock that went back"
+        );
+        assert!(!restamp_due(u64::MAX - 1, max_age, u64::MAX - 1));
+    }
+
+    #[test]
+    fn a_copy_already_current_counts_its_age_from_its_own_stamp() {
+        let written = on_disk(kept(9_000), &Stored::Written).unwrap();
+        assert_eq!((written.at_ms, written.visible), (9_000, Some(5)));
+        let current = on_disk(
+            kept(9_000),
+            &Stored::Current {
+                stored_at_ms: 4_000,
+            },
+        )
+        .unwrap();
+        assert_eq!(current.at_ms, 4_000);
+        assert_eq!(current.versions, kept(0).versions);
+        let newer = Stored::KeptNewer {
+            vault_id: "v".into(),
+            stored: 4,
+            answer: 3,
+        };
+        assert!(on_disk(kept(9_000), &newer).is_none());
+    }
 }

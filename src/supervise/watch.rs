@@ -263,6 +263,19 @@ mod tests {
         assert_eq!(diff(&a, &c, true), Change::Restart(vec!["A".into()]));
     }
 
+    /// A secret that went and one that came, of the same delivery: both
+    /// are named (the one that went is not "in the new set" because some
+    /// other secret is delivered the same way).
+    #[test]
+    fn a_renamed_secret_names_the_old_and_the_new_name() {
+        let a = [s("OLD", Env, "1")];
+        let b = [s("NEW", Env, "1")];
+        assert_eq!(
+            diff(&a, &b, true),
+            Change::Restart(vec!["OLD".into(), "NEW".into()])
+        );
+    }
+
     #[test]
     fn jitter_stays_within_ten_percent() {
         let base = Duration::from_secs(30);

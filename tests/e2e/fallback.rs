@@ -244,6 +244,25 @@ fn used_when_the_server_is_stopped_with_a_warning() {
     assert!(!err.contains(DB_PASSWORD));
 }
 
+/// Only `[fallback] prefer` makes a start from the copy ask R4 again in
+/// the background: a supervisor (`--reap`, no `--watch`) that started from
+/// the copy in an outage asks nothing more, and ends with COMMAND.
+#[test]
+fn a_supervisor_started_from_the_copy_in_an_outage_asks_nothing_more() {
+    let w = World::new();
+    configure(&w, "1h");
+    live_run(&w);
+    outage(&w);
+    let mut cmd = w.r4exec();
+    cmd.args(["-v", "--reap"]);
+    let (out, got) = run_with(cmd, w.dir.path());
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert_eq!(got.as_deref(), Some(DB_PASSWORD), "{err}");
+    assert!(err.contains("started from the fallback copy"), "{err}");
+    assert!(!err.contains("asking R4 in the background"), "{err}");
+}
+
 #[test]
 fn used_on_503_and_not_replaced_by_itself() {
     let w = World::new();
