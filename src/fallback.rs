@@ -402,11 +402,22 @@ fn current(
     received_ms: u64,
     settings: &CopyOptions,
 ) -> Option<Stored> {
-    let since = received_ms.checked_sub(stored.stored_at_ms)?;
-    let fresh = u128::from(since) < (settings.max_age / 10).as_millis();
+    if received_ms < stored.stored_at_ms {
+        return None; // a stamp later than the answer is not "recent"
+    }
+    let fresh = !restamp_due(stored.stored_at_ms, settings.max_age, received_ms);
     (*same && stored.body_digest == body_digest && fresh).then_some(Stored::Current {
         stored_at_ms: stored.stored_at_ms,
     })
+}
+
+/// Whether an answer at `answered_ms` re-stamps a copy of the same answer
+/// stamped at `stamped_ms`: once a tenth of `max_age` has passed. Younger,
+/// the copy is left as it is (by a start, and by a `--watch` poll that
+/// changed nothing), so that the file is not rewritten every interval.
+pub fn restamp_due(stamped_ms: u64, max_age: Duration, answered_ms: u64) -> bool {
+    let tenth = u64::try_from((max_age / 10).as_millis()).unwrap_or(u64::MAX);
+    answered_ms >= stamped_ms.saturating_add(tenth)
 }
 
 /// The copy's bytes: a regular file, never through a link, at most
@@ -767,6 +778,39 @@ mod tests {
             load(&s, key().public(), URL, T0 + 1000).unwrap().body,
             b"{\"a\":2}"
         );
+    }
+
+    /// The same answer at the very time of the stamp is current; at a time
+    /// before it (a clock that went back, or a stamp from the future) it is
+    /// not, and the copy is stamped again with the answer's time.
+    #[test]
+    fn a_copy_stamped_after_the_answer_is_not_current() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = settings(dir.path());
+        store(&s, key(), URL, b"{\"a\":1}", versions(3), None, T0).unwrap();
+        let same_time = store(&s, key(), URL, b"{\"a\":1}", versions(3), None, T0).unwrap();
+        assert_eq!(same_time, Stored::Current { stored_at_ms: T0 });
+        let earlier = store(&s, key(), URL, b"{\"a\":1}", versions(3), None, T0 - 1000).unwrap();
+        assert_eq!(earlier, Stored::Written);
+        assert_eq!(
+            load(&s, key().public(), URL, T0 - 1000).unwrap().age,
+            Duration::ZERO,
+            "stamped with the answer's time"
+        );
+    }
+
+    #[test]
+    fn an_answer_restamps_a_copy_once_a_tenth_of_max_age_has_passed() {
+        let max_age = Duration::from_secs(10);
+        assert!(!restamp_due(5_000, max_age, 5_000));
+        assert!(!restamp_due(5_000, max_age, 5_999));
+        assert!(restamp_due(5_000, max_age, 6_000));
+        assert!(restamp_due(5_000, max_age, 60_000));
+        assert!(
+            !restamp_due(5_000, max_age, 4_000),
+            "a clock that went back"
+        );
+        assert!(!restamp_due(u64::MAX - 1, max_age, u64::MAX - 1));
     }
 
     #[test]

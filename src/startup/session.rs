@@ -57,14 +57,6 @@ struct Kept {
     at_ms: u64,
 }
 
-/// Whether an answer at `answered_ms` that changed nothing re-stamps a copy
-/// stamped at `stamped_ms`: once a tenth of `max_age` has passed, so that
-/// an unchanged poll does not rewrite the file every interval.
-fn restamp_due(stamped_ms: u64, max_age: Duration, answered_ms: u64) -> bool {
-    let tenth = u64::try_from((max_age / 10).as_millis()).unwrap_or(u64::MAX);
-    answered_ms >= stamped_ms.saturating_add(tenth)
-}
-
 /// What is on disk after `store` said `outcome` of `kept`, if it is this
 /// answer: written now, or already there under an older stamp, whose time
 /// is then what its age (and the next re-stamp) counts from. `None` when
@@ -307,7 +299,7 @@ impl Session {
         let (Some(settings), Some(kept)) = (&self.fallback, &self.kept) else {
             return;
         };
-        if !restamp_due(kept.at_ms, settings.max_age, answered_ms) {
+        if !fallback::restamp_due(kept.at_ms, settings.max_age, answered_ms) {
             return;
         }
         let Some(kept) = self.kept.take() else { return };
@@ -465,20 +457,6 @@ mod tests {
             visible: Some(5),
             at_ms,
         }
-    }
-
-    #[test]
-    fn an_unchanged_answer_restamps_once_a_tenth_of_max_age_has_passed() {
-        let max_age = Duration::from_secs(10);
-        assert!(!restamp_due(5_000, max_age, 5_000));
-        assert!(!restamp_due(5_000, max_age, 5_999));
-        assert!(restamp_due(5_000, max_age, 6_000));
-        assert!(restamp_due(5_000, max_age, 60_000));
-        assert!(
-            !restamp_due(5_000, max_age, 4_000),
-            "a clock that went back"
-        );
-        assert!(!restamp_due(u64::MAX - 1, max_age, u64::MAX - 1));
     }
 
     #[test]
